@@ -1,0 +1,339 @@
+//! Count models: ONNX bytes (plus named external data) → a tract plan with its interface checked and its
+//! calibration read.
+//!
+//! The interface is RuView's `CountNet` export: input `[N,56,20]` f32 (N symbolic, as both PyTorch
+//! exporters write it), outputs `count_logits [N,8]` and `conf_logits [N,1]`, found by name or else by
+//! position. Anything else is refused with what was expected and what was found.
+
+pub mod calibration;
+mod external;
+
+pub use calibration::{parse_temperature, Calibration, Source};
+pub use external::{check_location, external_files, ExternalData, NoExternalData};
+
+use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS, WINDOW_LEN};
+use serde::Serialize;
+use std::sync::Arc;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// Windows per inference call unless the caller picks another size. Measured by `cargo xtask bench`
+/// (see README, Performance): per-window time stops improving past a few dozen windows.
+pub const DEFAULT_BATCH: usize = 64;
+
+const EXPECTED: &str = "one input f32 [N,56,20] and outputs count_logits f32 [N,8], conf_logits f32 [N,1]";
+
+/// Everything that can be wrong with a model, each saying what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The bytes are not an ONNX protobuf.
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    /// An external data file the model names was not supplied.
+    #[error("the model keeps {tensors} weight tensor(s) in the external data file `{file}`, which was not supplied: put it next to the model file (CLI) or drop it together with the model (page)")]
+    MissingExternal {
+        /// The file named by the model's `location`.
+        file: String,
+        /// How many initializers live in it.
+        tensors: usize,
+    },
+    /// The external data file exists but could not be read or is refused.
+    #[error("cannot read external data file `{file}`: {why}")]
+    ExternalUnreadable {
+        /// The file named by the model's `location`.
+        file: String,
+        /// Why.
+        why: String,
+    },
+    /// A `location` that could leave the model's folder.
+    #[error("refusing external data location {location:?}: {why}")]
+    UnsafeLocation {
+        /// The location as written in the model.
+        location: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// An initializer's offset/length do not fit its external file.
+    #[error("external data `{file}` does not hold tensor `{tensor}`: {why}")]
+    ExternalRange {
+        /// The file.
+        file: String,
+        /// The initializer.
+        tensor: String,
+        /// What does not fit.
+        why: String,
+    },
+    /// The model is not a count model with RuView's interface.
+    #[error("wrong model interface: expected {expected}; found {found}")]
+    Interface {
+        /// What countscope needs.
+        expected: String,
+        /// What the model declares.
+        found: String,
+    },
+    /// Calibration metadata or sidecar is malformed.
+    #[error("bad calibration: {0}")]
+    Calibration(String),
+    /// tract could not analyse, optimise or run the model.
+    #[error("tract could not {stage} the model: {message}")]
+    Tract {
+        /// Which step failed.
+        stage: &'static str,
+        /// tract's error chain.
+        message: String,
+    },
+}
+
+fn tract_err(stage: &'static str) -> impl FnOnce(TractError) -> ModelError {
+    move |e| ModelError::Tract { stage, message: format!("{e:#}") }
+}
+
+/// A tensor of the model's interface, as declared.
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorSummary {
+    /// Name in the graph.
+    pub name: String,
+    /// Element type, e.g. `F32`.
+    pub datum: String,
+    /// Dimensions, symbolic ones by name (e.g. `["batch", "56", "20"]`).
+    pub shape: Vec<String>,
+}
+
+impl std::fmt::Display for TensorSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} {} [{}]", self.name, self.datum.to_lowercase(), self.shape.join(","))
+    }
+}
+
+/// What a model file declares, for `countscope inspect` and the page.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    /// ONNX IR version.
+    pub ir_version: i64,
+    /// Operator sets imported (`domain`, version); the default domain is written `ai.onnx`.
+    pub opsets: Vec<(String, i64)>,
+    /// Producer name and version (e.g. `pytorch 2.12.0`).
+    pub producer: String,
+    /// Inputs as declared by the graph.
+    pub inputs: Vec<TensorSummary>,
+    /// Outputs as declared by the graph.
+    pub outputs: Vec<TensorSummary>,
+    /// Number of floating-point weights (97,737 for RuView's CountNet).
+    pub parameters: u64,
+    /// Companion files the model names, with how many initializers each holds.
+    pub external_files: Vec<(String, usize)>,
+    /// Every `metadata_props` key present.
+    pub metadata_keys: Vec<String>,
+    /// The calibration found in the model itself (a sidecar or flag may override it at load).
+    pub calibration: Calibration,
+}
+
+/// The raw outputs for a batch of windows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Logits {
+    /// `count_logits`, one row of 8 per window.
+    pub count: Vec<[f32; N_CLASSES]>,
+    /// `conf_logits`, one per window.
+    pub conf: Vec<f32>,
+}
+
+/// A loaded, checked, optimised count model ready to run windows.
+#[derive(Debug, Clone)]
+pub struct CountModel {
+    plan: Arc<TypedRunnableModel>,
+    info: ModelInfo,
+    calibration: Calibration,
+    /// `Some(k)` when the model was exported with a concrete batch of k.
+    fixed_batch: Option<usize>,
+    count_ix: usize,
+    conf_ix: usize,
+    batch_size: usize,
+}
+
+fn decode(onnx: &[u8]) -> Result<ModelProto, ModelError> {
+    tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]).map_err(|e| ModelError::Decode(format!("{e:#}")))
+}
+
+fn dims_of(t: &tract_onnx::pb::TypeProto) -> (String, Vec<String>) {
+    use tract_onnx::pb::type_proto::Value;
+    match &t.value {
+        Some(Value::TensorType(tt)) => {
+            let datum = tract_onnx::pb::tensor_proto::DataType::try_from(tt.elem_type)
+                .map(|d| format!("{d:?}"))
+                .unwrap_or_else(|_| format!("type#{}", tt.elem_type));
+            let datum = match datum.as_str() {
+                "Float" => "F32".to_string(),
+                "Double" => "F64".to_string(),
+                other => other.to_uppercase(),
+            };
+            let shape = tt.shape.as_ref().map(|s| {
+                s.dim
+                    .iter()
+                    .map(|d| match &d.value {
+                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => v.to_string(),
+                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimParam(p)) => p.clone(),
+                        None => "?".to_string(),
+                    })
+                    .collect()
+            });
+            (datum, shape.unwrap_or_else(|| vec!["?".into()]))
+        }
+        _ => ("not a tensor".into(), vec![]),
+    }
+}
+
+fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
+    let graph = proto.graph.as_ref().ok_or_else(|| ModelError::Decode("the file has no graph".into()))?;
+    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let summary = |v: &tract_onnx::pb::ValueInfoProto| {
+        let (datum, shape) = v.r#type.as_ref().map(dims_of).unwrap_or_else(|| ("?".into(), vec![]));
+        TensorSummary { name: v.name.clone(), datum, shape }
+    };
+    let float_types = [1, 10, 11, 16];
+    let parameters = graph
+        .initializer
+        .iter()
+        .filter(|t| float_types.contains(&t.data_type))
+        .map(|t| t.dims.iter().map(|&d| d.max(0) as u64).product::<u64>())
+        .sum();
+    let props = proto.metadata_props.iter().map(|e| (e.key.as_str(), e.value.as_str()));
+    Ok(ModelInfo {
+        ir_version: proto.ir_version,
+        opsets: proto
+            .opset_import
+            .iter()
+            .map(|o| (if o.domain.is_empty() { "ai.onnx".to_string() } else { o.domain.clone() }, o.version))
+            .collect(),
+        producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string(),
+        inputs: graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(summary).collect(),
+        outputs: graph.output.iter().map(summary).collect(),
+        parameters,
+        external_files: external_files(proto).into_iter().map(|(f, t)| (f, t.len())).collect(),
+        metadata_keys: proto.metadata_props.iter().map(|e| e.key.clone()).collect(),
+        calibration: calibration::from_metadata(props)?,
+    })
+}
+
+impl CountModel {
+    /// Describe a model file without loading its weights (works without its external data).
+    pub fn inspect(onnx: &[u8]) -> Result<ModelInfo, ModelError> {
+        describe_proto(&decode(onnx)?)
+    }
+
+    /// Load, check and optimise a model.
+    ///
+    /// `external` supplies the companion files the model names. `temperature`, when given, overrides the
+    /// model's own (a sidecar file or an explicit value, with its source for the report).
+    pub fn load(onnx: &[u8], external: &dyn ExternalData, temperature: Option<(f32, Source)>) -> Result<Self, ModelError> {
+        let mut proto = decode(onnx)?;
+        let info = describe_proto(&proto)?;
+        let mut calibration = info.calibration.clone();
+        if let Some((t, source)) = temperature {
+            calibration.temperature = t;
+            calibration.temperature_source = source;
+        }
+        external::inline(&mut proto, external)?;
+        let found = || {
+            let i: Vec<String> = info.inputs.iter().map(|t| t.to_string()).collect();
+            let o: Vec<String> = info.outputs.iter().map(|t| t.to_string()).collect();
+            format!("input(s) {} and output(s) {}", join_or_none(&i), join_or_none(&o))
+        };
+        let interface = |why: String| ModelError::Interface { expected: EXPECTED.into(), found: format!("{} ({why})", found()) };
+        let model = tract_onnx::onnx().model_for_proto_model(&proto).map_err(tract_err("parse"))?;
+        let model = model.into_typed().map_err(tract_err("analyse"))?;
+
+        if model.inputs.len() != 1 {
+            return Err(interface(format!("{} inputs", model.inputs.len())));
+        }
+        let input = model.input_fact(0).map_err(tract_err("analyse"))?;
+        let shape: Vec<TDim> = input.shape.iter().cloned().collect();
+        if input.datum_type != f32::datum_type()
+            || shape.len() != 3
+            || shape[1] != TDim::from(N_SUBCARRIERS as i64)
+            || shape[2] != TDim::from(N_FRAMES as i64)
+        {
+            return Err(interface(format!("the input is {:?} {}", input.datum_type, show_shape(&shape))));
+        }
+        let fixed_batch = shape[0].to_i64().ok().map(|k| k.max(1) as usize);
+
+        let outlets = model.output_outlets().map_err(tract_err("analyse"))?.to_vec();
+        let name_of = |o: &OutletId| model.outlet_label(*o).unwrap_or(&model.node(o.node).name).to_string();
+        let names: Vec<String> = outlets.iter().map(name_of).collect();
+        let (count_ix, conf_ix) = match (
+            names.iter().position(|n| n == "count_logits"),
+            names.iter().position(|n| n == "conf_logits"),
+        ) {
+            (Some(a), Some(b)) => (a, b),
+            _ if outlets.len() == 2 => (0, 1),
+            _ => return Err(interface(format!("{} outputs, none named count_logits/conf_logits", outlets.len()))),
+        };
+        for (ix, width, what) in [(count_ix, N_CLASSES, "count_logits"), (conf_ix, 1, "conf_logits")] {
+            let f = model.output_fact(ix).map_err(tract_err("analyse"))?;
+            let s: Vec<TDim> = f.shape.iter().cloned().collect();
+            if f.datum_type != f32::datum_type() || s.len() != 2 || s[1] != TDim::from(width as i64) || s[0] != shape[0] {
+                return Err(interface(format!("{what} (output {ix}, `{}`) is {:?} {}", names[ix], f.datum_type, show_shape(&s))));
+            }
+        }
+        let plan = model.into_optimized().map_err(tract_err("optimise"))?.into_runnable().map_err(tract_err("plan"))?;
+        Ok(Self { plan, info, calibration, fixed_batch, count_ix, conf_ix, batch_size: fixed_batch.unwrap_or(DEFAULT_BATCH) })
+    }
+
+    /// What the model file declares.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The calibration applied to every window and confidence.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Windows per inference call.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Change the batch size (ignored for models exported with a concrete batch, which run at theirs).
+    pub fn set_batch_size(&mut self, n: usize) {
+        if self.fixed_batch.is_none() {
+            self.batch_size = n.max(1);
+        }
+    }
+
+    /// Run windows (model order, `WINDOW_LEN` values each, raw amplitudes): normalisation is applied here.
+    /// Any number of windows; they are run in batches of [`CountModel::batch_size`].
+    pub fn infer(&self, windows: &[f32]) -> Result<Logits, ModelError> {
+        assert_eq!(windows.len() % WINDOW_LEN, 0, "infer takes whole windows");
+        let n = windows.len() / WINDOW_LEN;
+        let mut out = Logits { count: Vec::with_capacity(n), conf: Vec::with_capacity(n) };
+        let mut buf = Vec::with_capacity(self.batch_size * WINDOW_LEN);
+        for chunk in windows.chunks(self.batch_size * WINDOW_LEN) {
+            let real = chunk.len() / WINDOW_LEN;
+            let rows = self.fixed_batch.unwrap_or(real);
+            buf.clear();
+            buf.extend_from_slice(chunk);
+            buf.resize(rows * WINDOW_LEN, 0.0);
+            self.calibration.normalise(&mut buf);
+            let input = Tensor::from_shape(&[rows, N_SUBCARRIERS, N_FRAMES], &buf).map_err(tract_err("run"))?;
+            let result = self.plan.run(tvec!(input.into())).map_err(tract_err("run"))?;
+            let count = result[self.count_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;
+            let conf = result[self.conf_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;
+            let mut count = count.iter();
+            for &c in conf.iter().take(real) {
+                let mut row = [0.0; N_CLASSES];
+                row.iter_mut().zip(count.by_ref()).for_each(|(r, &v)| *r = v);
+                out.count.push(row);
+                out.conf.push(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn show_shape(s: &[TDim]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+}
+
+fn join_or_none(v: &[String]) -> String {
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}

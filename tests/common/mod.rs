@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests: fixture paths, reference outputs, synthetic recordings.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// RuView's published model folder, when this checkout sits beside `../shared`.
+pub fn upstream() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/ruview-count-v0.0.2");
+    p.join("count_v1.onnx").exists().then_some(p)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ModelRef {
+    pub count_logits: Vec<Vec<f32>>,
+    pub conf_logits: Vec<f32>,
+    pub temperature: Option<f32>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Reference {
+    pub windows: Vec<Vec<f32>>,
+    pub models: HashMap<String, ModelRef>,
+}
+
+pub fn reference() -> Reference {
+    serde_json::from_slice(&read("reference.json")).unwrap()
+}
+
+/// A frame-major `[20][56]` window (what RuView's writer stores) whose model-order transpose is `model_order`.
+pub fn frame_major(model_order: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; 1120];
+    for s in 0..56 {
+        for f in 0..20 {
+            out[f * 56 + s] = model_order[s * 20 + f];
+        }
+    }
+    out
+}
+
+/// One paired-JSONL line in RuView's current writer format.
+pub fn line(csi_frame_major: &[f32], label: Option<u8>, t0_ms: u64) -> String {
+    let csi: Vec<String> = csi_frame_major.iter().map(|v| format!("{v}")).collect();
+    let ts = |ms: u64| {
+        let s = ms / 1000;
+        format!("\"2026-05-20T{:02}:{:02}:{:02}.{:03}Z\"", 14 + s / 3600, (s / 60) % 60, s % 60, ms % 1000)
+    };
+    let label = label.map(|l| format!(",\"n_persons_mode\":{l},\"n_persons_max\":{l}")).unwrap_or_default();
+    format!(
+        "{{\"csi\":[{}],\"csi_shape\":[20,56]{label},\"ts_start\":{},\"ts_end\":{},\"conf\":0.8}}",
+        csi.join(","),
+        ts(t0_ms),
+        ts(t0_ms + 760)
+    )
+}
+
+/// RuView's v0.0.1 held-out tail: 215 windows, 140 labelled 0 then 75 labelled 1 (amplitudes: a fixed,
+/// deterministic CSI-like pattern; the point is the labels).
+pub fn seed_tail() -> String {
+    let mut out = String::new();
+    for i in 0..215u64 {
+        let w: Vec<f32> = (0..1120).map(|k| ((k as u64 * 7 + i * 13) % 50) as f32 + 5.0).collect();
+        out.push_str(&line(&w, Some(if i < 140 { 0 } else { 1 }), i * 800));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,115 @@
+//! Model loading against the committed fixtures (onnxruntime references) and RuView's published files.
+
+mod common;
+use common::*;
+use countscope::model::{CountModel, ModelError, NoExternalData, Source};
+use std::collections::HashMap;
+
+fn load(name: &str, external: &HashMap<String, Vec<u8>>) -> Result<CountModel, ModelError> {
+    CountModel::load(&read(name), external, None)
+}
+
+fn assert_matches_reference(model: &CountModel, name: &str) {
+    let r = reference();
+    let want = &r.models[name];
+    let windows: Vec<f32> = r.windows.concat();
+    for batch in [1, 4, 64] {
+        let mut m = model.clone();
+        m.set_batch_size(batch);
+        let got = m.infer(&windows).unwrap();
+        assert_eq!(got.count.len(), r.windows.len());
+        for (w, (row, want_row)) in got.count.iter().zip(&want.count_logits).enumerate() {
+            for (a, b) in row.iter().zip(want_row) {
+                assert!((a - b).abs() <= 1e-4, "{name} batch {batch} window {w}: count logit {a} vs onnxruntime {b}");
+            }
+            let (a, b) = (got.conf[w], want.conf_logits[w]);
+            assert!((a - b).abs() <= 1e-4, "{name} batch {batch} window {w}: conf logit {a} vs onnxruntime {b}");
+        }
+    }
+}
+
+#[test]
+fn self_contained_export_matches_onnxruntime() {
+    let m = load("countnet_inline.onnx", &HashMap::new()).unwrap();
+    assert_eq!(m.info().parameters, 97_737);
+    assert!(m.info().external_files.is_empty());
+    assert_matches_reference(&m, "countnet_inline.onnx");
+}
+
+#[test]
+fn external_data_export_matches_onnxruntime() {
+    let data = HashMap::from([("countnet_external.onnx.data".to_string(), read("countnet_external.onnx.data"))]);
+    let m = load("countnet_external.onnx", &data).unwrap();
+    assert_eq!(m.info().external_files, vec![("countnet_external.onnx.data".to_string(), 8)]);
+    assert_matches_reference(&m, "countnet_external.onnx");
+}
+
+#[test]
+fn missing_external_data_names_the_file() {
+    let err = load("countnet_external.onnx", &HashMap::new()).unwrap_err();
+    assert!(matches!(err, ModelError::MissingExternal { ref file, tensors: 8 } if file == "countnet_external.onnx.data"), "{err}");
+    assert!(err.to_string().contains("`countnet_external.onnx.data`"));
+}
+
+#[test]
+fn truncated_external_data_is_refused_with_the_tensor_named() {
+    let mut data = read("countnet_external.onnx.data");
+    data.truncate(1000);
+    let data = HashMap::from([("countnet_external.onnx.data".to_string(), data)]);
+    let err = load("countnet_external.onnx", &data).unwrap_err().to_string();
+    assert!(err.contains("the file has 1000"), "{err}");
+}
+
+#[test]
+fn calibration_travels_in_metadata() {
+    let m = load("countnet_calibrated.onnx", &HashMap::new()).unwrap();
+    let c = m.calibration();
+    assert_eq!(c.temperature, 1.75);
+    assert_eq!(c.temperature_source, Source::ModelMetadata);
+    assert!(c.normalisation.is_some());
+    assert_matches_reference(&m, "countnet_calibrated.onnx");
+    // An explicit temperature wins over the model's own and says so.
+    let m = CountModel::load(&read("countnet_calibrated.onnx"), &NoExternalData, Some((0.5, Source::Explicit))).unwrap();
+    assert_eq!((m.calibration().temperature, &m.calibration().temperature_source), (0.5, &Source::Explicit));
+}
+
+#[test]
+fn wrong_interface_says_expected_and_found() {
+    let err = load("wrong_channels.onnx", &HashMap::new()).unwrap_err().to_string();
+    assert!(err.contains("expected one input f32 [N,56,20]"), "{err}");
+    assert!(err.contains("csi_window f32 [batch,70,20]"), "{err}");
+}
+
+#[test]
+fn garbage_is_not_an_onnx_model() {
+    for bytes in [&b""[..], b"{\"csi\":[1,2]}", &[0xff; 64]] {
+        match CountModel::load(bytes, &NoExternalData, None) {
+            Err(ModelError::Decode(_) | ModelError::Tract { .. } | ModelError::Interface { .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn ruview_published_model_loads_with_its_data_file_and_names_it_without() {
+    let Some(dir) = upstream() else {
+        panic!("../shared/upstream/ruview-count-v0.0.2 is missing: these checks need RuView's published files beside the checkout");
+    };
+    let onnx = std::fs::read(dir.join("count_v1.onnx")).unwrap();
+    let err = CountModel::load(&onnx, &NoExternalData, None).unwrap_err().to_string();
+    assert!(err.contains("`count_v2.onnx.data`"), "{err}");
+    let data = HashMap::from([("count_v2.onnx.data".to_string(), std::fs::read(dir.join("count_v2.onnx.data")).unwrap())]);
+    let m = CountModel::load(&onnx, &data, None).unwrap();
+    assert_eq!(m.info().parameters, 97_737);
+    let out = m.infer(&[0.0; 1120]).unwrap();
+    let max = out.count[0].iter().cloned().fold(f32::MIN, f32::max);
+    let exp: Vec<f32> = out.count[0].iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    let probs: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+    let want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
+    for (p, w) in probs.iter().zip(want) {
+        assert!((p - w).abs() < 5e-5, "softmax {probs:?} vs RuView's README {want:?}");
+    }
+    let sig = 1.0 / (1.0 + (-out.conf[0]).exp());
+    assert!((sig - 0.48672).abs() < 5e-6, "sigmoid {sig}");
+}

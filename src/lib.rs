@@ -31,5 +31,7 @@ pub const N_CLASSES: usize = 8;
 
 pub use model::{Calibration, CountModel, ExternalData, ModelError, ModelInfo};
 pub use recording::{LayoutPolicy, LineError, Parser, Record};
+pub use replay::{FramePrediction, Replay, ReplayError};
+pub use report::{GateSet, Report};
 
 

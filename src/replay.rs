@@ -1,1 +1,268 @@
-//! Replaying a recording against a model: records in, [`FramePrediction`]s out, in batches.
+//! Replaying a recording against a model: byte chunks in, one [`FramePrediction`] per window out.
+//!
+//! [`Replay`] owns the push parser and a batch of parsed windows; whenever a batch fills it runs the model,
+//! so memory stays at one line plus one batch of windows however long the recording is (the predictions
+//! themselves, ≈ 100 bytes each, are kept for the report and the plots).
+
+use crate::model::{Calibration, CountModel, Logits, ModelError};
+use crate::recording::{LayoutPolicy, LayoutTally, LineError, Parser, Record};
+use crate::{time, N_CLASSES, WINDOW_LEN};
+use serde::{Serialize, Serializer};
+
+/// Bad lines kept word for word (the count is always exact); enough to list every bad line of any
+/// recording a person would fix by hand, bounded for a 1 GB file of garbage.
+pub const MAX_KEPT_LINE_ERRORS: usize = 1000;
+
+/// The model's reading of one window, with RuView's `person.count` field names where they mean the same.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FramePrediction {
+    /// 1-based line of the recording this window came from.
+    pub line: u64,
+    /// Start of the window (ISO-8601 in JSON), if the recording says.
+    #[serde(serialize_with = "iso")]
+    pub ts_start: Option<f64>,
+    /// End of the window (ISO-8601 in JSON), if the recording says.
+    #[serde(serialize_with = "iso")]
+    pub ts_end: Option<f64>,
+    /// Ground truth `n_persons_mode`, `null` when unlabelled.
+    pub truth: Option<u8>,
+    /// Predicted count: argmax of `probs` (lowest class on ties).
+    pub count: u8,
+    /// Whether `count == truth`, `null` when unlabelled.
+    pub correct: Option<bool>,
+    /// Calibrated confidence σ(conf_logit / T).
+    pub confidence: f32,
+    /// Lower end of the 95 % interval grown greedily from the mode (RuView's rule).
+    pub count_p95_low: u8,
+    /// Upper end of that interval.
+    pub count_p95_high: u8,
+    /// Softmax of `count_logits`: probabilities of 0–7 persons.
+    pub probs: [f32; N_CLASSES],
+    /// The model's raw count logits (for parity checks across targets).
+    pub count_logits: [f32; N_CLASSES],
+    /// The model's raw confidence logit.
+    pub conf_logit: f32,
+}
+
+fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&time::format_iso8601(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Numerically stable softmax.
+pub fn softmax(logits: &[f32; N_CLASSES]) -> [f32; N_CLASSES] {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let mut p = logits.map(|l| (l - max).exp());
+    let sum: f32 = p.iter().sum();
+    p.iter_mut().for_each(|v| *v /= sum);
+    p
+}
+
+/// Index of the largest probability, the lowest index on ties.
+pub fn argmax(p: &[f32; N_CLASSES]) -> u8 {
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    best as u8
+}
+
+/// RuView's 95 % interval: start at the mode and repeatedly take the larger neighbour (the lower one on a
+/// tie) until the interval holds at least 95 % of the probability mass.
+pub fn p95_interval(p: &[f32; N_CLASSES], mode: u8) -> (u8, u8) {
+    let (mut lo, mut hi) = (mode as usize, mode as usize);
+    let mut mass = p[lo];
+    while mass < 0.95 && (lo > 0 || hi < N_CLASSES - 1) {
+        let left = if lo > 0 { p[lo - 1] } else { f32::NEG_INFINITY };
+        let right = if hi < N_CLASSES - 1 { p[hi + 1] } else { f32::NEG_INFINITY };
+        if right > left {
+            hi += 1;
+            mass += p[hi];
+        } else {
+            lo -= 1;
+            mass += p[lo];
+        }
+    }
+    (lo as u8, hi as u8)
+}
+
+/// Turn a batch's logits into predictions for its records.
+pub fn predict(records: &[Record], logits: &Logits, calibration: &Calibration) -> Vec<FramePrediction> {
+    records
+        .iter()
+        .zip(logits.count.iter().zip(&logits.conf))
+        .map(|(r, (count_logits, &conf_logit))| {
+            let probs = softmax(count_logits);
+            let count = argmax(&probs);
+            let (count_p95_low, count_p95_high) = p95_interval(&probs, count);
+            FramePrediction {
+                line: r.line,
+                ts_start: r.ts_start,
+                ts_end: r.ts_end,
+                truth: r.truth,
+                count,
+                correct: r.truth.map(|t| t == count),
+                confidence: calibration.confidence(conf_logit),
+                count_p95_low,
+                count_p95_high,
+                probs,
+                count_logits: *count_logits,
+                conf_logit,
+            }
+        })
+        .collect()
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A bad line in strict mode.
+    #[error("{0} (strict mode stops at the first bad line)")]
+    Line(LineError),
+    /// The model failed to run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Bad lines met during a replay.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Diagnostics {
+    /// How many lines were skipped (exact).
+    pub skipped_lines: u64,
+    /// The first [`MAX_KEPT_LINE_ERRORS`] of them, in order.
+    pub line_errors: Vec<LineError>,
+}
+
+/// Everything a finished replay produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// One prediction per good window, in recording order.
+    pub predictions: Vec<FramePrediction>,
+    /// The bad lines.
+    pub diagnostics: Diagnostics,
+    /// Which layouts fed the model.
+    pub layout: LayoutTally,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// A replay in progress: push chunks, then [`Replay::finish`].
+pub struct Replay<'m> {
+    model: &'m CountModel,
+    parser: Parser,
+    strict: bool,
+    parsed: Vec<Result<Record, LineError>>,
+    pending: Vec<Record>,
+    windows: Vec<f32>,
+    predictions: Vec<FramePrediction>,
+    diagnostics: Diagnostics,
+    layout: LayoutTally,
+}
+
+impl<'m> Replay<'m> {
+    /// Start a replay. `strict` stops at the first bad line instead of reporting it and going on.
+    pub fn new(model: &'m CountModel, policy: LayoutPolicy, strict: bool) -> Self {
+        Self {
+            model,
+            parser: Parser::new(policy),
+            strict,
+            parsed: Vec::new(),
+            pending: Vec::with_capacity(model.batch_size()),
+            windows: Vec::with_capacity(model.batch_size() * WINDOW_LEN),
+            predictions: Vec::new(),
+            diagnostics: Diagnostics::default(),
+            layout: LayoutTally::new(policy),
+        }
+    }
+
+    /// Feed the next chunk of the recording (any size, split anywhere).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReplayError> {
+        self.parser.push(chunk, &mut self.parsed);
+        self.absorb()
+    }
+
+    /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
+    pub fn finish(mut self) -> Result<Outcome, ReplayError> {
+        self.parser.finish(&mut self.parsed);
+        self.absorb()?;
+        self.run_pending()?;
+        Ok(Outcome { predictions: self.predictions, diagnostics: self.diagnostics, layout: self.layout, bytes: self.parser.bytes_read() })
+    }
+
+    /// Predictions so far (for progress displays and live plots).
+    pub fn predictions(&self) -> &[FramePrediction] {
+        &self.predictions
+    }
+
+    /// Bad lines so far.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    /// Bytes pushed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.parser.bytes_read()
+    }
+
+    fn absorb(&mut self) -> Result<(), ReplayError> {
+        let mut parsed = std::mem::take(&mut self.parsed);
+        for item in parsed.drain(..) {
+            match item {
+                Ok(record) => {
+                    self.layout.add(&record);
+                    self.pending.push(record);
+                    if self.pending.len() >= self.model.batch_size() {
+                        self.run_pending()?;
+                    }
+                }
+                Err(e) if self.strict => return Err(ReplayError::Line(e)),
+                Err(e) => {
+                    self.diagnostics.skipped_lines += 1;
+                    if self.diagnostics.line_errors.len() < MAX_KEPT_LINE_ERRORS {
+                        self.diagnostics.line_errors.push(e);
+                    }
+                }
+            }
+        }
+        self.parsed = parsed;
+        Ok(())
+    }
+
+    fn run_pending(&mut self) -> Result<(), ReplayError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.windows.clear();
+        self.pending.iter().for_each(|r| self.windows.extend_from_slice(&r.window));
+        let logits = self.model.infer(&self.windows)?;
+        self.predictions.extend(predict(&self.pending, &logits, self.model.calibration()));
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p95_grows_towards_the_larger_neighbour() {
+        let p = [0.0, 0.1, 0.6, 0.3, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(p95_interval(&p, 2), (1, 3));
+        let p = [0.96, 0.04, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(p95_interval(&p, 0), (0, 0));
+        let uniform = [0.125; 8];
+        assert_eq!(p95_interval(&uniform, argmax(&uniform)), (0, 7));
+    }
+
+    #[test]
+    fn softmax_is_stable_and_sums_to_one() {
+        let p = softmax(&[1000.0, 0.0, -1000.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(argmax(&p), 0);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+}

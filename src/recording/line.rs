@@ -168,11 +168,6 @@ fn json_reason(e: &serde_json::Error) -> String {
         Some(i) => msg[..i].to_string(),
         None => msg,
     };
-    let msg = if msg.starts_with("invalid type:") && msg.ends_with("expected struct RawLine") {
-        "not a JSON object".to_string()
-    } else {
-        msg
-    };
     match e.classify() {
         serde_json::error::Category::Data => format!("{msg} (column {})", e.column()),
         _ => format!("invalid JSON at column {}: {msg}", e.column()),
@@ -181,6 +176,11 @@ fn json_reason(e: &serde_json::Error) -> String {
 
 /// Parse one line (already stripped of its newline, CR and BOM) into a [`Record`].
 pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Result<Record, String> {
+    // serde's derived structs also accept arrays (fields by position): a line must be an object.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        _ => return Err("not a JSON object: a line must be one {...} object".into()),
+    }
     let raw: RawLine = serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?;
     let csi = raw.csi.ok_or("no csi field")?;
     let shape_label = raw.csi_shape.as_ref().map(parse_shape).transpose()?;

@@ -1,1 +1,106 @@
-//! report
+//! The report: metrics, findings and gate verdicts of a replay, as plain serialisable data.
+//!
+//! The CLI prints it as a table ([`Report::to_text`]) or JSON; the page receives the same struct through
+//! serde-wasm-bindgen, so every shell shows the same numbers.
+
+pub mod findings;
+pub mod gates;
+pub mod metrics;
+mod text;
+
+pub use findings::{Finding, Severity};
+pub use gates::{GateResult, GateSet, Status};
+pub use metrics::Metrics;
+
+use crate::model::{Calibration, CountModel};
+use crate::recording::{LayoutTally, LineError};
+use crate::replay::Outcome;
+use serde::Serialize;
+
+/// The model facts a report carries.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    /// Producer of the ONNX file.
+    pub producer: String,
+    /// Floating-point weights.
+    pub parameters: u64,
+    /// Companion files it was loaded with.
+    pub external_files: Vec<String>,
+    /// Windows per inference call.
+    pub batch_size: usize,
+}
+
+/// The layout reading, with its sentence.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayoutReport {
+    /// Counts of each reading.
+    #[serde(flatten)]
+    pub tally: LayoutTally,
+    /// What was fed to the model, in words.
+    pub description: String,
+}
+
+/// The calibration applied, with its sentence.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationReport {
+    /// Temperature and normalisation in force.
+    #[serde(flatten)]
+    pub calibration: Calibration,
+    /// What was applied, in words.
+    pub description: String,
+}
+
+/// Everything countscope says about one replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The numbers (flattened into the top level of the JSON).
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Lines that could not be read.
+    pub skipped_lines: u64,
+    /// The first of them, with line numbers and reasons.
+    pub bad_lines: Vec<LineError>,
+    /// The honest read.
+    pub findings: Vec<Finding>,
+    /// Gate verdicts.
+    pub gates: Vec<GateResult>,
+    /// Whether every gate counts as passed.
+    pub gates_passed: bool,
+    /// How the CSI was laid out for the model.
+    pub layout: LayoutReport,
+    /// What calibration was applied.
+    pub calibration: CalibrationReport,
+    /// The model.
+    pub model: ModelSummary,
+}
+
+impl Report {
+    /// Build the report of a finished replay.
+    pub fn build(outcome: &Outcome, model: &CountModel, gates: &GateSet) -> Self {
+        let metrics = Metrics::compute(&outcome.predictions);
+        let findings = findings::findings(&metrics, outcome.diagnostics.skipped_lines, gates.target("spearman"));
+        let gate_results = gates.evaluate(&metrics, findings::within_pm1_is_trivial(&metrics));
+        let info = model.info();
+        Report {
+            skipped_lines: outcome.diagnostics.skipped_lines,
+            bad_lines: outcome.diagnostics.line_errors.clone(),
+            findings,
+            gates_passed: gate_results.iter().all(GateResult::passed),
+            gates: gate_results,
+            layout: LayoutReport { tally: outcome.layout.clone(), description: outcome.layout.describe() },
+            calibration: CalibrationReport { calibration: model.calibration().clone(), description: model.calibration().describe() },
+            model: ModelSummary {
+                producer: info.producer.clone(),
+                parameters: info.parameters,
+                external_files: info.external_files.iter().map(|(f, _)| f.clone()).collect(),
+                batch_size: model.batch_size(),
+            },
+            metrics,
+        }
+    }
+
+    /// Whether a finding with this code is present.
+    pub fn has_finding(&self, code: &str) -> bool {
+        self.findings.iter().any(|f| f.code == code)
+    }
+}

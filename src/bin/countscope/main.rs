@@ -1,1 +1,196 @@
-fn main(){}
+//! `countscope`: the command-line shell (native and wasm32-wasip2) over the countscope core.
+//!
+//! This is the only part of the crate that reads argv and files. Exit codes: 0 ok, 1 a gate was not met
+//! (`report` only), 2 bad input, bad model or bad usage.
+
+mod files;
+mod output;
+
+use clap::{Parser as ClapParser, Subcommand};
+use countscope::model::CountModel;
+use countscope::replay::{Outcome, Replay};
+use countscope::{GateSet, LayoutPolicy, Report};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Replay RuView WiFi-CSI recordings against a person-count ONNX model and report what it really does.
+#[derive(ClapParser)]
+#[command(name = "countscope", version, about, after_help = "Exit codes: 0 ok; 1 a gate was not met (report); 2 bad input, model or usage.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by `replay` and `report`.
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The count model (.onnx); external data files are read from its folder.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The paired recording (.jsonl), or `-` for standard input.
+    recording: PathBuf,
+    /// How flat `csi` arrays map to the model's [56][20]: labelled (honour csi_shape), frame-major
+    /// (always transpose [20,56]) or as-stored (always feed as stored, RuView's runtime reading).
+    #[arg(long, default_value = "labelled")]
+    layout: LayoutPolicy,
+    /// Stop at the first bad line instead of reporting it and replaying the rest.
+    #[arg(long)]
+    strict: bool,
+    /// Confidence temperature: a number, or a file holding one (RuView's `*.temperature`). By default the
+    /// model's metadata, else a `<model>.temperature` sidecar beside it, else T = 1.
+    #[arg(long)]
+    temperature: Option<String>,
+    /// Windows per inference call (default: the engine's measured choice).
+    #[arg(long)]
+    batch: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a model: inputs, outputs, opset, parameters, external files, calibration.
+    Inspect {
+        /// The model (.onnx).
+        model: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a recording and write one prediction per window.
+    Replay {
+        #[command(flatten)]
+        args: ReplayArgs,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Replay a recording and report metrics, findings and gates.
+    Report {
+        #[command(flatten)]
+        args: ReplayArgs,
+        /// Set a gate, e.g. `--gate within_pm1=0.9` (defaults: ADR-103 v0.1.0 within_pm1=0.8, mae=0.6, spearman=0.5).
+        #[arg(long = "gate", value_name = "NAME=VALUE")]
+        gates: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure that ends the run with exit code 2 after printing its message.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Fatal(msg)) => {
+            eprintln!("countscope: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+    match cli.command {
+        Command::Inspect { model, json } => inspect(&model, json),
+        Command::Replay { args, format, output } => {
+            let (_, outcome) = replay(&args)?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = std::io::BufWriter::new(&mut out);
+            match format.as_str() {
+                "csv" => output::write_csv(&mut out, &outcome.predictions)?,
+                _ => output::write_jsonl(&mut out, &outcome.predictions)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { args, gates, json } => {
+            let mut gate_set = GateSet::default();
+            for g in &gates {
+                gate_set.set(g).map_err(Fatal)?;
+            }
+            let (model, outcome) = replay(&args)?;
+            let report = Report::build(&outcome, &model, &gate_set);
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &report)?;
+                writeln!(stdout)?;
+            } else {
+                write!(stdout, "{}", report.to_text())?;
+            }
+            Ok(if report.gates_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn inspect(path: &Path, json: bool) -> Result<ExitCode, Fatal> {
+    let bytes = files::read(path)?;
+    let info = CountModel::inspect(&bytes)?;
+    let load = files::load_model(path, None).map(|_| ()).map_err(|Fatal(m)| m);
+    if json {
+        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err() });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("model: {}", path.display());
+        println!("producer: {}  ir_version: {}  opsets: {}", info.producer, info.ir_version, info.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect::<Vec<_>>().join(", "));
+        for i in &info.inputs {
+            println!("input:  {i}");
+        }
+        for o in &info.outputs {
+            println!("output: {o}");
+        }
+        println!("parameters: {}", info.parameters);
+        if info.external_files.is_empty() {
+            println!("external data: none (self-contained)");
+        }
+        for (f, n) in &info.external_files {
+            println!("external data: {f} ({n} tensors)");
+        }
+        println!("calibration in the model: {}", info.calibration.describe());
+        match &load {
+            Ok(()) => println!("loads: yes (interface checked, optimised)"),
+            Err(e) => println!("loads: no: {e}"),
+        }
+    }
+    Ok(if load.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
+    let mut model = files::load_model(&args.model, args.temperature.as_deref())?;
+    if let Some(b) = args.batch {
+        model.set_batch_size(b);
+    }
+    let mut replay = Replay::new(&model, args.layout, args.strict);
+    let mut progress = output::Progress::new(files::size_of(&args.recording));
+    files::for_each_chunk(&args.recording, |chunk| {
+        replay.push(chunk)?;
+        progress.update(replay.bytes_read(), replay.predictions().len(), replay.diagnostics().skipped_lines);
+        Ok(())
+    })?;
+    let outcome = replay.finish()?;
+    progress.done();
+    for e in &outcome.diagnostics.line_errors {
+        eprintln!("countscope: skipped {e}");
+    }
+    let kept = outcome.diagnostics.line_errors.len() as u64;
+    if outcome.diagnostics.skipped_lines > kept {
+        eprintln!("countscope: … and {} more skipped line(s)", outcome.diagnostics.skipped_lines - kept);
+    }
+    if outcome.predictions.is_empty() {
+        return Err(Fatal(format!("{}: no usable window ({} line(s) skipped)", args.recording.display(), outcome.diagnostics.skipped_lines)));
+    }
+    Ok((model, outcome))
+}

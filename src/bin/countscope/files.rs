@@ -1,0 +1,107 @@
+//! Everything the CLI reads from disk: the recording (in chunks), the model, its external data (never
+//! outside the model's folder) and its temperature sidecar.
+
+use super::Fatal;
+use countscope::model::{check_location, parse_temperature, CountModel, ExternalData, Source};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Chunk size for reading recordings: large enough to amortise syscalls, small enough to stream.
+const CHUNK: usize = 256 * 1024;
+
+pub fn read(path: &Path) -> Result<Vec<u8>, Fatal> {
+    std::fs::read(path).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+}
+
+pub fn size_of(path: &Path) -> Option<u64> {
+    (path != Path::new("-")).then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten()
+}
+
+/// Stream a file (or standard input for `-`) through `f` in chunks.
+pub fn for_each_chunk(path: &Path, mut f: impl FnMut(&[u8]) -> Result<(), Fatal>) -> Result<(), Fatal> {
+    let mut reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| Fatal(format!("{}: {e}", path.display())))?)
+    };
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fatal(format!("{}: {e}", path.display()))),
+        };
+        f(&buf[..n])?;
+    }
+}
+
+/// External data from the model's folder, refusing anything that would lead out of it.
+struct ModelFolder {
+    dir: PathBuf,
+}
+
+impl ExternalData for ModelFolder {
+    fn read(&self, location: &str) -> Result<Option<Vec<u8>>, String> {
+        let location = check_location(location).map_err(|e| e.to_string())?;
+        let path = self.dir.join(location);
+        if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+            return Ok(None);
+        }
+        match (std::fs::canonicalize(&self.dir), std::fs::canonicalize(&path)) {
+            (Ok(dir), Ok(target)) => {
+                if !target.starts_with(&dir) {
+                    return Err(format!("it resolves to {}, outside the model's folder", target.display()));
+                }
+            }
+            // No canonicalize (WASI): refuse any link on the way instead.
+            _ => {
+                let mut p = self.dir.clone();
+                for part in Path::new(location).components() {
+                    p.push(part);
+                    if std::fs::symlink_metadata(&p).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+                        return Err(format!("{} is a symbolic link, which is not followed here", p.display()));
+                    }
+                }
+            }
+        }
+        std::fs::read(&path).map(Some).map_err(|e| e.to_string())
+    }
+}
+
+/// The temperature override: `--temperature` (a number or a file), else a sidecar beside the model when
+/// the model carries no temperature of its own.
+fn temperature(model: &Path, flag: Option<&str>, model_has_own: bool) -> Result<Option<(f32, Source)>, Fatal> {
+    if let Some(flag) = flag {
+        if let Ok(t) = parse_temperature(flag) {
+            return Ok(Some((t, Source::Explicit)));
+        }
+        let p = Path::new(flag);
+        let text = std::fs::read_to_string(p).map_err(|e| Fatal(format!("--temperature {flag}: neither a number nor a readable file ({e})")))?;
+        let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
+        return Ok(Some((t, Source::Sidecar(file_name(p)))));
+    }
+    if model_has_own {
+        return Ok(None);
+    }
+    let candidates = [model.with_extension("temperature"), PathBuf::from(format!("{}.temperature", model.display()))];
+    for c in candidates.iter().filter(|c| c.is_file()) {
+        let text = std::fs::read_to_string(c).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
+        let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
+        return Ok(Some((t, Source::Sidecar(file_name(c)))));
+    }
+    Ok(None)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Load a model file with its external data and temperature.
+pub fn load_model(path: &Path, temperature_flag: Option<&str>) -> Result<CountModel, Fatal> {
+    let bytes = read(path)?;
+    let own = CountModel::inspect(&bytes).map(|i| i.calibration.temperature_source == Source::ModelMetadata).unwrap_or(false);
+    let t = temperature(path, temperature_flag, own)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    CountModel::load(&bytes, &ModelFolder { dir }, t).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+}

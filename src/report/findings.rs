@@ -1,0 +1,98 @@
+//! Findings: the honest read RuView wrote by hand in its benchmark log, produced automatically.
+//!
+//! Each finding has a stable `code` (scripts and tests match on it; never rename one) and a sentence with the
+//! numbers behind it.
+
+use super::metrics::Metrics;
+use serde::Serialize;
+
+/// Fewer labelled windows than this and the metrics are too noisy to trust (the 95 % interval of an
+/// accuracy near 50 % is then wider than ±10 points).
+pub const MIN_TRUSTED_WINDOWS: u64 = 100;
+/// One predicted class taking at least this share of all predictions is a collapse.
+pub const COLLAPSE_SHARE: f64 = 0.95;
+/// Expected calibration error above this is reported.
+pub const ECE_WARN: f64 = 0.10;
+
+/// How much a finding matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Context the reader needs.
+    Info,
+    /// A number that looks better than what it measures, or a real weakness.
+    Warning,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable identifier, e.g. `within-pm1-trivial`.
+    pub code: &'static str,
+    /// How much it matters.
+    pub severity: Severity,
+    /// One sentence, with the numbers.
+    pub message: String,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+/// Whether within ±1 is trivial: the labels span two adjacent classes or fewer.
+pub fn within_pm1_is_trivial(m: &Metrics) -> bool {
+    matches!(m.label_range, Some((lo, hi)) if hi - lo <= 1)
+}
+
+/// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force.
+pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |code, severity, message: String| out.push(Finding { code, severity, message });
+    if skipped_lines > 0 {
+        add("skipped-lines", Severity::Warning, format!("{skipped_lines} line(s) could not be read and were skipped; the numbers cover the other {} window(s)", m.windows));
+    }
+    if m.windows == 0 {
+        add("no-windows", Severity::Warning, "the recording has no usable window".into());
+        return out;
+    }
+    if m.labelled_windows == 0 {
+        add("no-labels", Severity::Info, format!("none of the {} windows has n_persons_mode: they are replayed, and accuracy, MAE, Spearman and the gates cannot be computed", m.windows));
+    } else if m.labelled_windows < m.windows {
+        add("partly-labelled", Severity::Info, format!("{} of {} windows are labelled; truth-based metrics use those only", m.labelled_windows, m.windows));
+    }
+    if let Some((c, n)) = m.per_class.iter().map(|c| (c.class, c.predicted)).max_by_key(|&(c, n)| (n, std::cmp::Reverse(c))) {
+        let share = n as f64 / m.windows as f64;
+        if share >= COLLAPSE_SHARE {
+            add("prediction-collapse", Severity::Warning, format!("the model predicts {c} for {} of the windows ({n} of {}): it has collapsed onto one class", pct(share), m.windows));
+        }
+    }
+    if m.labelled_windows == 0 {
+        return out;
+    }
+    if m.labelled_windows < MIN_TRUSTED_WINDOWS {
+        let acc = m.accuracy.unwrap_or(0.5);
+        let half = 1.96 * (acc * (1.0 - acc) / m.labelled_windows as f64).sqrt();
+        add("too-few-windows", Severity::Warning, format!("only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): accuracy is uncertain by about ±{:.1} points (95 %)", m.labelled_windows, half * 100.0));
+    }
+    if let (true, Some((lo, hi)), Some(w)) = (within_pm1_is_trivial(m), m.label_range, m.within_pm1) {
+        let span = if lo == hi { format!("only class {lo}") } else { format!("only classes {lo} and {hi}") };
+        add("within-pm1-trivial", Severity::Warning, format!("within ±1 = {} is trivial: the labels span {span}, so always answering {lo} or {hi} scores 100 %", pct(w)));
+    }
+    if let (Some(acc), Some(base), Some(c)) = (m.accuracy, m.majority_baseline, m.majority_class) {
+        if acc <= base + 1e-12 {
+            add("below-majority-baseline", Severity::Warning, format!("accuracy {} is not above the majority-class baseline {} (always answering {c})", pct(acc), pct(base)));
+        }
+    }
+    for c in m.per_class.iter().filter(|c| c.support > 0 && c.correct == 0) {
+        add("class-never-right", Severity::Warning, format!("class {}: 0 of {} windows predicted right (0 %)", c.class, c.support));
+    }
+    match (m.spearman, &m.spearman_undefined, spearman_gate) {
+        (Some(rho), _, Some(gate)) if rho < gate => add("spearman-below-gate", Severity::Warning, format!("Spearman(confidence, correct) = {rho:.3} is below its gate {gate}: the confidence does not tell right from wrong")),
+        (None, Some(why), _) => add("spearman-undefined", Severity::Warning, format!("Spearman(confidence, correct) is undefined: {}", why.explain())),
+        _ => {}
+    }
+    if let Some(ece) = m.ece.filter(|&e| e > ECE_WARN) {
+        add("confidence-miscalibrated", Severity::Warning, format!("expected calibration error {ece:.3} (10 bins) is above {ECE_WARN}: the confidence is not a probability of being right"));
+    }
+    out
+}

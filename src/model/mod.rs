@@ -17,9 +17,11 @@ use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
-/// Windows per inference call unless the caller picks another size. Measured by `cargo xtask bench`
-/// (see README, Performance): per-window time stops improving past a few dozen windows.
-pub const DEFAULT_BATCH: usize = 64;
+/// Windows per inference call unless the caller picks another size. Chosen by `countscope bench`
+/// (CountNet, 2-core x86_64, 2026-11-28, median of 7): native µs/window 91 at batch 1, 77 at 8 and 16,
+/// 95–101 at 32 and 64 (the activations stop fitting in cache); under wasmtime 194–201 at 1, 175–178 at
+/// 8–64. 16 is the best of both.
+pub const DEFAULT_BATCH: usize = 16;
 
 const EXPECTED: &str = "one input f32 [N,56,20] and outputs count_logits f32 [N,8], conf_logits f32 [N,1]";
 

@@ -1,1 +1,126 @@
-fn main(){}
+//! `cargo xtask`: the project's only build logic, in Rust.
+//!
+//! - `cargo xtask test`: installs what is missing (rustup targets, pinned cargo tools), then runs every
+//!   suite: unit + integration tests, time-bounded fuzzing, and the wasm32-wasip2 component under wasmtime
+//!   compared against the native binary.
+//! - `cargo xtask serve`: the visualiser's web server (not built yet: says so).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// wasmtime-cli pinned: 48.x is the newest whose MSRV the machine's Rust 1.95 satisfies.
+const WASMTIME_VERSION: &str = "48.0.8";
+const WASM_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip2"];
+/// Seconds of parser fuzzing per `cargo xtask test` (override with COUNTSCOPE_FUZZ_SECONDS).
+const FUZZ_SECONDS: &str = "30";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the repository").to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
+
+/// Run a command in the repository root, failing with its description if it fails.
+fn run(cmd: &mut Command) -> Result {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd.current_dir(root()).status().map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
+    if status.success() { Ok(()) } else { Err(format!("`{}` failed ({status})", describe(cmd))) }
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|s| s.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let o = Command::new(program).args(args).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn ensure_targets() -> Result {
+    let installed = output("rustup", &["target", "list", "--installed"])
+        .ok_or("rustup is not available: install the wasm targets by hand: rustup target add wasm32-unknown-unknown wasm32-wasip2")?;
+    let missing: Vec<&str> = WASM_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if !missing.is_empty() {
+        run(Command::new("rustup").arg("target").arg("add").args(&missing))?;
+    }
+    Ok(())
+}
+
+/// Install a cargo tool at an exact version with `--locked` unless `probe --version` already says it.
+fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result {
+    match output(binary, &["--version"]) {
+        Some(v) if v.contains(version) => Ok(()),
+        found => {
+            if let Some(v) = found {
+                eprintln!("{binary}: found {}, need {version}", v.trim());
+            }
+            run(Command::new(cargo()).args(["install", krate, "--version", version, "--locked"]))
+        }
+    }
+}
+
+fn wasmtime() -> String {
+    std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into())
+}
+
+fn test() -> Result {
+    let started = Instant::now();
+    step("toolchain: wasm targets and wasmtime-cli");
+    ensure_targets()?;
+    ensure_cargo_tool(&wasmtime(), "wasmtime-cli", WASMTIME_VERSION)?;
+
+    step("unit and integration tests (native)");
+    run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;
+
+    step("fuzzing the recording parser (time-bounded)");
+    let secs = std::env::var("COUNTSCOPE_FUZZ_SECONDS").unwrap_or_else(|_| FUZZ_SECONDS.into());
+    run(Command::new(cargo())
+        .args(["test", "--locked", "--release", "--test", "fuzz", "--", "--ignored", "--nocapture"])
+        .env("COUNTSCOPE_FUZZ_SECONDS", secs))?;
+
+    step("the wasm32-wasip2 component under wasmtime vs the native binary");
+    run(Command::new(cargo()).args(["build", "--locked", "--release", "--target", "wasm32-wasip2", "--bin", "countscope"]))?;
+    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
+    let size = std::fs::metadata(&component).map_err(|e| format!("{}: {e}", component.display()))?.len();
+    eprintln!("component: {} ({:.1} MB)", component.display(), size as f64 / 1e6);
+    run(Command::new(cargo())
+        .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
+        .env("COUNTSCOPE_WASI", &component)
+        .env("WASMTIME", wasmtime()))?;
+
+    step("browser suites");
+    eprintln!("none yet: the wasm-bindgen package and its headless-Chromium tests come with the visualiser (issue 4)");
+    eprintln!("\nall suites passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn serve() -> Result {
+    Err("the web page is not built yet: it comes with the visualiser (issue 4). Until then use the CLI: \
+         cargo run --release -- report --model MODEL.onnx RECORDING.paired.jsonl"
+        .into())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("serve") => serve(),
+        _ => Err("usage: cargo xtask <test|serve>\n  test   install what is missing, then run every test suite\n  serve  serve the web visualiser".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! This is the only part of the crate that reads argv and files. Exit codes: 0 ok, 1 a gate was not met
 //! (`report` only), 2 bad input, bad model or bad usage.
 
+mod bench;
 mod files;
 mod output;
 
@@ -67,6 +68,25 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Time inference per window at several batch sizes (median of repeats, with min and max), on
+    /// deterministic pseudo-random windows. The same code runs natively and under wasmtime.
+    Bench {
+        /// The count model (.onnx).
+        #[arg(long, short)]
+        model: PathBuf,
+        /// Windows per repetition.
+        #[arg(long, default_value_t = 1024)]
+        windows: usize,
+        /// Batch sizes to time, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
+        batch: Vec<usize>,
+        /// Repetitions per batch size.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay a recording and report metrics, findings and gates.
     Report {
         #[command(flatten)]
@@ -91,18 +111,32 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let code: u8 = match run(cli) {
         Ok(code) => code,
         Err(Fatal(msg)) => {
             eprintln!("countscope: {msg}");
-            ExitCode::from(2)
+            2
         }
-    }
+    };
+    exit(code)
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+/// Exit with `code`. On WASI p2 the stable `exit` carries only ok/failed, so codes 1 and 2 go through the
+/// `exit-with-code` interface (wasmtime: `-S cli-exit-with-code=y`).
+fn exit(code: u8) -> ExitCode {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    if code != 0 {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        wasip2::cli::exit::exit_with_code(code);
+    }
+    ExitCode::from(code)
+}
+
+fn run(cli: Cli) -> Result<u8, Fatal> {
     match cli.command {
         Command::Inspect { model, json } => inspect(&model, json),
+        Command::Bench { model, windows, batch, repeat, json } => bench::run(&model, windows, &batch, repeat, json),
         Command::Replay { args, format, output } => {
             let (_, outcome) = replay(&args)?;
             let mut out: Box<dyn Write> = match &output {
@@ -115,7 +149,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
                 _ => output::write_jsonl(&mut out, &outcome.predictions)?,
             }
             out.flush()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         Command::Report { args, gates, json } => {
             let mut gate_set = GateSet::default();
@@ -131,12 +165,12 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
             } else {
                 write!(stdout, "{}", report.to_text())?;
             }
-            Ok(if report.gates_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.gates_passed { 0 } else { 1 })
         }
     }
 }
 
-fn inspect(path: &Path, json: bool) -> Result<ExitCode, Fatal> {
+fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
     let bytes = files::read(path)?;
     let info = CountModel::inspect(&bytes)?;
     let load = files::load_model(path, None).map(|_| ()).map_err(|Fatal(m)| m);
@@ -165,7 +199,7 @@ fn inspect(path: &Path, json: bool) -> Result<ExitCode, Fatal> {
             Err(e) => println!("loads: no: {e}"),
         }
     }
-    Ok(if load.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if load.is_ok() { 0 } else { 2 })
 }
 
 fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {

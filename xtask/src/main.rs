@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's only build logic, in Rust.
 //!
-//! - `cargo xtask test`: installs what is missing (rustup targets, pinned cargo tools), then runs every
+//! - `cargo xtask test`: installs what is missing (rustup targets, pinned cargo tools, Debian chromium and
+//!   chromium-driver), then runs every
 //!   suite: unit + integration tests, time-bounded fuzzing, and the wasm32-wasip2 component under wasmtime
 //!   compared against the native binary.
 //! - `cargo xtask serve`: the visualiser's web server (not built yet: says so).
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+/// wasm-pack pinned (the browser test runner).
+const WASM_PACK_VERSION: &str = "0.15.1";
 /// wasmtime-cli pinned: 48.x is the newest whose MSRV the machine's Rust 1.95 satisfies.
 const WASMTIME_VERSION: &str = "48.0.8";
 const WASM_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip2"];
@@ -68,15 +71,50 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result {
     }
 }
 
+/// The wasm-bindgen version in Cargo.lock: wasm-bindgen-cli must match it exactly.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|v| v.trim().strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen entry".into())
+}
+
+/// Debian's chromium and chromium-driver for the headless browser suites: installed with apt when we are
+/// root on Debian, otherwise the instruction to do it by hand.
+fn ensure_chromium() -> Result {
+    let have = |p: &str| Path::new(p).exists();
+    if have("/usr/bin/chromium") && have("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
+    let debian = Path::new("/etc/debian_version").exists();
+    if !(root_user && debian) {
+        return Err("the browser suites need Chromium and its driver at /usr/bin/chromium and /usr/bin/chromedriver: \
+                    on Debian run `sudo apt-get install -y chromium chromium-driver`, elsewhere install both at the same version"
+            .into());
+    }
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 fn wasmtime() -> String {
     std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into())
 }
 
 fn test() -> Result {
     let started = Instant::now();
-    step("toolchain: wasm targets and wasmtime-cli");
+    step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium");
     ensure_targets()?;
     ensure_cargo_tool(&wasmtime(), "wasmtime-cli", WASMTIME_VERSION)?;
+    ensure_cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION)?;
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &locked_wasm_bindgen()?)?;
+    ensure_chromium()?;
 
     step("unit and integration tests (native)");
     run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;

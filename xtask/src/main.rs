@@ -71,7 +71,9 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result {
     }
 }
 
-/// The wasm-bindgen version in Cargo.lock: wasm-bindgen-cli must match it exactly.
+/// The wasm-bindgen version in Cargo.lock: wasm-bindgen-cli must match it exactly. (Cargo.lock holds
+/// 0.2.129, not 0.2.130: `cargo install wasm-bindgen-cli --version 0.2.130 --locked` cannot resolve here,
+/// its lockfile names webpki-roots 1.0.11, which the registry does not serve.)
 fn locked_wasm_bindgen() -> Result<String> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
     let mut lines = lock.lines();

@@ -308,15 +308,17 @@ impl CountModel {
         assert_eq!(windows.len() % WINDOW_LEN, 0, "infer takes whole windows");
         let n = windows.len() / WINDOW_LEN;
         let mut out = Logits { count: Vec::with_capacity(n), conf: Vec::with_capacity(n) };
-        let mut buf = Vec::with_capacity(self.batch_size * WINDOW_LEN);
         for chunk in windows.chunks(self.batch_size * WINDOW_LEN) {
             let real = chunk.len() / WINDOW_LEN;
             let rows = self.fixed_batch.unwrap_or(real);
-            buf.clear();
+            // One copy per window: normalise in the buffer that then becomes the input tensor (moved, not copied).
+            let mut buf = Vec::with_capacity(rows * WINDOW_LEN);
             buf.extend_from_slice(chunk);
             buf.resize(rows * WINDOW_LEN, 0.0);
             self.calibration.normalise(&mut buf);
-            let input = Tensor::from_shape(&[rows, N_SUBCARRIERS, N_FRAMES], &buf).map_err(tract_err("run"))?;
+            let input = tract_ndarray::Array3::from_shape_vec((rows, N_SUBCARRIERS, N_FRAMES), buf)
+                .map_err(|e| ModelError::Tract { stage: "run", message: e.to_string() })?
+                .into_tensor();
             let result = self.plan.run(tvec!(input.into())).map_err(tract_err("run"))?;
             let count = result[self.count_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;
             let conf = result[self.conf_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;

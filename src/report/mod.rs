@@ -98,9 +98,4 @@ impl Report {
             metrics,
         }
     }
-
-    /// Whether a finding with this code is present.
-    pub fn has_finding(&self, code: &str) -> bool {
-        self.findings.iter().any(|f| f.code == code)
-    }
 }

@@ -45,7 +45,7 @@ impl ExternalData for ModelFolder {
     fn read(&self, location: &str) -> Result<Option<Vec<u8>>, String> {
         let location = check_location(location).map_err(|e| e.to_string())?;
         let path = self.dir.join(location);
-        if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
         match (std::fs::canonicalize(&self.dir), std::fs::canonicalize(&path)) {

@@ -17,6 +17,7 @@
 pub mod model;
 pub mod recording;
 pub mod replay;
+pub mod sim;
 pub mod report;
 pub mod time;
 

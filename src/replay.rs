@@ -5,7 +5,7 @@
 //! themselves, ≈ 100 bytes each, are kept for the report and the plots).
 
 use crate::model::{Calibration, CountModel, Logits, ModelError};
-use crate::recording::{LayoutPolicy, LayoutTally, LineError, Parser, Record};
+use crate::recording::{Decoder, LayoutPolicy, LayoutTally, LineError, Parser, Record};
 use crate::{time, N_CLASSES, WINDOW_LEN};
 use serde::{Serialize, Serializer};
 
@@ -126,6 +126,9 @@ pub enum ReplayError {
     /// The model failed to run.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A corrupt gzip stream in strict mode.
+    #[error("{0} (strict mode stops here)")]
+    Stream(String),
 }
 
 /// Bad lines met during a replay.
@@ -135,6 +138,15 @@ pub struct Diagnostics {
     pub skipped_lines: u64,
     /// The first [`MAX_KEPT_LINE_ERRORS`] of them, in order.
     pub line_errors: Vec<LineError>,
+    /// Why reading stopped before the end of the input (a corrupt or truncated gzip stream); the lines
+    /// decoded before that point were replayed.
+    pub stream_error: Option<String>,
+    /// Whether the input was gzip-compressed.
+    pub gzip: bool,
+    /// Windows whose line is marked `synthetic` (made by a simulator, not measured).
+    pub synthetic_windows: u64,
+    /// The first `synthetic` tag seen: how the recording was made.
+    pub synthetic_source: Option<String>,
 }
 
 /// Everything a finished replay produced.
@@ -146,14 +158,16 @@ pub struct Outcome {
     pub diagnostics: Diagnostics,
     /// Which layouts fed the model.
     pub layout: LayoutTally,
-    /// Bytes read.
+    /// Bytes read, as given (compressed, if the input was gzip).
     pub bytes: u64,
 }
 
 /// A replay in progress: push chunks, then [`Replay::finish`].
 pub struct Replay<'m> {
     model: &'m CountModel,
+    decoder: Decoder,
     parser: Parser,
+    input_bytes: u64,
     strict: bool,
     parsed: Vec<Result<Record, LineError>>,
     pending: Vec<Record>,
@@ -168,7 +182,9 @@ impl<'m> Replay<'m> {
     pub fn new(model: &'m CountModel, policy: LayoutPolicy, strict: bool) -> Self {
         Self {
             model,
+            decoder: Decoder::default(),
             parser: Parser::new(policy),
+            input_bytes: 0,
             strict,
             parsed: Vec::new(),
             pending: Vec::with_capacity(model.batch_size()),
@@ -180,17 +196,36 @@ impl<'m> Replay<'m> {
     }
 
     /// Feed the next chunk of the recording (any size, split anywhere).
+    /// gzip input is recognised by its magic bytes and decompressed on the way.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReplayError> {
-        self.parser.push(chunk, &mut self.parsed);
-        self.absorb()
+        self.input_bytes += chunk.len() as u64;
+        let (parser, parsed) = (&mut self.parser, &mut self.parsed);
+        let result = self.decoder.push(chunk, &mut |plain| parser.push(plain, parsed));
+        self.absorb()?;
+        self.stream_result(result)
     }
 
     /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
     pub fn finish(mut self) -> Result<Outcome, ReplayError> {
+        let (parser, parsed) = (&mut self.parser, &mut self.parsed);
+        let result = self.decoder.finish(&mut |plain| parser.push(plain, parsed));
         self.parser.finish(&mut self.parsed);
         self.absorb()?;
+        self.stream_result(result)?;
         self.run_pending()?;
-        Ok(Outcome { predictions: self.predictions, diagnostics: self.diagnostics, layout: self.layout, bytes: self.parser.bytes_read() })
+        self.diagnostics.gzip = self.decoder.is_gzip();
+        Ok(Outcome { predictions: self.predictions, diagnostics: self.diagnostics, layout: self.layout, bytes: self.input_bytes })
+    }
+
+    fn stream_result(&mut self, result: Result<(), String>) -> Result<(), ReplayError> {
+        match result {
+            Err(e) if self.strict => Err(ReplayError::Stream(e)),
+            Err(e) => {
+                self.diagnostics.stream_error.get_or_insert(e);
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Predictions so far (for progress displays and live plots).
@@ -203,17 +238,22 @@ impl<'m> Replay<'m> {
         &self.diagnostics
     }
 
-    /// Bytes pushed so far.
+    /// Bytes pushed so far, as given (compressed, for gzip input): what a progress bar compares with the
+    /// file size.
     pub fn bytes_read(&self) -> u64 {
-        self.parser.bytes_read()
+        self.input_bytes
     }
 
     fn absorb(&mut self) -> Result<(), ReplayError> {
         let mut parsed = std::mem::take(&mut self.parsed);
         for item in parsed.drain(..) {
             match item {
-                Ok(record) => {
+                Ok(mut record) => {
                     self.layout.add(&record);
+                    if let Some(tag) = record.synthetic.take() {
+                        self.diagnostics.synthetic_windows += 1;
+                        self.diagnostics.synthetic_source.get_or_insert(tag);
+                    }
                     self.pending.push(record);
                     if self.pending.len() >= self.model.batch_size() {
                         self.run_pending()?;

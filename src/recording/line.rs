@@ -19,6 +19,7 @@ struct RawLine {
     ts_start: Option<Value>,
     ts_end: Option<Value>,
     timestamp: Option<Value>,
+    synthetic: Option<Value>,
 }
 
 /// `csi` as decoded: all values in document order, plus the row length when nested.
@@ -192,7 +193,12 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
         _ => None,
     };
     let ts_end = raw.ts_end.as_ref().filter(|v| !v.is_null()).map(|v| parse_time(v, "ts_end")).transpose()?;
-    Ok(Record { line, window, truth, ts_start, ts_end, layout, shape_label })
+    let synthetic = match raw.synthetic {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    };
+    Ok(Record { line, window, truth, ts_start, ts_end, layout, shape_label, synthetic })
 }
 
 fn parse_shape(v: &Value) -> Result<[u32; 2], String> {

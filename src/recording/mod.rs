@@ -6,9 +6,11 @@
 //! metadata) or a [`LineError`] naming the 1-based line number and what is wrong. What to do with bad lines
 //! (keep going or stop) is the caller's policy, see [`crate::replay::Replay`].
 
+mod gzip;
 mod line;
 mod parser;
 
+pub use gzip::Decoder;
 pub use parser::{Parser, MAX_LINE_BYTES};
 
 use serde::Serialize;
@@ -75,6 +77,9 @@ pub struct Record {
     pub layout: LayoutUsed,
     /// The `csi_shape` label as written, if any (shown to the user next to the reading used).
     pub shape_label: Option<[u32; 2]>,
+    /// The line's `synthetic` tag (a simulator's provenance), when it carries one: such data was not
+    /// measured, and every report says so.
+    pub synthetic: Option<String>,
 }
 
 /// A line that could not become a window: where it is and what is wrong, in one line of text.

@@ -44,6 +44,26 @@ pub fn within_pm1_is_trivial(m: &Metrics) -> bool {
     matches!(m.label_range, Some((lo, hi)) if hi - lo <= 1)
 }
 
+/// What must be said about the input before any number: synthetic data, a stream cut short.
+pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if d.synthetic_windows > 0 {
+        let how = d.synthetic_source.as_deref().unwrap_or("a simulator");
+        out.push(Finding {
+            code: "synthetic-recording",
+            severity: Severity::Info,
+            message: format!(
+                "SYNTHETIC: {} of {windows} windows were generated ({how}), not measured; the numbers say how the model does on simulated rooms, not on real ones",
+                d.synthetic_windows
+            ),
+        });
+    }
+    if let Some(e) = &d.stream_error {
+        out.push(Finding { code: "input-cut-short", severity: Severity::Warning, message: format!("{e}; the {windows} window(s) read before that point were replayed") });
+    }
+    out
+}
+
 /// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force.
 pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -91,12 +91,48 @@ pub struct GateSet {
 impl Default for GateSet {
     /// RuView ADR-103 v0.1.0: same-room within ±1 ≥ 0.80, MAE ≤ 0.6, Spearman(confidence, correct) ≥ 0.5.
     fn default() -> Self {
-        let g = |name: &str, direction, target| Gate { name: name.into(), direction, target };
-        Self { gates: vec![g("within_pm1", Direction::AtLeast, 0.80), g("mae", Direction::AtMost, 0.6), g("spearman", Direction::AtLeast, 0.5)] }
+        Self::adr103(Targets::V010, false)
+    }
+}
+
+/// Which ADR-103 column to hold a replay to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// v0.1.0: within ±1 ≥ 80 % same-room (≥ 60 % cross-room), MAE ≤ 0.6, Spearman ≥ 0.5.
+    V010,
+    /// v0.2.0: within ±1 ≥ 90 % same-room (≥ 75 % cross-room), MAE ≤ 0.4, Spearman ≥ 0.7.
+    V020,
+}
+
+impl std::str::FromStr for Targets {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim_start_matches('v') {
+            "0.1.0" | "0.1" => Ok(Targets::V010),
+            "0.2.0" | "0.2" => Ok(Targets::V020),
+            _ => Err(format!("unknown ADR-103 targets {s:?}: use v0.1.0 or v0.2.0")),
+        }
     }
 }
 
 impl GateSet {
+    /// RuView's ADR-103 gates for a version, same-room or cross-room (which only changes within ±1). The
+    /// latency and binary-size gates are about a Raspberry Pi build, not a recording, and are not here.
+    pub fn adr103(targets: Targets, cross_room: bool) -> Self {
+        let (same, cross, mae, rho) = match targets {
+            Targets::V010 => (0.80, 0.60, 0.6, 0.5),
+            Targets::V020 => (0.90, 0.75, 0.4, 0.7),
+        };
+        let g = |name: &str, direction, target| Gate { name: name.into(), direction, target };
+        Self {
+            gates: vec![
+                g("within_pm1", Direction::AtLeast, if cross_room { cross } else { same }),
+                g("mae", Direction::AtMost, mae),
+                g("spearman", Direction::AtLeast, rho),
+            ],
+        }
+    }
+
     /// Set (or add) a gate from `NAME=VALUE`; the direction follows the metric (MAE, ECE, Brier: at most).
     pub fn set(&mut self, spec: &str) -> Result<(), String> {
         let (name, value) = spec.split_once('=').ok_or_else(|| format!("gate {spec:?} is not NAME=VALUE"))?;

@@ -50,6 +50,21 @@ pub struct CalibrationReport {
     pub description: String,
 }
 
+/// Facts about the input itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordingSummary {
+    /// Bytes read, as given.
+    pub bytes: u64,
+    /// Whether it was gzip-compressed.
+    pub gzip: bool,
+    /// Why reading stopped before the end (a corrupt or truncated gzip stream), if it did.
+    pub stream_error: Option<String>,
+    /// Windows marked `synthetic` (simulated, not measured).
+    pub synthetic_windows: u64,
+    /// How the synthetic windows were made (the first `synthetic` tag).
+    pub synthetic_source: Option<String>,
+}
+
 /// Everything countscope says about one replay.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -72,13 +87,17 @@ pub struct Report {
     pub calibration: CalibrationReport,
     /// The model.
     pub model: ModelSummary,
+    /// The input.
+    pub recording: RecordingSummary,
 }
 
 impl Report {
     /// Build the report of a finished replay.
     pub fn build(outcome: &Outcome, model: &CountModel, gates: &GateSet) -> Self {
         let metrics = Metrics::compute(&outcome.predictions);
-        let findings = findings::findings(&metrics, outcome.diagnostics.skipped_lines, gates.target("spearman"));
+        let d = &outcome.diagnostics;
+        let mut findings = findings::input_findings(d, metrics.windows);
+        findings.extend(findings::findings(&metrics, d.skipped_lines, gates.target("spearman")));
         let gate_results = gates.evaluate(&metrics, findings::within_pm1_is_trivial(&metrics));
         let info = model.info();
         Report {
@@ -94,6 +113,13 @@ impl Report {
                 parameters: info.parameters,
                 external_files: info.external_files.iter().map(|(f, _)| f.clone()).collect(),
                 batch_size: model.batch_size(),
+            },
+            recording: RecordingSummary {
+                bytes: outcome.bytes,
+                gzip: d.gzip,
+                stream_error: d.stream_error.clone(),
+                synthetic_windows: d.synthetic_windows,
+                synthetic_source: d.synthetic_source.clone(),
             },
             metrics,
         }

@@ -39,6 +39,12 @@ impl Report {
         let m = &self.metrics;
         let mut s = String::new();
         let _ = writeln!(s, "countscope report: {} windows ({} labelled), {} skipped line(s)", m.windows, m.labelled_windows, self.skipped_lines);
+        if self.recording.synthetic_windows > 0 {
+            let _ = writeln!(s, "SYNTHETIC recording: {} of {} windows simulated ({})", self.recording.synthetic_windows, m.windows, self.recording.synthetic_source.as_deref().unwrap_or("a simulator"));
+        }
+        if let Some(e) = &self.recording.stream_error {
+            let _ = writeln!(s, "input cut short: {e}");
+        }
         let _ = writeln!(s, "model: {}, {} parameters, batch {}", self.model.producer, self.model.parameters, self.model.batch_size);
         let _ = writeln!(s, "calibration: {}", self.calibration.description);
         let _ = writeln!(s, "{}", self.layout.description);

@@ -1,0 +1,158 @@
+//! Transparent gzip: a recording may arrive compressed (`*.paired.jsonl.gz`), and is recognised by its
+//! magic bytes, not its name, so a renamed file or a stream from `fetch` works the same.
+//!
+//! The decoder is push-based like the parser (compressed chunks in, plain chunks out), so a gzipped 24-hour
+//! recording streams through with memory of one chunk. Concatenated gzip members (what `cat a.gz b.gz`
+//! makes) are read as one stream. A corrupt or truncated stream stops decoding with a message saying how
+//! far it got; everything decoded before that point is kept and replayed.
+
+use flate2::write::MultiGzDecoder;
+use std::io::Write;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// What the input turned out to be.
+#[derive(Debug)]
+enum State {
+    /// Fewer than two bytes seen yet.
+    Sniffing(Vec<u8>),
+    /// Plain text: passed through.
+    Plain,
+    /// gzip: decoded into the inner buffer.
+    Gzip(Box<MultiGzDecoder<Vec<u8>>>),
+    /// The gzip stream failed; further input is ignored.
+    Failed,
+}
+
+/// Sniffs the first bytes and decompresses gzip input on the fly.
+#[derive(Debug)]
+pub struct Decoder {
+    state: State,
+    compressed_in: u64,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self { state: State::Sniffing(Vec::new()), compressed_in: 0 }
+    }
+}
+
+impl Decoder {
+    /// Whether the input is gzip (known after two bytes).
+    pub fn is_gzip(&self) -> bool {
+        matches!(self.state, State::Gzip(_)) || matches!(self.state, State::Failed)
+    }
+
+    /// Feed input bytes; plain bytes are handed to `sink` (possibly in several calls). An error means the
+    /// gzip stream is corrupt: the message says where, and later input is ignored.
+    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        if let State::Sniffing(head) = &mut self.state {
+            head.extend_from_slice(chunk);
+            if head.len() < 2 {
+                return Ok(());
+            }
+            let head = std::mem::take(head);
+            self.state = if head[..2] == GZIP_MAGIC { State::Gzip(Box::new(MultiGzDecoder::new(Vec::new()))) } else { State::Plain };
+            return self.push_decided(&head, sink);
+        }
+        self.push_decided(chunk, sink)
+    }
+
+    fn push_decided(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        match &mut self.state {
+            State::Plain => sink(chunk),
+            State::Gzip(dec) => {
+                let result = dec.write_all(chunk);
+                let out = dec.get_mut();
+                if !out.is_empty() {
+                    sink(out);
+                    out.clear();
+                }
+                if let Err(e) = result {
+                    let at = self.compressed_in;
+                    self.state = State::Failed;
+                    return Err(format!("the gzip stream is corrupt in the compressed bytes after {at}: {e}"));
+                }
+                self.compressed_in += chunk.len() as u64;
+            }
+            State::Sniffing(_) | State::Failed => {}
+        }
+        Ok(())
+    }
+
+    /// End of input: flush what is buffered; an error says the gzip stream ended early.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        match std::mem::replace(&mut self.state, State::Plain) {
+            State::Sniffing(head) => sink(&head),
+            State::Gzip(mut dec) => {
+                let result = dec.try_finish();
+                let out = dec.get_mut();
+                if !out.is_empty() {
+                    sink(out);
+                }
+                if let Err(e) = result {
+                    self.state = State::Failed;
+                    return Err(format!("the gzip stream ends early, after {} compressed bytes ({e})", self.compressed_in));
+                }
+            }
+            State::Failed => self.state = State::Failed,
+            State::Plain => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode(input: &[u8], chunk: usize) -> (Vec<u8>, Result<(), String>) {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        for c in input.chunks(chunk.max(1)) {
+            if let Err(e) = d.push(c, &mut |b| out.extend_from_slice(b)) {
+                return (out, Err(e));
+            }
+        }
+        let r = d.finish(&mut |b| out.extend_from_slice(b));
+        (out, r)
+    }
+
+    #[test]
+    fn plain_and_gzip_decode_the_same_in_any_chunking() {
+        let text: Vec<u8> = (0..5000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
+        let z = gz(&text);
+        for chunk in [1, 2, 3, 7, 4096, 1 << 20] {
+            assert_eq!(decode(&text, chunk), (text.clone(), Ok(())));
+            assert_eq!(decode(&z, chunk), (text.clone(), Ok(())));
+        }
+        let mut two = z.clone();
+        two.extend_from_slice(&gz(b"tail\n"));
+        let mut want = text.clone();
+        want.extend_from_slice(b"tail\n");
+        assert_eq!(decode(&two, 100).0, want);
+        assert_eq!(decode(b"x", 1), (b"x".to_vec(), Ok(())));
+        assert_eq!(decode(b"", 1), (Vec::new(), Ok(())));
+    }
+
+    #[test]
+    fn truncated_and_corrupt_streams_keep_what_came_before() {
+        let text: Vec<u8> = (0..20000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let z = gz(&text);
+        let (out, r) = decode(&z[..z.len() / 2], 1000);
+        assert!(r.unwrap_err().contains("ends early"));
+        assert!(!out.is_empty() && text.starts_with(&out));
+        let mut bad = z.clone();
+        bad[z.len() / 3..z.len() / 3 + 64].iter_mut().for_each(|b| *b ^= 0x5a);
+        let (out, r) = decode(&bad, 1000);
+        assert!(r.is_err(), "corruption must be reported");
+        assert!(text.starts_with(&out[..out.len().min(1000)]));
+    }
+}

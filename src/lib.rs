@@ -17,8 +17,8 @@
 pub mod model;
 pub mod recording;
 pub mod replay;
-pub mod sim;
 pub mod report;
+pub mod sim;
 pub mod time;
 
 /// Subcarriers per window that RuView's count model takes (its first Conv1d has 56 input channels).
@@ -34,5 +34,3 @@ pub use model::{Calibration, CountModel, ExternalData, ModelError, ModelInfo};
 pub use recording::{LayoutPolicy, LineError, Parser, Record};
 pub use replay::{FramePrediction, Replay, ReplayError};
 pub use report::{GateSet, Report};
-
-

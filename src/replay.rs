@@ -78,7 +78,11 @@ pub fn p95_interval(p: &[f32; N_CLASSES], mode: u8) -> (u8, u8) {
     let mut mass = p[lo];
     while mass < 0.95 && (lo > 0 || hi < N_CLASSES - 1) {
         let left = if lo > 0 { p[lo - 1] } else { f32::NEG_INFINITY };
-        let right = if hi < N_CLASSES - 1 { p[hi + 1] } else { f32::NEG_INFINITY };
+        let right = if hi < N_CLASSES - 1 {
+            p[hi + 1]
+        } else {
+            f32::NEG_INFINITY
+        };
         if right > left {
             hi += 1;
             mass += p[hi];
@@ -91,7 +95,11 @@ pub fn p95_interval(p: &[f32; N_CLASSES], mode: u8) -> (u8, u8) {
 }
 
 /// Turn a batch's logits into predictions for its records.
-pub fn predict(records: &[Record], logits: &Logits, calibration: &Calibration) -> Vec<FramePrediction> {
+pub fn predict(
+    records: &[Record],
+    logits: &Logits,
+    calibration: &Calibration,
+) -> Vec<FramePrediction> {
     records
         .iter()
         .zip(logits.count.iter().zip(&logits.conf))
@@ -200,21 +208,28 @@ impl<'m> Replay<'m> {
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReplayError> {
         self.input_bytes += chunk.len() as u64;
         let (parser, parsed) = (&mut self.parser, &mut self.parsed);
-        let result = self.decoder.push(chunk, &mut |plain| parser.push(plain, parsed));
+        let result = self
+            .decoder
+            .push(chunk, &mut |plain| parser.push(plain, parsed));
         self.absorb()?;
         self.stream_result(result)
     }
 
     /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
     pub fn finish(mut self) -> Result<Outcome, ReplayError> {
+        self.diagnostics.gzip = self.decoder.is_gzip();
         let (parser, parsed) = (&mut self.parser, &mut self.parsed);
         let result = self.decoder.finish(&mut |plain| parser.push(plain, parsed));
         self.parser.finish(&mut self.parsed);
         self.absorb()?;
         self.stream_result(result)?;
         self.run_pending()?;
-        self.diagnostics.gzip = self.decoder.is_gzip();
-        Ok(Outcome { predictions: self.predictions, diagnostics: self.diagnostics, layout: self.layout, bytes: self.input_bytes })
+        Ok(Outcome {
+            predictions: self.predictions,
+            diagnostics: self.diagnostics,
+            layout: self.layout,
+            bytes: self.input_bytes,
+        })
     }
 
     fn stream_result(&mut self, result: Result<(), String>) -> Result<(), ReplayError> {
@@ -277,9 +292,12 @@ impl<'m> Replay<'m> {
             return Ok(());
         }
         self.windows.clear();
-        self.pending.iter().for_each(|r| self.windows.extend_from_slice(&r.window));
+        self.pending
+            .iter()
+            .for_each(|r| self.windows.extend_from_slice(&r.window));
         let logits = self.model.infer(&self.windows)?;
-        self.predictions.extend(predict(&self.pending, &logits, self.model.calibration()));
+        self.predictions
+            .extend(predict(&self.pending, &logits, self.model.calibration()));
         self.pending.clear();
         Ok(())
     }

@@ -26,7 +26,11 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
         }
         std::str::from_utf8(part).ok()?.parse().ok()
     };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+    {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
@@ -34,7 +38,8 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -48,7 +53,11 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
         if i == start {
             return None;
         }
-        frac = std::str::from_utf8(&b[start - 1..i]).ok()?.replace(',', ".").parse::<f64>().ok()?;
+        frac = std::str::from_utf8(&b[start - 1..i])
+            .ok()?
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()?;
     }
     let offset_s = match b.get(i) {
         None => 0,
@@ -65,7 +74,11 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
                 return None;
             }
             let o = oh * 3600 + om * 60;
-            if sign == b'+' { o } else { -o }
+            if sign == b'+' {
+                o
+            } else {
+                -o
+            }
         }
         _ => return None,
     };
@@ -77,11 +90,18 @@ pub fn parse_iso8601(s: &str) -> Option<f64> {
 /// Format epoch seconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form RuView writes.
 pub fn format_iso8601(t: f64) -> String {
     let ms_total = (t * 1000.0).round() as i64;
-    let (days, ms_of_day) = (ms_total.div_euclid(86_400_000), ms_total.rem_euclid(86_400_000));
+    let (days, ms_of_day) = (
+        ms_total.div_euclid(86_400_000),
+        ms_total.rem_euclid(86_400_000),
+    );
     let (y, m, d) = civil_from_days(days);
     let (h, rem) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
     let (mi, rem) = (rem / 60_000, rem % 60_000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{:02}.{:03}Z", rem / 1000, rem % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{:02}.{:03}Z",
+        rem / 1000,
+        rem % 1000
+    )
 }
 
 fn is_leap(y: i64) -> bool {
@@ -117,7 +137,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -135,7 +163,14 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        for s in ["2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-05-20T24:00:00Z", "20260520T1431", "", "2026-05-20T14:31:07.Zx"] {
+        for s in [
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-05-20T24:00:00Z",
+            "20260520T1431",
+            "",
+            "2026-05-20T14:31:07.Zx",
+        ] {
             assert_eq!(parse_iso8601(s), None, "{s}");
         }
     }

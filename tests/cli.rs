@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn countscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_countscope")).args(args).output().expect("run countscope")
+    Command::new(env!("CARGO_BIN_EXE_countscope"))
+        .args(args)
+        .output()
+        .expect("run countscope")
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -29,7 +32,8 @@ fn stderr(o: &Output) -> String {
 }
 
 fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
 }
 
 fn fixture_str(name: &str) -> String {
@@ -40,12 +44,26 @@ fn fixture_str(name: &str) -> String {
 fn seed_table_always_zero_on_ruviews_held_out_tail() {
     let dir = tmpdir("seed");
     let rec = write(&dir, "tail.paired.jsonl", seed_tail());
-    let o = countscope(&["report", "--json", "--model", &fixture_str("always_zero.onnx"), &rec]);
-    assert_eq!(o.status.code(), Some(1), "a gate is not met → exit 1; {}", stderr(&o));
+    let o = countscope(&[
+        "report",
+        "--json",
+        "--model",
+        &fixture_str("always_zero.onnx"),
+        &rec,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a gate is not met → exit 1; {}",
+        stderr(&o)
+    );
     let r = json(&o);
     assert_eq!(r["windows"], 215);
     assert_eq!(r["skipped_lines"], 0);
-    assert_eq!(format!("{:.1}", r["accuracy"].as_f64().unwrap() * 100.0), "65.1");
+    assert_eq!(
+        format!("{:.1}", r["accuracy"].as_f64().unwrap() * 100.0),
+        "65.1"
+    );
     assert_eq!(format!("{:.3}", r["mae"].as_f64().unwrap()), "0.349");
     assert_eq!(r["within_pm1"], 1.0);
     assert_eq!(r["per_class"][0]["support"], 140);
@@ -53,11 +71,29 @@ fn seed_table_always_zero_on_ruviews_held_out_tail() {
     assert_eq!(r["per_class"][1]["support"], 75);
     assert_eq!(r["per_class"][1]["accuracy"], 0.0);
     assert_eq!(r["majority_baseline"].as_f64().unwrap(), 140.0 / 215.0);
-    let codes: Vec<&str> = r["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
-    for code in ["within-pm1-trivial", "prediction-collapse", "below-majority-baseline", "class-never-right"] {
+    let codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "within-pm1-trivial",
+        "prediction-collapse",
+        "below-majority-baseline",
+        "class-never-right",
+    ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
     }
-    let gate = |name: &str| r["gates"].as_array().unwrap().iter().find(|g| g["name"] == name).unwrap().clone();
+    let gate = |name: &str| {
+        r["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(gate("within_pm1")["status"], "met_only_trivially");
     assert_eq!(gate("mae")["status"], "met");
     assert_eq!(r["gates_passed"], false);
@@ -66,7 +102,10 @@ fn seed_table_always_zero_on_ruviews_held_out_tail() {
     let o = countscope(&["report", "--model", &fixture_str("always_zero.onnx"), &rec]);
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("Comparison to ADR-103 targets"));
-    assert!(text.contains("| accuracy within ±1 | ≥ 80.0 % | 100.0 % | met only trivially"), "{text}");
+    assert!(
+        text.contains("| accuracy within ±1 | ≥ 80.0 % | 100.0 % | met only trivially"),
+        "{text}"
+    );
     assert!(text.contains("| accuracy | 65.1 %"), "{text}");
 }
 
@@ -75,11 +114,27 @@ fn gates_can_be_overridden_and_unknown_gates_are_usage_errors() {
     let dir = tmpdir("gates");
     let rec = write(&dir, "tail.paired.jsonl", seed_tail());
     let model = fixture_str("always_zero.onnx");
-    let o = countscope(&["report", "--json", "--model", &model, "--gate", "mae=0.3", "--gate", "accuracy=0.6", &rec]);
+    let o = countscope(&[
+        "report",
+        "--json",
+        "--model",
+        &model,
+        "--gate",
+        "mae=0.3",
+        "--gate",
+        "accuracy=0.6",
+        &rec,
+    ]);
     let r = json(&o);
     let gates = r["gates"].as_array().unwrap();
-    assert_eq!(gates.iter().find(|g| g["name"] == "mae").unwrap()["status"], "not_met");
-    assert_eq!(gates.iter().find(|g| g["name"] == "accuracy").unwrap()["status"], "met");
+    assert_eq!(
+        gates.iter().find(|g| g["name"] == "mae").unwrap()["status"],
+        "not_met"
+    );
+    assert_eq!(
+        gates.iter().find(|g| g["name"] == "accuracy").unwrap()["status"],
+        "met"
+    );
     let o = countscope(&["report", "--model", &model, "--gate", "speed=3", &rec]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown gate \"speed\""));
@@ -103,31 +158,73 @@ fn good_lines_replay_and_every_bad_line_is_listed() {
     .join("\n");
     let dir = tmpdir("mixed");
     let rec = write(&dir, "mixed.paired.jsonl", &text);
-    let o = countscope(&["replay", "--model", &fixture_str("countnet_inline.onnx"), &rec]);
+    let o = countscope(&[
+        "replay",
+        "--model",
+        &fixture_str("countnet_inline.onnx"),
+        &rec,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let numbers: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
     assert_eq!(numbers, vec![1, 3, 7, 9]);
     let err = stderr(&o);
-    for (n, why) in [(2, "invalid JSON"), (4, "csi shape [20,70]"), (6, "cannot be negative"), (8, "csi[0] is the string \"x\"")] {
-        let listed = err.lines().find(|l| l.starts_with(&format!("countscope: skipped line {n}: ")));
-        assert!(listed.is_some_and(|l| l.contains(why)), "line {n} ({why}) not listed in:\n{err}");
+    for (n, why) in [
+        (2, "invalid JSON"),
+        (4, "csi shape [20,70]"),
+        (6, "cannot be negative"),
+        (8, "csi[0] is the string \"x\""),
+    ] {
+        let listed = err
+            .lines()
+            .find(|l| l.starts_with(&format!("countscope: skipped line {n}: ")));
+        assert!(
+            listed.is_some_and(|l| l.contains(why)),
+            "line {n} ({why}) not listed in:\n{err}"
+        );
     }
     // Logits of the good windows match onnxruntime (the layout trap resolved as labelled: transposed).
     let want = &r.models["countnet_inline.onnx"];
     for (l, w) in lines.iter().zip([0usize, 1, 4, 5]) {
-        for (a, b) in l["count_logits"].as_array().unwrap().iter().zip(&want.count_logits[w]) {
+        for (a, b) in l["count_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&want.count_logits[w])
+        {
             assert!((a.as_f64().unwrap() as f32 - b).abs() < 1e-4);
         }
     }
     // Strict mode stops at the first bad line, naming it.
-    let o = countscope(&["replay", "--strict", "--model", &fixture_str("countnet_inline.onnx"), &rec]);
+    let o = countscope(&[
+        "replay",
+        "--strict",
+        "--model",
+        &fixture_str("countnet_inline.onnx"),
+        &rec,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("line 2: invalid JSON"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: invalid JSON"),
+        "{}",
+        stderr(&o)
+    );
     // The report counts them.
-    let o = countscope(&["report", "--json", "--model", &fixture_str("countnet_inline.onnx"), &rec]);
+    let o = countscope(&[
+        "report",
+        "--json",
+        "--model",
+        &fixture_str("countnet_inline.onnx"),
+        &rec,
+    ]);
     let rep = json(&o);
-    assert_eq!((rep["windows"].as_u64(), rep["skipped_lines"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (rep["windows"].as_u64(), rep["skipped_lines"].as_u64()),
+        (Some(4), Some(4))
+    );
     assert_eq!(rep["bad_lines"][1]["line"], 4);
 }
 
@@ -135,25 +232,56 @@ fn good_lines_replay_and_every_bad_line_is_listed() {
 fn a_recording_with_no_usable_window_is_exit_2() {
     let dir = tmpdir("empty");
     let rec = write(&dir, "bad.jsonl", "not json\n{\"csi\":[]}\n");
-    let o = countscope(&["report", "--model", &fixture_str("countnet_inline.onnx"), &rec]);
+    let o = countscope(&[
+        "report",
+        "--model",
+        &fixture_str("countnet_inline.onnx"),
+        &rec,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no usable window (2 line(s) skipped)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no usable window (2 line(s) skipped)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn unlabelled_recordings_replay_but_are_never_scored() {
     let r = reference();
-    let text: String = r.windows.iter().map(|w| line(&frame_major(w), None, 0) + "\n").collect();
+    let text: String = r
+        .windows
+        .iter()
+        .map(|w| line(&frame_major(w), None, 0) + "\n")
+        .collect();
     let dir = tmpdir("unlabelled");
     let rec = write(&dir, "u.jsonl", text);
-    let o = countscope(&["report", "--json", "--model", &fixture_str("countnet_inline.onnx"), &rec]);
-    assert_eq!(o.status.code(), Some(1), "gates cannot be evaluated → not met");
+    let o = countscope(&[
+        "report",
+        "--json",
+        "--model",
+        &fixture_str("countnet_inline.onnx"),
+        &rec,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "gates cannot be evaluated → not met"
+    );
     let rep = json(&o);
     assert_eq!(rep["windows"], 6);
     assert_eq!(rep["labelled_windows"], 0);
     assert!(rep["accuracy"].is_null() && rep["mae"].is_null() && rep["spearman"].is_null());
-    assert!(rep["findings"].as_array().unwrap().iter().any(|f| f["code"] == "no-labels"));
-    assert!(rep["gates"].as_array().unwrap().iter().all(|g| g["status"] == "not_evaluated"));
+    assert!(rep["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "no-labels"));
+    assert!(rep["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["status"] == "not_evaluated"));
 }
 
 #[test]
@@ -177,12 +305,29 @@ fn layout_label_and_override_are_explicit() {
     let b = run(&["replay", "--model", &model, &leg]);
     let c = run(&["replay", "--model", &model, "--layout", "frame-major", &leg]);
     let d = run(&["replay", "--model", &model, "--layout", "as-stored", &cur]);
-    assert_eq!(a["count_logits"], c["count_logits"], "frame-major override reads the legacy label like the current one");
-    assert_eq!(b["count_logits"], d["count_logits"], "as-stored override reads the current label like the legacy one");
+    assert_eq!(
+        a["count_logits"], c["count_logits"],
+        "frame-major override reads the legacy label like the current one"
+    );
+    assert_eq!(
+        b["count_logits"], d["count_logits"],
+        "as-stored override reads the current label like the legacy one"
+    );
     assert_ne!(a["count_logits"], b["count_logits"]);
-    let rep = json(&countscope(&["report", "--json", "--model", &model, "--layout", "as-stored", &cur]));
+    let rep = json(&countscope(&[
+        "report",
+        "--json",
+        "--model",
+        &model,
+        "--layout",
+        "as-stored",
+        &cur,
+    ]));
     assert_eq!(rep["layout"]["policy"], "as-stored");
-    assert!(rep["layout"]["description"].as_str().unwrap().contains("overridden"));
+    assert!(rep["layout"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("overridden"));
 }
 
 #[test]
@@ -190,13 +335,28 @@ fn csv_output_has_a_header_and_one_row_per_window() {
     let dir = tmpdir("csv");
     let rec = write(&dir, "tail.jsonl", seed_tail());
     let out = dir.join("out.csv");
-    let o = countscope(&["replay", "--format", "csv", "-o", out.to_str().unwrap(), "--model", &fixture_str("always_zero.onnx"), &rec]);
+    let o = countscope(&[
+        "replay",
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+        "--model",
+        &fixture_str("always_zero.onnx"),
+        &rec,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(out).unwrap();
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 216);
-    assert!(rows[0].starts_with("line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,p0,"));
-    assert!(rows[1].starts_with("1,2026-05-20T14:00:00.000Z,2026-05-20T14:00:00.760Z,0,0,true,"), "{}", rows[1]);
+    assert!(rows[0].starts_with(
+        "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,p0,"
+    ));
+    assert!(
+        rows[1].starts_with("1,2026-05-20T14:00:00.000Z,2026-05-20T14:00:00.760Z,0,0,true,"),
+        "{}",
+        rows[1]
+    );
 }
 
 #[test]
@@ -210,7 +370,13 @@ fn external_data_is_read_from_the_model_folder_and_never_outside_it() {
     std::fs::write(dir.join("countnet_external.onnx.data"), &data).unwrap();
     let rec = write(&dir, "r.jsonl", seed_tail());
     // Same-length replacements keep the protobuf valid.
-    for (i, evil) in [&b"../countnet_external.onnx.d"[..], b"/tmp/countnet_external.data"].iter().enumerate() {
+    for (i, evil) in [
+        &b"../countnet_external.onnx.d"[..],
+        b"/tmp/countnet_external.data",
+    ]
+    .iter()
+    .enumerate()
+    {
         assert_eq!(evil.len(), name.len());
         let mut bytes = model.clone();
         let mut at = 0;
@@ -221,16 +387,28 @@ fn external_data_is_read_from_the_model_folder_and_never_outside_it() {
         let m = write(&inner, &format!("evil{i}.onnx"), &bytes);
         let o = countscope(&["report", "--model", &m, &rec]);
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("refusing external data location"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("refusing external data location"),
+            "{}",
+            stderr(&o)
+        );
     }
     // A link that points out of the folder is refused too.
     #[cfg(unix)]
     {
         let m = write(&inner, "countnet_external.onnx", &model);
-        std::os::unix::fs::symlink(dir.join("countnet_external.onnx.data"), inner.join("countnet_external.onnx.data")).unwrap();
+        std::os::unix::fs::symlink(
+            dir.join("countnet_external.onnx.data"),
+            inner.join("countnet_external.onnx.data"),
+        )
+        .unwrap();
         let o = countscope(&["report", "--model", &m, &rec]);
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("outside the model's folder"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("outside the model's folder"),
+            "{}",
+            stderr(&o)
+        );
         // …and the model loads once the real file sits beside it.
         std::fs::remove_file(inner.join("countnet_external.onnx.data")).unwrap();
         std::fs::write(inner.join("countnet_external.onnx.data"), &data).unwrap();
@@ -241,14 +419,23 @@ fn external_data_is_read_from_the_model_folder_and_never_outside_it() {
 
 #[test]
 fn ruview_model_cli_with_and_without_its_data_file() {
-    let up = upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout for this test");
+    let up = upstream().expect(
+        "../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout for this test",
+    );
     let dir = tmpdir("ruview");
     let zero = line(&[0.0; 1120], None, 0);
     let rec = write(&dir, "zero.jsonl", &zero);
-    let o = countscope(&["replay", "--model", up.join("count_v1.onnx").to_str().unwrap(), &rec]);
+    let o = countscope(&[
+        "replay",
+        "--model",
+        up.join("count_v1.onnx").to_str().unwrap(),
+        &rec,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let p: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
+    let want = [
+        0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
     for (got, w) in p["probs"].as_array().unwrap().iter().zip(want) {
         assert!((got.as_f64().unwrap() - w).abs() < 5e-5, "{p}");
     }
@@ -256,8 +443,14 @@ fn ruview_model_cli_with_and_without_its_data_file() {
     assert!((1.0 / (1.0 + (-conf_logit).exp()) - 0.48672).abs() < 5e-6);
     // The sidecar beside it is applied and reported: σ(logit / 0.926…).
     let t = 0.926_182_27;
-    assert!((p["confidence"].as_f64().unwrap() - 1.0 / (1.0 + (-conf_logit / t).exp())).abs() < 1e-6);
-    let inspect = json(&countscope(&["inspect", "--json", up.join("count_v1.onnx").to_str().unwrap()]));
+    assert!(
+        (p["confidence"].as_f64().unwrap() - 1.0 / (1.0 + (-conf_logit / t).exp())).abs() < 1e-6
+    );
+    let inspect = json(&countscope(&[
+        "inspect",
+        "--json",
+        up.join("count_v1.onnx").to_str().unwrap(),
+    ]));
     assert_eq!(inspect["model"]["parameters"], 97_737);
     assert_eq!(inspect["loads"], true);
 
@@ -269,17 +462,28 @@ fn ruview_model_cli_with_and_without_its_data_file() {
     assert!(stderr(&o).contains("count_v2.onnx.data"), "{}", stderr(&o));
     let o = countscope(&["inspect", alone.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("loads: no: ") && String::from_utf8_lossy(&o.stdout).contains("`count_v2.onnx.data`"));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("loads: no: ")
+            && String::from_utf8_lossy(&o.stdout).contains("`count_v2.onnx.data`")
+    );
 }
 
 #[test]
 fn wrong_model_is_exit_2_with_expected_and_found() {
     let dir = tmpdir("wrong");
     let rec = write(&dir, "r.jsonl", seed_tail());
-    let o = countscope(&["report", "--model", &fixture_str("wrong_channels.onnx"), &rec]);
+    let o = countscope(&[
+        "report",
+        "--model",
+        &fixture_str("wrong_channels.onnx"),
+        &rec,
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("expected one input f32 [N,56,20]") && e.contains("[batch,70,20]"), "{e}");
+    assert!(
+        e.contains("expected one input f32 [N,56,20]") && e.contains("[batch,70,20]"),
+        "{e}"
+    );
     let o = countscope(&["report", "--model", &rec, &rec]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not an ONNX model"), "{}", stderr(&o));

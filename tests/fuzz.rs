@@ -37,7 +37,22 @@ fn parse(bytes: &[u8], rng: &mut Rng, policy: LayoutPolicy) -> Vec<Result<Record
 
 fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut v = base.to_vec();
-    const TOKENS: [&[u8]; 14] = [b"\n", b"\r\n", b"\xEF\xBB\xBF", b"null", b"1e999", b"-", b"[", b"]", b"{", b"\"", b"NaN", b"[20,70]", b"\xff\xfe", b"-1"];
+    const TOKENS: [&[u8]; 14] = [
+        b"\n",
+        b"\r\n",
+        b"\xEF\xBB\xBF",
+        b"null",
+        b"1e999",
+        b"-",
+        b"[",
+        b"]",
+        b"{",
+        b"\"",
+        b"NaN",
+        b"[20,70]",
+        b"\xff\xfe",
+        b"-1",
+    ];
     for _ in 0..1 + rng.below(8) {
         let at = rng.below(v.len() + 1);
         match rng.below(4) {
@@ -62,10 +77,17 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[test]
 #[ignore = "time-bounded fuzzing: run by `cargo xtask test`"]
 fn parser_survives_arbitrary_and_mutated_input() {
-    let secs: u64 = std::env::var("COUNTSCOPE_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let secs: u64 = std::env::var("COUNTSCOPE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let seed_text = common::seed_tail();
-    let base: Vec<&[u8]> = seed_text.as_bytes().split(|&b| b == b'\n').take(3).collect();
+    let base: Vec<&[u8]> = seed_text
+        .as_bytes()
+        .split(|&b| b == b'\n')
+        .take(3)
+        .collect();
     let base = base.join(&b'\n');
     let (mut cases, mut windows, mut errors) = (0u64, 0u64, 0u64);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -75,7 +97,11 @@ fn parser_survives_arbitrary_and_mutated_input() {
         } else {
             mutate(&base, &mut rng)
         };
-        let policy = [LayoutPolicy::Labelled, LayoutPolicy::FrameMajor, LayoutPolicy::AsStored][rng.below(3)];
+        let policy = [
+            LayoutPolicy::Labelled,
+            LayoutPolicy::FrameMajor,
+            LayoutPolicy::AsStored,
+        ][rng.below(3)];
         let n_lines = input.split(|&b| b == b'\n').count() as u64;
         let a = parse(&input, &mut rng, policy);
         let b = parse(&input, &mut rng, policy);
@@ -99,5 +125,8 @@ fn parser_survives_arbitrary_and_mutated_input() {
         cases += 1;
     }
     println!("fuzz: {cases} inputs in {secs} s, {windows} windows, {errors} line errors, no panic");
-    assert!(cases > 100 && windows > 0 && errors > 0, "the fuzzer must exercise both paths");
+    assert!(
+        cases > 100 && windows > 0 && errors > 0,
+        "the fuzzer must exercise both paths"
+    );
 }

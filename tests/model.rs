@@ -20,10 +20,16 @@ fn assert_matches_reference(model: &CountModel, name: &str) {
         assert_eq!(got.count.len(), r.windows.len());
         for (w, (row, want_row)) in got.count.iter().zip(&want.count_logits).enumerate() {
             for (a, b) in row.iter().zip(want_row) {
-                assert!((a - b).abs() <= 1e-4, "{name} batch {batch} window {w}: count logit {a} vs onnxruntime {b}");
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{name} batch {batch} window {w}: count logit {a} vs onnxruntime {b}"
+                );
             }
             let (a, b) = (got.conf[w], want.conf_logits[w]);
-            assert!((a - b).abs() <= 1e-4, "{name} batch {batch} window {w}: conf logit {a} vs onnxruntime {b}");
+            assert!(
+                (a - b).abs() <= 1e-4,
+                "{name} batch {batch} window {w}: conf logit {a} vs onnxruntime {b}"
+            );
         }
     }
 }
@@ -38,16 +44,25 @@ fn self_contained_export_matches_onnxruntime() {
 
 #[test]
 fn external_data_export_matches_onnxruntime() {
-    let data = HashMap::from([("countnet_external.onnx.data".to_string(), read("countnet_external.onnx.data"))]);
+    let data = HashMap::from([(
+        "countnet_external.onnx.data".to_string(),
+        read("countnet_external.onnx.data"),
+    )]);
     let m = load("countnet_external.onnx", &data).unwrap();
-    assert_eq!(m.info().external_files, vec![("countnet_external.onnx.data".to_string(), 8)]);
+    assert_eq!(
+        m.info().external_files,
+        vec![("countnet_external.onnx.data".to_string(), 8)]
+    );
     assert_matches_reference(&m, "countnet_external.onnx");
 }
 
 #[test]
 fn missing_external_data_names_the_file() {
     let err = load("countnet_external.onnx", &HashMap::new()).unwrap_err();
-    assert!(matches!(err, ModelError::MissingExternal { ref file, tensors: 8 } if file == "countnet_external.onnx.data"), "{err}");
+    assert!(
+        matches!(err, ModelError::MissingExternal { ref file, tensors: 8 } if file == "countnet_external.onnx.data"),
+        "{err}"
+    );
     assert!(err.to_string().contains("`countnet_external.onnx.data`"));
 }
 
@@ -56,7 +71,9 @@ fn truncated_external_data_is_refused_with_the_tensor_named() {
     let mut data = read("countnet_external.onnx.data");
     data.truncate(1000);
     let data = HashMap::from([("countnet_external.onnx.data".to_string(), data)]);
-    let err = load("countnet_external.onnx", &data).unwrap_err().to_string();
+    let err = load("countnet_external.onnx", &data)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("the file has 1000"), "{err}");
 }
 
@@ -69,13 +86,26 @@ fn calibration_travels_in_metadata() {
     assert!(c.normalisation.is_some());
     assert_matches_reference(&m, "countnet_calibrated.onnx");
     // An explicit temperature wins over the model's own and says so.
-    let m = CountModel::load(&read("countnet_calibrated.onnx"), &NoExternalData, Some((0.5, Source::Explicit))).unwrap();
-    assert_eq!((m.calibration().temperature, &m.calibration().temperature_source), (0.5, &Source::Explicit));
+    let m = CountModel::load(
+        &read("countnet_calibrated.onnx"),
+        &NoExternalData,
+        Some((0.5, Source::Explicit)),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            m.calibration().temperature,
+            &m.calibration().temperature_source
+        ),
+        (0.5, &Source::Explicit)
+    );
 }
 
 #[test]
 fn wrong_interface_says_expected_and_found() {
-    let err = load("wrong_channels.onnx", &HashMap::new()).unwrap_err().to_string();
+    let err = load("wrong_channels.onnx", &HashMap::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected one input f32 [N,56,20]"), "{err}");
     assert!(err.contains("csi_window f32 [batch,70,20]"), "{err}");
 }
@@ -84,7 +114,9 @@ fn wrong_interface_says_expected_and_found() {
 fn garbage_is_not_an_onnx_model() {
     for bytes in [&b""[..], b"{\"csi\":[1,2]}", &[0xff; 64]] {
         match CountModel::load(bytes, &NoExternalData, None) {
-            Err(ModelError::Decode(_) | ModelError::Tract { .. } | ModelError::Interface { .. }) => {}
+            Err(
+                ModelError::Decode(_) | ModelError::Tract { .. } | ModelError::Interface { .. },
+            ) => {}
             other => panic!("{:?}", other.map(|_| ())),
         }
     }
@@ -96,9 +128,14 @@ fn ruview_published_model_loads_with_its_data_file_and_names_it_without() {
         panic!("../shared/upstream/ruview-count-v0.0.2 is missing: these checks need RuView's published files beside the checkout");
     };
     let onnx = std::fs::read(dir.join("count_v1.onnx")).unwrap();
-    let err = CountModel::load(&onnx, &NoExternalData, None).unwrap_err().to_string();
+    let err = CountModel::load(&onnx, &NoExternalData, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`count_v2.onnx.data`"), "{err}");
-    let data = HashMap::from([("count_v2.onnx.data".to_string(), std::fs::read(dir.join("count_v2.onnx.data")).unwrap())]);
+    let data = HashMap::from([(
+        "count_v2.onnx.data".to_string(),
+        std::fs::read(dir.join("count_v2.onnx.data")).unwrap(),
+    )]);
     let m = CountModel::load(&onnx, &data, None).unwrap();
     assert_eq!(m.info().parameters, 97_737);
     let out = m.infer(&[0.0; 1120]).unwrap();
@@ -106,9 +143,14 @@ fn ruview_published_model_loads_with_its_data_file_and_names_it_without() {
     let exp: Vec<f32> = out.count[0].iter().map(|l| (l - max).exp()).collect();
     let sum: f32 = exp.iter().sum();
     let probs: Vec<f32> = exp.iter().map(|e| e / sum).collect();
-    let want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
+    let want = [
+        0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
     for (p, w) in probs.iter().zip(want) {
-        assert!((p - w).abs() < 5e-5, "softmax {probs:?} vs RuView's README {want:?}");
+        assert!(
+            (p - w).abs() < 5e-5,
+            "softmax {probs:?} vs RuView's README {want:?}"
+        );
     }
     let sig = 1.0 / (1.0 + (-out.conf[0]).exp());
     assert!((sig - 0.48672).abs() < 5e-6, "sigmoid {sig}");

@@ -11,18 +11,28 @@ use std::process::{Command, Output};
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 fn native(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_countscope")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_countscope"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Run the component with the repository mounted at /repo (and RuView's files at /upstream when present).
 fn wasi(args: &[&str]) -> Output {
     let component = std::env::var("COUNTSCOPE_WASI").expect("COUNTSCOPE_WASI must name the wasm32-wasip2 countscope component (cargo xtask test sets it)");
     let mut cmd = Command::new(std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into()));
-    cmd.arg("run").arg("-S").arg("cli-exit-with-code=y").arg("--dir").arg(format!("{REPO}::/repo"));
+    cmd.arg("run")
+        .arg("-S")
+        .arg("cli-exit-with-code=y")
+        .arg("--dir")
+        .arg(format!("{REPO}::/repo"));
     if let Some(up) = upstream() {
         cmd.arg("--dir").arg(format!("{}::/upstream", up.display()));
     }
-    cmd.arg(component).args(args).output().expect("run wasmtime")
+    cmd.arg(component)
+        .args(args)
+        .output()
+        .expect("run wasmtime")
 }
 
 /// Host path → (native argument, guest argument).
@@ -41,7 +51,10 @@ fn scratch(name: &str, text: &str) -> std::path::PathBuf {
 
 fn lines(o: &Output) -> Vec<Value> {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -50,27 +63,53 @@ fn wasmtime_replay_equals_native() {
     let r = reference();
     let mut text = seed_tail();
     for (i, w) in r.windows.iter().enumerate() {
-        text.push_str(&line(&frame_major(w), Some(i as u8), 900_000 + i as u64 * 800));
+        text.push_str(&line(
+            &frame_major(w),
+            Some(i as u8),
+            900_000 + i as u64 * 800,
+        ));
         text.push('\n');
     }
     text.push_str("{\"csi\": broken\n");
     let rec = scratch("parity.paired.jsonl", &text);
     let (rec_n, rec_w) = both(&rec);
-    for model in ["countnet_inline.onnx", "countnet_external.onnx", "countnet_calibrated.onnx"] {
+    for model in [
+        "countnet_inline.onnx",
+        "countnet_external.onnx",
+        "countnet_calibrated.onnx",
+    ] {
         let (m_n, m_w) = both(&fixture(model));
         let a = lines(&native(&["replay", "--model", &m_n, &rec_n]));
         let b = lines(&wasi(&["replay", "--model", &m_w, &rec_w]));
         assert_eq!(a.len(), 221);
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(&b) {
-            for key in ["line", "count", "truth", "correct", "count_p95_low", "count_p95_high", "ts_start"] {
+            for key in [
+                "line",
+                "count",
+                "truth",
+                "correct",
+                "count_p95_low",
+                "count_p95_high",
+                "ts_start",
+            ] {
                 assert_eq!(x[key], y[key], "{model} line {}: {key}", x["line"]);
             }
             let logits = |v: &Value| -> Vec<f64> {
-                v["count_logits"].as_array().unwrap().iter().chain([&v["conf_logit"]]).map(|l| l.as_f64().unwrap()).collect()
+                v["count_logits"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .chain([&v["conf_logit"]])
+                    .map(|l| l.as_f64().unwrap())
+                    .collect()
             };
             for (p, q) in logits(x).iter().zip(logits(y)) {
-                assert!((p - q).abs() <= 1e-5, "{model} line {}: logit {p} native vs {q} wasmtime", x["line"]);
+                assert!(
+                    (p - q).abs() <= 1e-5,
+                    "{model} line {}: logit {p} native vs {q} wasmtime",
+                    x["line"]
+                );
             }
         }
     }
@@ -79,24 +118,62 @@ fn wasmtime_replay_equals_native() {
     let a = native(&["report", "--json", "--model", &m_n, &rec_n]);
     let b = wasi(&["report", "--json", "--model", &m_w, &rec_w]);
     assert_eq!(a.status.code(), b.status.code());
-    let (a, b): (Value, Value) = (serde_json::from_slice(&a.stdout).unwrap(), serde_json::from_slice(&b.stdout).unwrap());
-    for key in ["windows", "labelled_windows", "skipped_lines", "accuracy", "within_pm1", "mae", "per_class", "confusion", "findings", "bad_lines"] {
+    let (a, b): (Value, Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&b.stdout).unwrap(),
+    );
+    for key in [
+        "windows",
+        "labelled_windows",
+        "skipped_lines",
+        "accuracy",
+        "within_pm1",
+        "mae",
+        "per_class",
+        "confusion",
+        "findings",
+        "bad_lines",
+    ] {
         assert_eq!(a[key], b[key], "report {key}");
     }
     for key in ["spearman", "brier", "ece"] {
-        assert!((a[key].as_f64().unwrap() - b[key].as_f64().unwrap()).abs() < 1e-5, "report {key}");
+        assert!(
+            (a[key].as_f64().unwrap() - b[key].as_f64().unwrap()).abs() < 1e-5,
+            "report {key}"
+        );
     }
-    assert_eq!(a["gates"].as_array().unwrap().iter().map(|g| &g["status"]).collect::<Vec<_>>(), b["gates"].as_array().unwrap().iter().map(|g| &g["status"]).collect::<Vec<_>>());
+    assert_eq!(
+        a["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| &g["status"])
+            .collect::<Vec<_>>(),
+        b["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| &g["status"])
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
 #[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
 fn wasmtime_runs_ruviews_model_and_names_its_missing_data_file() {
-    let up = upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
     let rec = scratch("zero.jsonl", &line(&[0.0; 1120], None, 0));
     let (_, rec_w) = both(&rec);
-    let p = &lines(&wasi(&["replay", "--model", "/upstream/count_v1.onnx", &rec_w]))[0];
-    let want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
+    let p = &lines(&wasi(&[
+        "replay",
+        "--model",
+        "/upstream/count_v1.onnx",
+        &rec_w,
+    ]))[0];
+    let want = [
+        0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
     for (got, w) in p["probs"].as_array().unwrap().iter().zip(want) {
         assert!((got.as_f64().unwrap() - w).abs() < 5e-5, "{p}");
     }
@@ -105,7 +182,52 @@ fn wasmtime_runs_ruviews_model_and_names_its_missing_data_file() {
     let alone = Path::new(REPO).join("target/wasi-tests/alone");
     std::fs::create_dir_all(&alone).unwrap();
     std::fs::copy(up.join("count_v1.onnx"), alone.join("count_v1.onnx")).unwrap();
-    let o = wasi(&["report", "--model", "/repo/target/wasi-tests/alone/count_v1.onnx", &rec_w]);
+    let o = wasi(&[
+        "report",
+        "--model",
+        "/repo/target/wasi-tests/alone/count_v1.onnx",
+        &rec_w,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("count_v2.onnx.data"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("count_v2.onnx.data"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
+fn wasmtime_simulates_every_sample_byte_for_byte() {
+    let list =
+        std::fs::read_to_string(Path::new(REPO).join("artifacts/recordings/samples.tsv")).unwrap();
+    let out = Path::new(REPO).join("target/wasi-tests/samples");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut checked = 0;
+    for l in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, args) = l.split_once('\t').unwrap();
+        let guest = format!("/repo/target/wasi-tests/samples/{name}");
+        let mut argv = vec!["simulate"];
+        argv.extend(args.split_whitespace());
+        argv.extend(["-o", &guest]);
+        let o = wasi(&argv);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let got = std::fs::read(out.join(name)).unwrap();
+        let want = std::fs::read(Path::new(REPO).join("artifacts/recordings").join(name)).unwrap();
+        assert!(
+            got == want,
+            "{name}: wasmtime wrote {} bytes that differ from the committed {} bytes",
+            got.len(),
+            want.len()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3);
 }

@@ -61,7 +61,12 @@ pub struct Calibration {
 
 impl Default for Calibration {
     fn default() -> Self {
-        Self { temperature: 1.0, temperature_source: Source::Default, normalisation: None, normalisation_source: Source::Default }
+        Self {
+            temperature: 1.0,
+            temperature_source: Source::Default,
+            normalisation: None,
+            normalisation_source: Source::Default,
+        }
     }
 }
 
@@ -77,11 +82,18 @@ impl Calibration {
         let t = if self.temperature_source == Source::Default {
             "temperature T = 1 (none supplied)".to_string()
         } else {
-            format!("temperature T = {} ({})", self.temperature, src(&self.temperature_source))
+            format!(
+                "temperature T = {} ({})",
+                self.temperature,
+                src(&self.temperature_source)
+            )
         };
         let n = match &self.normalisation {
             None => "no input normalisation (raw amplitudes fed)".to_string(),
-            Some(_) => format!("per-subcarrier z-score normalisation ({})", src(&self.normalisation_source)),
+            Some(_) => format!(
+                "per-subcarrier z-score normalisation ({})",
+                src(&self.normalisation_source)
+            ),
         };
         format!("{t}; {n}")
     }
@@ -105,17 +117,26 @@ impl Calibration {
 
 /// Parse a temperature: one positive finite number, surrounding whitespace allowed (RuView's sidecar form).
 pub fn parse_temperature(text: &str) -> Result<f32, ModelError> {
-    let t: f32 = text.trim().parse().map_err(|_| ModelError::Calibration(format!("temperature {:?} is not a number", text.trim())))?;
+    let t: f32 = text.trim().parse().map_err(|_| {
+        ModelError::Calibration(format!("temperature {:?} is not a number", text.trim()))
+    })?;
     if !(t.is_finite() && t > 0.0) {
-        return Err(ModelError::Calibration(format!("temperature {t} must be a positive finite number")));
+        return Err(ModelError::Calibration(format!(
+            "temperature {t} must be a positive finite number"
+        )));
     }
     Ok(t)
 }
 
 fn parse_vector(key: &str, text: &str) -> Result<Vec<f32>, ModelError> {
-    let v: Vec<f64> = serde_json::from_str(text).map_err(|e| ModelError::Calibration(format!("{key} is not a JSON array of numbers: {e}")))?;
+    let v: Vec<f64> = serde_json::from_str(text).map_err(|e| {
+        ModelError::Calibration(format!("{key} is not a JSON array of numbers: {e}"))
+    })?;
     if v.len() != N_SUBCARRIERS {
-        return Err(ModelError::Calibration(format!("{key} has {} numbers; expected {N_SUBCARRIERS}", v.len())));
+        return Err(ModelError::Calibration(format!(
+            "{key} has {} numbers; expected {N_SUBCARRIERS}",
+            v.len()
+        )));
     }
     let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
@@ -125,7 +146,9 @@ fn parse_vector(key: &str, text: &str) -> Result<Vec<f32>, ModelError> {
 }
 
 /// Read the calibration from `metadata_props` entries (`(key, value)` pairs).
-pub fn from_metadata<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Calibration, ModelError> {
+pub fn from_metadata<'a>(
+    props: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Calibration, ModelError> {
     let mut c = Calibration::default();
     let (mut mean, mut std) = (None, None);
     for (k, v) in props {
@@ -142,13 +165,20 @@ pub fn from_metadata<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     match (mean, std) {
         (Some(mean), Some(std)) => {
             if let Some(i) = std.iter().position(|&s| s <= 0.0) {
-                return Err(ModelError::Calibration(format!("{KEY_NORM_STD}[{i}] = {} must be > 0", std[i])));
+                return Err(ModelError::Calibration(format!(
+                    "{KEY_NORM_STD}[{i}] = {} must be > 0",
+                    std[i]
+                )));
             }
             c.normalisation = Some(Normalisation { mean, std });
             c.normalisation_source = Source::ModelMetadata;
         }
         (None, None) => {}
-        _ => return Err(ModelError::Calibration(format!("{KEY_NORM_MEAN} and {KEY_NORM_STD} must be given together"))),
+        _ => {
+            return Err(ModelError::Calibration(format!(
+                "{KEY_NORM_MEAN} and {KEY_NORM_STD} must be given together"
+            )))
+        }
     }
     Ok(c)
 }
@@ -169,7 +199,12 @@ mod tests {
     fn metadata_needs_mean_and_std_together() {
         let mean = serde_json::to_string(&vec![1.0; 56]).unwrap();
         assert!(from_metadata([(KEY_NORM_MEAN, mean.as_str())]).is_err());
-        let c = from_metadata([(KEY_NORM_MEAN, mean.as_str()), (KEY_NORM_STD, mean.as_str()), (KEY_TEMPERATURE, "2")]).unwrap();
+        let c = from_metadata([
+            (KEY_NORM_MEAN, mean.as_str()),
+            (KEY_NORM_STD, mean.as_str()),
+            (KEY_TEMPERATURE, "2"),
+        ])
+        .unwrap();
         assert_eq!(c.temperature, 2.0);
         assert!((c.confidence(2.0) - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-7);
         let mut w = vec![3.0; crate::WINDOW_LEN];

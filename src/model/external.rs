@@ -38,7 +38,10 @@ impl ExternalData for HashMap<String, Vec<u8>> {
 /// Refuse any `location` that could leave the model's folder: absolute paths, `..`, drive or UNC prefixes,
 /// backslashes, empty components. Returns the location unchanged when it is a plain relative path.
 pub fn check_location(location: &str) -> Result<&str, ModelError> {
-    let refuse = |why: &str| ModelError::UnsafeLocation { location: location.to_string(), why: why.to_string() };
+    let refuse = |why: &str| ModelError::UnsafeLocation {
+        location: location.to_string(),
+        why: why.to_string(),
+    };
     if location.is_empty() {
         return Err(refuse("it is empty"));
     }
@@ -59,7 +62,10 @@ pub fn check_location(location: &str) -> Result<&str, ModelError> {
 }
 
 fn entry<'a>(t: &'a TensorProto, key: &str) -> Option<&'a str> {
-    t.external_data.iter().find(|e| e.key == key).map(|e| e.value.as_str())
+    t.external_data
+        .iter()
+        .find(|e| e.key == key)
+        .map(|e| e.value.as_str())
 }
 
 fn is_external(t: &TensorProto) -> bool {
@@ -69,7 +75,12 @@ fn is_external(t: &TensorProto) -> bool {
 /// Every companion file the model names, with the initializers stored in it, in name order.
 pub fn external_files(proto: &ModelProto) -> BTreeMap<String, Vec<String>> {
     let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for t in proto.graph.iter().flat_map(|g| g.initializer.iter()).filter(|t| is_external(t)) {
+    for t in proto
+        .graph
+        .iter()
+        .flat_map(|g| g.initializer.iter())
+        .filter(|t| is_external(t))
+    {
         let loc = entry(t, "location").unwrap_or("").to_string();
         files.entry(loc).or_default().push(t.name.clone());
     }
@@ -87,33 +98,52 @@ pub fn inline(proto: &mut ModelProto, source: &dyn ExternalData) -> Result<(), M
                 files.insert(location.clone(), bytes);
             }
             Ok(None) => {
-                return Err(ModelError::MissingExternal { file: location.clone(), tensors: tensors.len() })
+                return Err(ModelError::MissingExternal {
+                    file: location.clone(),
+                    tensors: tensors.len(),
+                })
             }
-            Err(why) => return Err(ModelError::ExternalUnreadable { file: location.clone(), why }),
+            Err(why) => {
+                return Err(ModelError::ExternalUnreadable {
+                    file: location.clone(),
+                    why,
+                })
+            }
         }
     }
-    let Some(graph) = proto.graph.as_mut() else { return Ok(()) };
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(());
+    };
     for t in graph.initializer.iter_mut().filter(|t| is_external(t)) {
         let location = entry(t, "location").unwrap_or("").to_string();
         let data = &files[&location];
         let number = |key: &str| -> Result<Option<usize>, ModelError> {
             entry(t, key)
                 .map(|v| {
-                    v.trim().parse::<usize>().map_err(|_| ModelError::ExternalRange {
-                        file: location.clone(),
-                        tensor: t.name.clone(),
-                        why: format!("{key} {v:?} is not a byte count"),
-                    })
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| ModelError::ExternalRange {
+                            file: location.clone(),
+                            tensor: t.name.clone(),
+                            why: format!("{key} {v:?} is not a byte count"),
+                        })
                 })
                 .transpose()
         };
         let offset = number("offset")?.unwrap_or(0);
         let length = number("length")?.unwrap_or(data.len().saturating_sub(offset));
-        let end = offset.checked_add(length).filter(|&end| end <= data.len()).ok_or_else(|| ModelError::ExternalRange {
-            file: location.clone(),
-            tensor: t.name.clone(),
-            why: format!("bytes {offset}..{} requested, the file has {}", offset as u128 + length as u128, data.len()),
-        })?;
+        let end = offset
+            .checked_add(length)
+            .filter(|&end| end <= data.len())
+            .ok_or_else(|| ModelError::ExternalRange {
+                file: location.clone(),
+                tensor: t.name.clone(),
+                why: format!(
+                    "bytes {offset}..{} requested, the file has {}",
+                    offset as u128 + length as u128,
+                    data.len()
+                ),
+            })?;
         t.raw_data = data[offset..end].to_vec();
         t.data_location = Some(DataLocation::Default as i32);
         t.external_data.clear();
@@ -127,7 +157,16 @@ mod tests {
 
     #[test]
     fn locations_that_leave_the_folder_are_refused() {
-        for bad in ["../x.data", "/etc/passwd", "a/../../b", "C:\\x", "c:/x", "a//b", "", "a\\..\\b"] {
+        for bad in [
+            "../x.data",
+            "/etc/passwd",
+            "a/../../b",
+            "C:\\x",
+            "c:/x",
+            "a//b",
+            "",
+            "a\\..\\b",
+        ] {
             assert!(check_location(bad).is_err(), "{bad}");
         }
         for ok in ["count_v2.onnx.data", "weights/part1.bin", "./w.bin"] {

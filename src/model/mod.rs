@@ -23,7 +23,8 @@ use tract_onnx::prelude::*;
 /// 8–64. 16 is the best of both.
 pub const DEFAULT_BATCH: usize = 16;
 
-const EXPECTED: &str = "one input f32 [N,56,20] and outputs count_logits f32 [N,8], conf_logits f32 [N,1]";
+const EXPECTED: &str =
+    "one input f32 [N,56,20] and outputs count_logits f32 [N,8], conf_logits f32 [N,1]";
 
 /// Everything that can be wrong with a model, each saying what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,10 @@ pub enum ModelError {
 }
 
 fn tract_err(stage: &'static str) -> impl FnOnce(TractError) -> ModelError {
-    move |e| ModelError::Tract { stage, message: format!("{e:#}") }
+    move |e| ModelError::Tract {
+        stage,
+        message: format!("{e:#}"),
+    }
 }
 
 /// A tensor of the model's interface, as declared.
@@ -103,7 +107,13 @@ pub struct TensorSummary {
 
 impl std::fmt::Display for TensorSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{} {} [{}]", self.name, self.datum.to_lowercase(), self.shape.join(","))
+        write!(
+            f,
+            "{} {} [{}]",
+            self.name,
+            self.datum.to_lowercase(),
+            self.shape.join(",")
+        )
     }
 }
 
@@ -153,7 +163,9 @@ pub struct CountModel {
 }
 
 fn decode(onnx: &[u8]) -> Result<ModelProto, ModelError> {
-    tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]).map_err(|e| ModelError::Decode(format!("{e:#}")))
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut &onnx[..])
+        .map_err(|e| ModelError::Decode(format!("{e:#}")))
 }
 
 fn dims_of(t: &tract_onnx::pb::TypeProto) -> (String, Vec<String>) {
@@ -172,8 +184,12 @@ fn dims_of(t: &tract_onnx::pb::TypeProto) -> (String, Vec<String>) {
                 s.dim
                     .iter()
                     .map(|d| match &d.value {
-                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => v.to_string(),
-                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimParam(p)) => p.clone(),
+                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) => {
+                            v.to_string()
+                        }
+                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimParam(p)) => {
+                            p.clone()
+                        }
                         None => "?".to_string(),
                     })
                     .collect()
@@ -185,11 +201,23 @@ fn dims_of(t: &tract_onnx::pb::TypeProto) -> (String, Vec<String>) {
 }
 
 fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
-    let graph = proto.graph.as_ref().ok_or_else(|| ModelError::Decode("the file has no graph".into()))?;
-    let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| ModelError::Decode("the file has no graph".into()))?;
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let summary = |v: &tract_onnx::pb::ValueInfoProto| {
-        let (datum, shape) = v.r#type.as_ref().map(dims_of).unwrap_or_else(|| ("?".into(), vec![]));
-        TensorSummary { name: v.name.clone(), datum, shape }
+        let (datum, shape) = v
+            .r#type
+            .as_ref()
+            .map(dims_of)
+            .unwrap_or_else(|| ("?".into(), vec![]));
+        TensorSummary {
+            name: v.name.clone(),
+            datum,
+            shape,
+        }
     };
     let float_types = [1, 10, 11, 16];
     let parameters = graph
@@ -198,19 +226,41 @@ fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
         .filter(|t| float_types.contains(&t.data_type))
         .map(|t| t.dims.iter().map(|&d| d.max(0) as u64).product::<u64>())
         .sum();
-    let props = proto.metadata_props.iter().map(|e| (e.key.as_str(), e.value.as_str()));
+    let props = proto
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.as_str(), e.value.as_str()));
     Ok(ModelInfo {
         ir_version: proto.ir_version,
         opsets: proto
             .opset_import
             .iter()
-            .map(|o| (if o.domain.is_empty() { "ai.onnx".to_string() } else { o.domain.clone() }, o.version))
+            .map(|o| {
+                (
+                    if o.domain.is_empty() {
+                        "ai.onnx".to_string()
+                    } else {
+                        o.domain.clone()
+                    },
+                    o.version,
+                )
+            })
             .collect(),
-        producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string(),
-        inputs: graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(summary).collect(),
+        producer: format!("{} {}", proto.producer_name, proto.producer_version)
+            .trim()
+            .to_string(),
+        inputs: graph
+            .input
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()))
+            .map(summary)
+            .collect(),
         outputs: graph.output.iter().map(summary).collect(),
         parameters,
-        external_files: external_files(proto).into_iter().map(|(f, t)| (f, t.len())).collect(),
+        external_files: external_files(proto)
+            .into_iter()
+            .map(|(f, t)| (f, t.len()))
+            .collect(),
         metadata_keys: proto.metadata_props.iter().map(|e| e.key.clone()).collect(),
         calibration: calibration::from_metadata(props)?,
     })
@@ -226,7 +276,11 @@ impl CountModel {
     ///
     /// `external` supplies the companion files the model names. `temperature`, when given, overrides the
     /// model's own (a sidecar file or an explicit value, with its source for the report).
-    pub fn load(onnx: &[u8], external: &dyn ExternalData, temperature: Option<(f32, Source)>) -> Result<Self, ModelError> {
+    pub fn load(
+        onnx: &[u8],
+        external: &dyn ExternalData,
+        temperature: Option<(f32, Source)>,
+    ) -> Result<Self, ModelError> {
         let mut proto = decode(onnx)?;
         let info = describe_proto(&proto)?;
         let mut calibration = info.calibration.clone();
@@ -238,10 +292,19 @@ impl CountModel {
         let found = || {
             let i: Vec<String> = info.inputs.iter().map(|t| t.to_string()).collect();
             let o: Vec<String> = info.outputs.iter().map(|t| t.to_string()).collect();
-            format!("input(s) {} and output(s) {}", join_or_none(&i), join_or_none(&o))
+            format!(
+                "input(s) {} and output(s) {}",
+                join_or_none(&i),
+                join_or_none(&o)
+            )
         };
-        let interface = |why: String| ModelError::Interface { expected: EXPECTED.into(), found: format!("{} ({why})", found()) };
-        let model = tract_onnx::onnx().model_for_proto_model(&proto).map_err(tract_err("parse"))?;
+        let interface = |why: String| ModelError::Interface {
+            expected: EXPECTED.into(),
+            found: format!("{} ({why})", found()),
+        };
+        let model = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .map_err(tract_err("parse"))?;
         let model = model.into_typed().map_err(tract_err("analyse"))?;
 
         if model.inputs.len() != 1 {
@@ -254,12 +317,24 @@ impl CountModel {
             || shape[1] != TDim::from(N_SUBCARRIERS as i64)
             || shape[2] != TDim::from(N_FRAMES as i64)
         {
-            return Err(interface(format!("the input is {:?} {}", input.datum_type, show_shape(&shape))));
+            return Err(interface(format!(
+                "the input is {:?} {}",
+                input.datum_type,
+                show_shape(&shape)
+            )));
         }
         let fixed_batch = shape[0].to_i64().ok().map(|k| k.max(1) as usize);
 
-        let outlets = model.output_outlets().map_err(tract_err("analyse"))?.to_vec();
-        let name_of = |o: &OutletId| model.outlet_label(*o).unwrap_or(&model.node(o.node).name).to_string();
+        let outlets = model
+            .output_outlets()
+            .map_err(tract_err("analyse"))?
+            .to_vec();
+        let name_of = |o: &OutletId| {
+            model
+                .outlet_label(*o)
+                .unwrap_or(&model.node(o.node).name)
+                .to_string()
+        };
         let names: Vec<String> = outlets.iter().map(name_of).collect();
         let (count_ix, conf_ix) = match (
             names.iter().position(|n| n == "count_logits"),
@@ -267,17 +342,46 @@ impl CountModel {
         ) {
             (Some(a), Some(b)) => (a, b),
             _ if outlets.len() == 2 => (0, 1),
-            _ => return Err(interface(format!("{} outputs, none named count_logits/conf_logits", outlets.len()))),
+            _ => {
+                return Err(interface(format!(
+                    "{} outputs, none named count_logits/conf_logits",
+                    outlets.len()
+                )))
+            }
         };
-        for (ix, width, what) in [(count_ix, N_CLASSES, "count_logits"), (conf_ix, 1, "conf_logits")] {
+        for (ix, width, what) in [
+            (count_ix, N_CLASSES, "count_logits"),
+            (conf_ix, 1, "conf_logits"),
+        ] {
             let f = model.output_fact(ix).map_err(tract_err("analyse"))?;
             let s: Vec<TDim> = f.shape.iter().cloned().collect();
-            if f.datum_type != f32::datum_type() || s.len() != 2 || s[1] != TDim::from(width as i64) || s[0] != shape[0] {
-                return Err(interface(format!("{what} (output {ix}, `{}`) is {:?} {}", names[ix], f.datum_type, show_shape(&s))));
+            if f.datum_type != f32::datum_type()
+                || s.len() != 2
+                || s[1] != TDim::from(width as i64)
+                || s[0] != shape[0]
+            {
+                return Err(interface(format!(
+                    "{what} (output {ix}, `{}`) is {:?} {}",
+                    names[ix],
+                    f.datum_type,
+                    show_shape(&s)
+                )));
             }
         }
-        let plan = model.into_optimized().map_err(tract_err("optimise"))?.into_runnable().map_err(tract_err("plan"))?;
-        Ok(Self { plan, info, calibration, fixed_batch, count_ix, conf_ix, batch_size: fixed_batch.unwrap_or(DEFAULT_BATCH) })
+        let plan = model
+            .into_optimized()
+            .map_err(tract_err("optimise"))?
+            .into_runnable()
+            .map_err(tract_err("plan"))?;
+        Ok(Self {
+            plan,
+            info,
+            calibration,
+            fixed_batch,
+            count_ix,
+            conf_ix,
+            batch_size: fixed_batch.unwrap_or(DEFAULT_BATCH),
+        })
     }
 
     /// What the model file declares.
@@ -307,7 +411,10 @@ impl CountModel {
     pub fn infer(&self, windows: &[f32]) -> Result<Logits, ModelError> {
         assert_eq!(windows.len() % WINDOW_LEN, 0, "infer takes whole windows");
         let n = windows.len() / WINDOW_LEN;
-        let mut out = Logits { count: Vec::with_capacity(n), conf: Vec::with_capacity(n) };
+        let mut out = Logits {
+            count: Vec::with_capacity(n),
+            conf: Vec::with_capacity(n),
+        };
         for chunk in windows.chunks(self.batch_size * WINDOW_LEN) {
             let real = chunk.len() / WINDOW_LEN;
             let rows = self.fixed_batch.unwrap_or(real);
@@ -317,15 +424,27 @@ impl CountModel {
             buf.resize(rows * WINDOW_LEN, 0.0);
             self.calibration.normalise(&mut buf);
             let input = tract_ndarray::Array3::from_shape_vec((rows, N_SUBCARRIERS, N_FRAMES), buf)
-                .map_err(|e| ModelError::Tract { stage: "run", message: e.to_string() })?
+                .map_err(|e| ModelError::Tract {
+                    stage: "run",
+                    message: e.to_string(),
+                })?
                 .into_tensor();
-            let result = self.plan.run(tvec!(input.into())).map_err(tract_err("run"))?;
-            let count = result[self.count_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;
-            let conf = result[self.conf_ix].to_plain_array_view::<f32>().map_err(tract_err("run"))?;
+            let result = self
+                .plan
+                .run(tvec!(input.into()))
+                .map_err(tract_err("run"))?;
+            let count = result[self.count_ix]
+                .to_plain_array_view::<f32>()
+                .map_err(tract_err("run"))?;
+            let conf = result[self.conf_ix]
+                .to_plain_array_view::<f32>()
+                .map_err(tract_err("run"))?;
             let mut count = count.iter();
             for &c in conf.iter().take(real) {
                 let mut row = [0.0; N_CLASSES];
-                row.iter_mut().zip(count.by_ref()).for_each(|(r, &v)| *r = v);
+                row.iter_mut()
+                    .zip(count.by_ref())
+                    .for_each(|(r, &v)| *r = v);
                 out.count.push(row);
                 out.conf.push(c);
             }
@@ -335,9 +454,19 @@ impl CountModel {
 }
 
 fn show_shape(s: &[TDim]) -> String {
-    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 fn join_or_none(v: &[String]) -> String {
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }

@@ -10,6 +10,8 @@ use flate2::write::MultiGzDecoder;
 use std::io::Write;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Compressed bytes decoded per step (at most ≈ 4 MiB of plain text each).
+const COMPRESSED_SLICE: usize = 4096;
 
 /// What the input turned out to be.
 #[derive(Debug)]
@@ -33,7 +35,10 @@ pub struct Decoder {
 
 impl Default for Decoder {
     fn default() -> Self {
-        Self { state: State::Sniffing(Vec::new()), compressed_in: 0 }
+        Self {
+            state: State::Sniffing(Vec::new()),
+            compressed_in: 0,
+        }
     }
 }
 
@@ -52,7 +57,11 @@ impl Decoder {
                 return Ok(());
             }
             let head = std::mem::take(head);
-            self.state = if head[..2] == GZIP_MAGIC { State::Gzip(Box::new(MultiGzDecoder::new(Vec::new()))) } else { State::Plain };
+            self.state = if head[..2] == GZIP_MAGIC {
+                State::Gzip(Box::new(MultiGzDecoder::new(Vec::new())))
+            } else {
+                State::Plain
+            };
             return self.push_decided(&head, sink);
         }
         self.push_decided(chunk, sink)
@@ -62,18 +71,24 @@ impl Decoder {
         match &mut self.state {
             State::Plain => sink(chunk),
             State::Gzip(dec) => {
-                let result = dec.write_all(chunk);
-                let out = dec.get_mut();
-                if !out.is_empty() {
-                    sink(out);
-                    out.clear();
+                // Small compressed slices bound the plain bytes held at once (deflate expands at most
+                // ≈ 1032×): a gzip bomb cannot make one push allocate gigabytes.
+                for piece in chunk.chunks(COMPRESSED_SLICE) {
+                    let result = dec.write_all(piece);
+                    let out = dec.get_mut();
+                    if !out.is_empty() {
+                        sink(out);
+                        out.clear();
+                    }
+                    if let Err(e) = result {
+                        let at = self.compressed_in;
+                        self.state = State::Failed;
+                        return Err(format!(
+                            "the gzip stream is corrupt in the compressed bytes after {at}: {e}"
+                        ));
+                    }
+                    self.compressed_in += piece.len() as u64;
                 }
-                if let Err(e) = result {
-                    let at = self.compressed_in;
-                    self.state = State::Failed;
-                    return Err(format!("the gzip stream is corrupt in the compressed bytes after {at}: {e}"));
-                }
-                self.compressed_in += chunk.len() as u64;
             }
             State::Sniffing(_) | State::Failed => {}
         }
@@ -92,7 +107,10 @@ impl Decoder {
                 }
                 if let Err(e) = result {
                     self.state = State::Failed;
-                    return Err(format!("the gzip stream ends early, after {} compressed bytes ({e})", self.compressed_in));
+                    return Err(format!(
+                        "the gzip stream ends early, after {} compressed bytes ({e})",
+                        self.compressed_in
+                    ));
                 }
             }
             State::Failed => self.state = State::Failed,
@@ -127,7 +145,9 @@ mod tests {
 
     #[test]
     fn plain_and_gzip_decode_the_same_in_any_chunking() {
-        let text: Vec<u8> = (0..5000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
         let z = gz(&text);
         for chunk in [1, 2, 3, 7, 4096, 1 << 20] {
             assert_eq!(decode(&text, chunk), (text.clone(), Ok(())));
@@ -144,15 +164,40 @@ mod tests {
 
     #[test]
     fn truncated_and_corrupt_streams_keep_what_came_before() {
-        let text: Vec<u8> = (0..20000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..20000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let z = gz(&text);
         let (out, r) = decode(&z[..z.len() / 2], 1000);
         assert!(r.unwrap_err().contains("ends early"));
         assert!(!out.is_empty() && text.starts_with(&out));
         let mut bad = z.clone();
-        bad[z.len() / 3..z.len() / 3 + 64].iter_mut().for_each(|b| *b ^= 0x5a);
+        bad[z.len() / 3..z.len() / 3 + 64]
+            .iter_mut()
+            .for_each(|b| *b ^= 0x5a);
         let (out, r) = decode(&bad, 1000);
         assert!(r.is_err(), "corruption must be reported");
         assert!(text.starts_with(&out[..out.len().min(1000)]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_after_the_magic_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..4096), chunk in 1usize..512) {
+            let mut input = GZIP_MAGIC.to_vec();
+            input.extend_from_slice(&body);
+            let _ = decode(&input, chunk);
+        }
+
+        #[test]
+        fn damaged_real_streams_never_panic(flips in proptest::collection::vec((0usize..10_000, proptest::num::u8::ANY), 1..8), cut in 0usize..10_000) {
+            let text: Vec<u8> = (0..3000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
+            let mut z = gz(&text);
+            for (at, x) in flips {
+                let at = at % z.len();
+                z[at] ^= x;
+            }
+            z.truncate(cut.max(2).min(z.len()));
+            let _ = decode(&z, 333);
+        }
     }
 }

@@ -47,8 +47,13 @@ impl<'de> Visitor<'de> for CsiVisitor {
         let mut rows: Option<usize> = None;
         let mut index = 0usize;
         loop {
-            let seed = Element { out: &mut values, index };
-            let Some(kind) = seq.next_element_seed(seed)? else { break };
+            let seed = Element {
+                out: &mut values,
+                index,
+            };
+            let Some(kind) = seq.next_element_seed(seed)? else {
+                break;
+            };
             match (kind, index, rows) {
                 (ElementKind::Scalar, _, None) => {}
                 (ElementKind::Row(n), 0, _) => rows = Some(n),
@@ -77,10 +82,17 @@ struct Element<'a> {
     index: usize,
 }
 
-fn push_number<E: de::Error>(out: &mut Vec<f32>, v: f64, what: impl Fn() -> String) -> Result<(), E> {
+fn push_number<E: de::Error>(
+    out: &mut Vec<f32>,
+    v: f64,
+    what: impl Fn() -> String,
+) -> Result<(), E> {
     let x = v as f32;
     if !x.is_finite() {
-        return Err(E::custom(format!("{} = {v} is not a finite 32-bit number", what())));
+        return Err(E::custom(format!(
+            "{} = {v} is not a finite 32-bit number",
+            what()
+        )));
     }
     out.push(x);
     Ok(())
@@ -112,22 +124,41 @@ impl<'de> Visitor<'de> for Element<'_> {
         let before = self.out.len();
         let row = self.index;
         let mut col = 0usize;
-        while seq.next_element_seed(Number { out: self.out, row, col })?.is_some() {
+        while seq
+            .next_element_seed(Number {
+                out: self.out,
+                row,
+                col,
+            })?
+            .is_some()
+        {
             col += 1;
         }
         Ok(ElementKind::Row(self.out.len() - before))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<ElementKind, E> {
-        Err(E::custom(format!("csi[{}] is the string {v:?}, not a number", self.index)))
+        Err(E::custom(format!(
+            "csi[{}] is the string {v:?}, not a number",
+            self.index
+        )))
     }
     fn visit_unit<E: de::Error>(self) -> Result<ElementKind, E> {
-        Err(E::custom(format!("csi[{}] is null, not a number", self.index)))
+        Err(E::custom(format!(
+            "csi[{}] is null, not a number",
+            self.index
+        )))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<ElementKind, E> {
-        Err(E::custom(format!("csi[{}] is {v}, not a number", self.index)))
+        Err(E::custom(format!(
+            "csi[{}] is {v}, not a number",
+            self.index
+        )))
     }
     fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<ElementKind, A::Error> {
-        Err(de::Error::custom(format!("csi[{}] is an object, not a number", self.index)))
+        Err(de::Error::custom(format!(
+            "csi[{}] is an object, not a number",
+            self.index
+        )))
     }
 }
 
@@ -186,19 +217,38 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
     let csi = raw.csi.ok_or("no csi field")?;
     let shape_label = raw.csi_shape.as_ref().map(parse_shape).transpose()?;
     let (window, layout) = to_model_order(csi, shape_label, policy)?;
-    let truth = raw.n_persons_mode.as_ref().and_then(|v| (!v.is_null()).then_some(v)).map(parse_label).transpose()?;
+    let truth = raw
+        .n_persons_mode
+        .as_ref()
+        .and_then(|v| (!v.is_null()).then_some(v))
+        .map(parse_label)
+        .transpose()?;
     let ts_start = match (&raw.ts_start, &raw.timestamp) {
         (Some(v), _) if !v.is_null() => Some(parse_time(v, "ts_start")?),
         (_, Some(v)) if !v.is_null() => Some(parse_time(v, "timestamp")?),
         _ => None,
     };
-    let ts_end = raw.ts_end.as_ref().filter(|v| !v.is_null()).map(|v| parse_time(v, "ts_end")).transpose()?;
+    let ts_end = raw
+        .ts_end
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(|v| parse_time(v, "ts_end"))
+        .transpose()?;
     let synthetic = match raw.synthetic {
         None | Some(Value::Null) | Some(Value::Bool(false)) => None,
         Some(Value::String(s)) => Some(s),
         Some(other) => Some(other.to_string()),
     };
-    Ok(Record { line, window, truth, ts_start, ts_end, layout, shape_label, synthetic })
+    Ok(Record {
+        line,
+        window,
+        truth,
+        ts_start,
+        ts_end,
+        layout,
+        shape_label,
+        synthetic,
+    })
 }
 
 fn parse_shape(v: &Value) -> Result<[u32; 2], String> {
@@ -207,7 +257,11 @@ fn parse_shape(v: &Value) -> Result<[u32; 2], String> {
     if arr.len() != 2 {
         return Err(bad());
     }
-    let dim = |x: &Value| x.as_u64().filter(|&n| n > 0 && n <= u32::MAX as u64).map(|n| n as u32);
+    let dim = |x: &Value| {
+        x.as_u64()
+            .filter(|&n| n > 0 && n <= u32::MAX as u64)
+            .map(|n| n as u32)
+    };
     let (a, b) = (dim(&arr[0]).ok_or_else(bad)?, dim(&arr[1]).ok_or_else(bad)?);
     Ok([a, b])
 }
@@ -216,7 +270,11 @@ fn shape_error(a: usize, b: usize) -> String {
     format!("csi shape [{a},{b}] cannot feed the model, which takes {N_SUBCARRIERS} subcarriers × {N_FRAMES} frames ([20,56] or [56,20])")
 }
 
-fn to_model_order(csi: Csi, label: Option<[u32; 2]>, policy: LayoutPolicy) -> Result<(Vec<f32>, LayoutUsed), String> {
+fn to_model_order(
+    csi: Csi,
+    label: Option<[u32; 2]>,
+    policy: LayoutPolicy,
+) -> Result<(Vec<f32>, LayoutUsed), String> {
     let n = csi.values.len();
     if let Some(row_len) = csi.rows {
         let n_rows = n.checked_div(row_len).unwrap_or(0);
@@ -228,12 +286,17 @@ fn to_model_order(csi: Csi, label: Option<[u32; 2]>, policy: LayoutPolicy) -> Re
     }
     if let Some([a, b]) = label {
         let (a, b) = (a as usize, b as usize);
-        if !matches!((a, b), (N_FRAMES, N_SUBCARRIERS) | (N_SUBCARRIERS, N_FRAMES)) {
+        if !matches!(
+            (a, b),
+            (N_FRAMES, N_SUBCARRIERS) | (N_SUBCARRIERS, N_FRAMES)
+        ) {
             return Err(shape_error(a, b));
         }
     }
     if n != WINDOW_LEN {
-        let label = label.map_or("a 56 × 20 window".to_string(), |[a, b]| format!("csi_shape [{a},{b}]"));
+        let label = label.map_or("a 56 × 20 window".to_string(), |[a, b]| {
+            format!("csi_shape [{a},{b}]")
+        });
         return Err(format!("csi has {n} values; {label} needs {WINDOW_LEN}"));
     }
     let frame_major = match policy {
@@ -241,7 +304,11 @@ fn to_model_order(csi: Csi, label: Option<[u32; 2]>, policy: LayoutPolicy) -> Re
         LayoutPolicy::AsStored => false,
         LayoutPolicy::Labelled => label != Some([N_SUBCARRIERS as u32, N_FRAMES as u32]),
     };
-    Ok(if frame_major { (transpose(&csi.values), LayoutUsed::Transposed) } else { (csi.values, LayoutUsed::AsStored) })
+    Ok(if frame_major {
+        (transpose(&csi.values), LayoutUsed::Transposed)
+    } else {
+        (csi.values, LayoutUsed::AsStored)
+    })
 }
 
 /// `[20][56]` frame-major → `[56][20]` model order.
@@ -256,15 +323,24 @@ fn transpose(frame_major: &[f32]) -> Vec<f32> {
 }
 
 fn parse_label(v: &Value) -> Result<u8, String> {
-    let x = v.as_f64().ok_or_else(|| format!("n_persons_mode {v} is not a number"))?;
+    let x = v
+        .as_f64()
+        .ok_or_else(|| format!("n_persons_mode {v} is not a number"))?;
     if x < 0.0 {
-        return Err(format!("n_persons_mode is {v}; a person count cannot be negative"));
+        return Err(format!(
+            "n_persons_mode is {v}; a person count cannot be negative"
+        ));
     }
     if x.fract() != 0.0 {
-        return Err(format!("n_persons_mode is {v}; a person count must be a whole number"));
+        return Err(format!(
+            "n_persons_mode is {v}; a person count must be a whole number"
+        ));
     }
     if x >= N_CLASSES as f64 {
-        return Err(format!("n_persons_mode is {v}; the model counts 0 to {} persons", N_CLASSES - 1));
+        return Err(format!(
+            "n_persons_mode is {v}; the model counts 0 to {} persons",
+            N_CLASSES - 1
+        ));
     }
     Ok(x as u8)
 }
@@ -275,7 +351,9 @@ fn parse_time(v: &Value, field: &str) -> Result<f64, String> {
         Value::Number(n) => n.as_f64().and_then(time::from_number),
         _ => None,
     };
-    t.ok_or_else(|| format!("{field} {v} is neither an ISO-8601 time nor seconds/milliseconds since the epoch"))
+    t.ok_or_else(|| {
+        format!("{field} {v} is neither an ISO-8601 time nor seconds/milliseconds since the epoch")
+    })
 }
 
 #[cfg(test)]
@@ -284,7 +362,9 @@ mod tests {
 
     fn flat(shape: Option<&str>) -> String {
         let csi: Vec<String> = (0..WINDOW_LEN).map(|i| i.to_string()).collect();
-        let shape = shape.map(|s| format!(",\"csi_shape\":{s}")).unwrap_or_default();
+        let shape = shape
+            .map(|s| format!(",\"csi_shape\":{s}"))
+            .unwrap_or_default();
         format!("{{\"csi\":[{}]{shape},\"n_persons_mode\":2,\"ts_start\":\"2026-05-20T14:31:07.412Z\",\"ts_end\":1779287468.2,\"kp\":[[0.1,0.2]],\"conf\":0.9}}", csi.join(","))
     }
 
@@ -305,7 +385,12 @@ mod tests {
     fn overrides_flip_the_reading() {
         let r = parse_line(flat(Some("[20,56]")).as_bytes(), 1, LayoutPolicy::AsStored).unwrap();
         assert_eq!(r.layout, LayoutUsed::AsStored);
-        let r = parse_line(flat(Some("[56,20]")).as_bytes(), 1, LayoutPolicy::FrameMajor).unwrap();
+        let r = parse_line(
+            flat(Some("[56,20]")).as_bytes(),
+            1,
+            LayoutPolicy::FrameMajor,
+        )
+        .unwrap();
         assert_eq!(r.layout, LayoutUsed::Transposed);
         let r = parse_line(flat(None).as_bytes(), 1, LayoutPolicy::Labelled).unwrap();
         assert_eq!(r.layout, LayoutUsed::Transposed);
@@ -313,12 +398,19 @@ mod tests {
 
     #[test]
     fn nested_rows_in_either_orientation() {
-        let sc_major: Vec<Vec<f32>> = (0..56).map(|s| (0..20).map(|f| (s * 20 + f) as f32).collect()).collect();
+        let sc_major: Vec<Vec<f32>> = (0..56)
+            .map(|s| (0..20).map(|f| (s * 20 + f) as f32).collect())
+            .collect();
         let line = serde_json::json!({ "csi": sc_major }).to_string();
         let r = parse_line(line.as_bytes(), 1, LayoutPolicy::Labelled).unwrap();
         assert_eq!(r.layout, LayoutUsed::NestedSubcarrierMajor);
-        assert_eq!(r.window, (0..WINDOW_LEN).map(|i| i as f32).collect::<Vec<_>>());
-        let frame_major: Vec<Vec<f32>> = (0..20).map(|f| (0..56).map(|s| (s * 20 + f) as f32).collect()).collect();
+        assert_eq!(
+            r.window,
+            (0..WINDOW_LEN).map(|i| i as f32).collect::<Vec<_>>()
+        );
+        let frame_major: Vec<Vec<f32>> = (0..20)
+            .map(|f| (0..56).map(|s| (s * 20 + f) as f32).collect())
+            .collect();
         let line = serde_json::json!({ "csi": frame_major, "n_persons_mode": null }).to_string();
         let r2 = parse_line(line.as_bytes(), 1, LayoutPolicy::Labelled).unwrap();
         assert_eq!(r2.window, r.window);
@@ -333,14 +425,38 @@ mod tests {
             ("{\"csi\":[1,\"x\"]}".into(), "csi[1] is the string \"x\""),
             ("{\"csi\":[1,null]}".into(), "csi[1] is null"),
             ("{\"csi\":[1,1e39]}".into(), "not a finite"),
-            ("{\"csi\":[1,2,3],\"csi_shape\":[20,56]}".into(), "csi has 3 values; csi_shape [20,56] needs 1120"),
-            (flat(Some("[20,70]")), "csi shape [20,70] cannot feed the model"),
-            (flat(Some("[20]")), "csi_shape [20] is not two positive integers"),
-            (flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":-1"), "cannot be negative"),
-            (flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":8"), "0 to 7 persons"),
-            (flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":1.5"), "whole number"),
-            (flat(None).replace("\"2026-05-20T14:31:07.412Z\"", "\"yesterday\""), "ts_start \"yesterday\""),
-            ("{\"csi\":[[1,2],[3]]}".into(), "csi row 1 has 1 values but row 0 has 2"),
+            (
+                "{\"csi\":[1,2,3],\"csi_shape\":[20,56]}".into(),
+                "csi has 3 values; csi_shape [20,56] needs 1120",
+            ),
+            (
+                flat(Some("[20,70]")),
+                "csi shape [20,70] cannot feed the model",
+            ),
+            (
+                flat(Some("[20]")),
+                "csi_shape [20] is not two positive integers",
+            ),
+            (
+                flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":-1"),
+                "cannot be negative",
+            ),
+            (
+                flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":8"),
+                "0 to 7 persons",
+            ),
+            (
+                flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":1.5"),
+                "whole number",
+            ),
+            (
+                flat(None).replace("\"2026-05-20T14:31:07.412Z\"", "\"yesterday\""),
+                "ts_start \"yesterday\"",
+            ),
+            (
+                "{\"csi\":[[1,2],[3]]}".into(),
+                "csi row 1 has 1 values but row 0 has 2",
+            ),
             ("{\"n_persons_mode\":1}".into(), "no csi field"),
         ];
         for (line, want) in cases {

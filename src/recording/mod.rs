@@ -41,7 +41,9 @@ impl std::str::FromStr for LayoutPolicy {
             "labelled" | "labeled" | "as-labelled" => Ok(Self::Labelled),
             "frame-major" | "transpose" => Ok(Self::FrameMajor),
             "as-stored" | "stored" => Ok(Self::AsStored),
-            other => Err(format!("unknown layout {other:?}: expected labelled, frame-major or as-stored")),
+            other => Err(format!(
+                "unknown layout {other:?}: expected labelled, frame-major or as-stored"
+            )),
         }
     }
 }
@@ -114,13 +116,20 @@ pub struct LayoutTally {
 impl LayoutTally {
     /// A tally for `policy` with nothing counted yet.
     pub fn new(policy: LayoutPolicy) -> Self {
-        Self { policy, ..Self::default() }
+        Self {
+            policy,
+            ..Self::default()
+        }
     }
 
     /// Count one record.
     pub fn add(&mut self, r: &Record) {
         match r.shape_label {
-            _ if matches!(r.layout, LayoutUsed::NestedFrameMajor | LayoutUsed::NestedSubcarrierMajor) => {
+            _ if matches!(
+                r.layout,
+                LayoutUsed::NestedFrameMajor | LayoutUsed::NestedSubcarrierMajor
+            ) =>
+            {
                 self.nested += 1
             }
             Some([20, 56]) => self.labelled_20x56 += 1,
@@ -137,8 +146,12 @@ impl LayoutTally {
     pub fn describe(&self) -> String {
         let policy = match self.policy {
             LayoutPolicy::Labelled => "as labelled by csi_shape",
-            LayoutPolicy::FrameMajor => "overridden: every flat csi read frame-major [20,56] and transposed",
-            LayoutPolicy::AsStored => "overridden: every flat csi fed as stored into [56,20] (RuView runtime reading)",
+            LayoutPolicy::FrameMajor => {
+                "overridden: every flat csi read frame-major [20,56] and transposed"
+            }
+            LayoutPolicy::AsStored => {
+                "overridden: every flat csi fed as stored into [56,20] (RuView runtime reading)"
+            }
         };
         format!(
             "layout {policy}; labels seen: [20,56] ×{}, [56,20] ×{}, none ×{}, nested ×{}; windows transposed ×{}, fed as stored ×{}",

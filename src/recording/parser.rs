@@ -26,7 +26,13 @@ pub struct Parser {
 impl Parser {
     /// A parser that maps flat `csi` arrays according to `policy`.
     pub fn new(policy: LayoutPolicy) -> Self {
-        Self { policy, pending: Vec::new(), line: 0, bytes: 0, overlong: false }
+        Self {
+            policy,
+            pending: Vec::new(),
+            line: 0,
+            bytes: 0,
+            overlong: false,
+        }
     }
 
     /// The layout policy in force.
@@ -89,7 +95,10 @@ impl Parser {
         self.line += 1;
         if std::mem::take(&mut self.overlong) {
             let reason = format!("line is longer than {} MiB; skipped", MAX_LINE_BYTES >> 20);
-            out.push(Err(LineError { line: self.line, reason }));
+            out.push(Err(LineError {
+                line: self.line,
+                reason,
+            }));
         } else {
             let pending = std::mem::take(&mut self.pending);
             self.emit(&pending, out);
@@ -119,7 +128,10 @@ mod tests {
 
     fn good(label: u8) -> String {
         let csi: Vec<String> = (0..WINDOW_LEN).map(|i| (i % 60).to_string()).collect();
-        format!("{{\"csi\":[{}],\"csi_shape\":[20,56],\"n_persons_mode\":{label}}}", csi.join(","))
+        format!(
+            "{{\"csi\":[{}],\"csi_shape\":[20,56],\"n_persons_mode\":{label}}}",
+            csi.join(",")
+        )
     }
 
     fn parse_all(bytes: &[u8], chunk: usize) -> Vec<Result<Record, LineError>> {
@@ -133,12 +145,19 @@ mod tests {
     }
 
     fn summary(v: &[Result<Record, LineError>]) -> Vec<Result<(u64, Option<u8>), LineError>> {
-        v.iter().map(|r| r.as_ref().map(|r| (r.line, r.truth)).map_err(Clone::clone)).collect()
+        v.iter()
+            .map(|r| r.as_ref().map(|r| (r.line, r.truth)).map_err(Clone::clone))
+            .collect()
     }
 
     #[test]
     fn bom_crlf_blank_lines_and_missing_final_newline() {
-        let text = format!("\u{feff}{}\r\n\r\n   \n{}\r\nnot json\n{}", good(1), good(2), good(3));
+        let text = format!(
+            "\u{feff}{}\r\n\r\n   \n{}\r\nnot json\n{}",
+            good(1),
+            good(2),
+            good(3)
+        );
         let got = summary(&parse_all(text.as_bytes(), 1 << 20));
         assert_eq!(got.len(), 4);
         assert_eq!(got[0], Ok((1, Some(1))));
@@ -155,7 +174,11 @@ mod tests {
         for chunk in [1 << 16, MAX_LINE_BYTES + 100] {
             let got = summary(&parse_all(&text, chunk));
             assert_eq!(got.len(), 2, "chunk {chunk}");
-            assert!(got[0].as_ref().unwrap_err().reason.contains("longer than 8 MiB"));
+            assert!(got[0]
+                .as_ref()
+                .unwrap_err()
+                .reason
+                .contains("longer than 8 MiB"));
             assert_eq!(got[1], Ok((2, Some(4))));
         }
     }

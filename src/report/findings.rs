@@ -59,7 +59,11 @@ pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Findi
         });
     }
     if let Some(e) = &d.stream_error {
-        out.push(Finding { code: "input-cut-short", severity: Severity::Warning, message: format!("{e}; the {windows} window(s) read before that point were replayed") });
+        out.push(Finding {
+            code: "input-cut-short",
+            severity: Severity::Warning,
+            message: format!("{e}; the {windows} window(s) read before that point were replayed"),
+        });
     }
     out
 }
@@ -67,20 +71,42 @@ pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Findi
 /// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force.
 pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut add = |code, severity, message: String| out.push(Finding { code, severity, message });
+    let mut add = |code, severity, message: String| {
+        out.push(Finding {
+            code,
+            severity,
+            message,
+        })
+    };
     if skipped_lines > 0 {
         add("skipped-lines", Severity::Warning, format!("{skipped_lines} line(s) could not be read and were skipped; the numbers cover the other {} window(s)", m.windows));
     }
     if m.windows == 0 {
-        add("no-windows", Severity::Warning, "the recording has no usable window".into());
+        add(
+            "no-windows",
+            Severity::Warning,
+            "the recording has no usable window".into(),
+        );
         return out;
     }
     if m.labelled_windows == 0 {
         add("no-labels", Severity::Info, format!("none of the {} windows has n_persons_mode: they are replayed, and accuracy, MAE, Spearman and the gates cannot be computed", m.windows));
     } else if m.labelled_windows < m.windows {
-        add("partly-labelled", Severity::Info, format!("{} of {} windows are labelled; truth-based metrics use those only", m.labelled_windows, m.windows));
+        add(
+            "partly-labelled",
+            Severity::Info,
+            format!(
+                "{} of {} windows are labelled; truth-based metrics use those only",
+                m.labelled_windows, m.windows
+            ),
+        );
     }
-    if let Some((c, n)) = m.per_class.iter().map(|c| (c.class, c.predicted)).max_by_key(|&(c, n)| (n, std::cmp::Reverse(c))) {
+    if let Some((c, n)) = m
+        .per_class
+        .iter()
+        .map(|c| (c.class, c.predicted))
+        .max_by_key(|&(c, n)| (n, std::cmp::Reverse(c)))
+    {
         let share = n as f64 / m.windows as f64;
         if share >= COLLAPSE_SHARE {
             add("prediction-collapse", Severity::Warning, format!("the model predicts {c} for {} of the windows ({n} of {}): it has collapsed onto one class", pct(share), m.windows));
@@ -94,8 +120,13 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
         let half = 1.96 * (acc * (1.0 - acc) / m.labelled_windows as f64).sqrt();
         add("too-few-windows", Severity::Warning, format!("only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): accuracy is uncertain by about ±{:.1} points (95 %)", m.labelled_windows, half * 100.0));
     }
-    if let (true, Some((lo, hi)), Some(w)) = (within_pm1_is_trivial(m), m.label_range, m.within_pm1) {
-        let span = if lo == hi { format!("only class {lo}") } else { format!("only classes {lo} and {hi}") };
+    if let (true, Some((lo, hi)), Some(w)) = (within_pm1_is_trivial(m), m.label_range, m.within_pm1)
+    {
+        let span = if lo == hi {
+            format!("only class {lo}")
+        } else {
+            format!("only classes {lo} and {hi}")
+        };
         add("within-pm1-trivial", Severity::Warning, format!("within ±1 = {} is trivial: the labels span {span}, so always answering {lo} or {hi} scores 100 %", pct(w)));
     }
     if let (Some(acc), Some(base), Some(c)) = (m.accuracy, m.majority_baseline, m.majority_class) {
@@ -103,8 +134,19 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
             add("below-majority-baseline", Severity::Warning, format!("accuracy {} is not above the majority-class baseline {} (always answering {c})", pct(acc), pct(base)));
         }
     }
-    for c in m.per_class.iter().filter(|c| c.support > 0 && c.correct == 0) {
-        add("class-never-right", Severity::Warning, format!("class {}: 0 of {} windows predicted right (0 %)", c.class, c.support));
+    for c in m
+        .per_class
+        .iter()
+        .filter(|c| c.support > 0 && c.correct == 0)
+    {
+        add(
+            "class-never-right",
+            Severity::Warning,
+            format!(
+                "class {}: 0 of {} windows predicted right (0 %)",
+                c.class, c.support
+            ),
+        );
     }
     match (m.spearman, &m.spearman_undefined, spearman_gate) {
         (Some(rho), _, Some(gate)) if rho < gate => add("spearman-below-gate", Severity::Warning, format!("Spearman(confidence, correct) = {rho:.3} is below its gate {gate}: the confidence does not tell right from wrong")),

@@ -110,7 +110,9 @@ impl std::str::FromStr for Targets {
         match s.trim_start_matches('v') {
             "0.1.0" | "0.1" => Ok(Targets::V010),
             "0.2.0" | "0.2" => Ok(Targets::V020),
-            _ => Err(format!("unknown ADR-103 targets {s:?}: use v0.1.0 or v0.2.0")),
+            _ => Err(format!(
+                "unknown ADR-103 targets {s:?}: use v0.1.0 or v0.2.0"
+            )),
         }
     }
 }
@@ -123,10 +125,18 @@ impl GateSet {
             Targets::V010 => (0.80, 0.60, 0.6, 0.5),
             Targets::V020 => (0.90, 0.75, 0.4, 0.7),
         };
-        let g = |name: &str, direction, target| Gate { name: name.into(), direction, target };
+        let g = |name: &str, direction, target| Gate {
+            name: name.into(),
+            direction,
+            target,
+        };
         Self {
             gates: vec![
-                g("within_pm1", Direction::AtLeast, if cross_room { cross } else { same }),
+                g(
+                    "within_pm1",
+                    Direction::AtLeast,
+                    if cross_room { cross } else { same },
+                ),
                 g("mae", Direction::AtMost, mae),
                 g("spearman", Direction::AtLeast, rho),
             ],
@@ -135,16 +145,34 @@ impl GateSet {
 
     /// Set (or add) a gate from `NAME=VALUE`; the direction follows the metric (MAE, ECE, Brier: at most).
     pub fn set(&mut self, spec: &str) -> Result<(), String> {
-        let (name, value) = spec.split_once('=').ok_or_else(|| format!("gate {spec:?} is not NAME=VALUE"))?;
+        let (name, value) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("gate {spec:?} is not NAME=VALUE"))?;
         let name = name.trim();
         if !GATE_METRICS.contains(&name) {
-            return Err(format!("unknown gate {name:?}: known gates are {}", GATE_METRICS.join(", ")));
+            return Err(format!(
+                "unknown gate {name:?}: known gates are {}",
+                GATE_METRICS.join(", ")
+            ));
         }
-        let target: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| format!("gate {name}: {value:?} is not a number"))?;
-        let direction = if matches!(name, "mae" | "ece" | "brier") { Direction::AtMost } else { Direction::AtLeast };
+        let target: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| format!("gate {name}: {value:?} is not a number"))?;
+        let direction = if matches!(name, "mae" | "ece" | "brier") {
+            Direction::AtMost
+        } else {
+            Direction::AtLeast
+        };
         match self.gates.iter_mut().find(|g| g.name == name) {
             Some(g) => g.target = target,
-            None => self.gates.push(Gate { name: name.into(), direction, target }),
+            None => self.gates.push(Gate {
+                name: name.into(),
+                direction,
+                target,
+            }),
         }
         Ok(())
     }

@@ -58,7 +58,9 @@ impl SpearmanUndefined {
     pub fn explain(&self) -> &'static str {
         match self {
             Self::NoLabels => "no labelled windows",
-            Self::CorrectnessConstant => "every labelled window is right, or every one is wrong: correctness is constant",
+            Self::CorrectnessConstant => {
+                "every labelled window is right, or every one is wrong: correctness is constant"
+            }
             Self::ConfidenceConstant => "the confidence is the same for every window",
         }
     }
@@ -140,7 +142,8 @@ pub fn spearman(confidence: &[f64], correct: &[f64]) -> Result<f64, SpearmanUnde
     if confidence.iter().all(|&c| c == confidence[0]) {
         return Err(SpearmanUndefined::ConfidenceConstant);
     }
-    pearson(&average_ranks(confidence), &average_ranks(correct)).ok_or(SpearmanUndefined::ConfidenceConstant)
+    pearson(&average_ranks(confidence), &average_ranks(correct))
+        .ok_or(SpearmanUndefined::ConfidenceConstant)
 }
 
 impl Metrics {
@@ -178,7 +181,12 @@ impl Metrics {
                 predicted: predicted[c],
             })
             .collect();
-        let majority = (n > 0).then(|| (0..N_CLASSES).fold(0, |best, c| if support[c] > support[best] { c } else { best }));
+        let majority = (n > 0).then(|| {
+            (0..N_CLASSES).fold(
+                0,
+                |best, c| if support[c] > support[best] { c } else { best },
+            )
+        });
         let labels: Vec<usize> = (0..N_CLASSES).filter(|&c| support[c] > 0).collect();
         let reliability = bins
             .iter()
@@ -194,7 +202,9 @@ impl Metrics {
         let ece = (n > 0).then(|| {
             reliability
                 .iter()
-                .filter_map(|b| Some(b.count as f64 / n as f64 * (b.accuracy? - b.mean_confidence?).abs()))
+                .filter_map(|b| {
+                    Some(b.count as f64 / n as f64 * (b.accuracy? - b.mean_confidence?).abs())
+                })
                 .sum()
         });
         let rho = spearman(&conf, &correct);
@@ -208,12 +218,21 @@ impl Metrics {
             confusion,
             spearman: rho.as_ref().ok().copied(),
             spearman_undefined: rho.err(),
-            brier: (n > 0).then(|| conf.iter().zip(&correct).map(|(c, k)| (c - k).powi(2)).sum::<f64>() / n as f64),
+            brier: (n > 0).then(|| {
+                conf.iter()
+                    .zip(&correct)
+                    .map(|(c, k)| (c - k).powi(2))
+                    .sum::<f64>()
+                    / n as f64
+            }),
             ece,
             reliability,
             majority_class: majority.map(|c| c as u8),
             majority_baseline: majority.map(|c| support[c] as f64 / n as f64),
-            label_range: labels.first().zip(labels.last()).map(|(&a, &b)| (a as u8, b as u8)),
+            label_range: labels
+                .first()
+                .zip(labels.last())
+                .map(|(&a, &b)| (a as u8, b as u8)),
         }
     }
 }
@@ -224,7 +243,10 @@ mod tests {
 
     #[test]
     fn average_ranks_share_ties() {
-        assert_eq!(average_ranks(&[10.0, 20.0, 10.0, 30.0]), vec![1.5, 3.0, 1.5, 4.0]);
+        assert_eq!(
+            average_ranks(&[10.0, 20.0, 10.0, 30.0]),
+            vec![1.5, 3.0, 1.5, 4.0]
+        );
     }
 
     #[test]
@@ -232,8 +254,14 @@ mod tests {
         // ranks of x: 1..5; y = 0,0,1,0,1 → ranks 2,2,4.5,2,4.5; Σdxdy = 5, Σdx² = 10, Σdy² = 7.5 → ρ = 5/√75
         let rho = spearman(&[0.1, 0.2, 0.3, 0.4, 0.5], &[0.0, 0.0, 1.0, 0.0, 1.0]).unwrap();
         assert!((rho - 0.577_350_27).abs() < 1e-6, "{rho}");
-        assert_eq!(spearman(&[0.5, 0.5], &[0.0, 1.0]), Err(SpearmanUndefined::ConfidenceConstant));
-        assert_eq!(spearman(&[0.1, 0.5], &[1.0, 1.0]), Err(SpearmanUndefined::CorrectnessConstant));
+        assert_eq!(
+            spearman(&[0.5, 0.5], &[0.0, 1.0]),
+            Err(SpearmanUndefined::ConfidenceConstant)
+        );
+        assert_eq!(
+            spearman(&[0.1, 0.5], &[1.0, 1.0]),
+            Err(SpearmanUndefined::CorrectnessConstant)
+        );
         assert_eq!(spearman(&[], &[]), Err(SpearmanUndefined::NoLabels));
     }
 }

@@ -97,7 +97,11 @@ impl Report {
         let metrics = Metrics::compute(&outcome.predictions);
         let d = &outcome.diagnostics;
         let mut findings = findings::input_findings(d, metrics.windows);
-        findings.extend(findings::findings(&metrics, d.skipped_lines, gates.target("spearman")));
+        findings.extend(findings::findings(
+            &metrics,
+            d.skipped_lines,
+            gates.target("spearman"),
+        ));
         let gate_results = gates.evaluate(&metrics, findings::within_pm1_is_trivial(&metrics));
         let info = model.info();
         Report {
@@ -106,8 +110,14 @@ impl Report {
             findings,
             gates_passed: gate_results.iter().all(GateResult::passed),
             gates: gate_results,
-            layout: LayoutReport { tally: outcome.layout.clone(), description: outcome.layout.describe() },
-            calibration: CalibrationReport { calibration: model.calibration().clone(), description: model.calibration().describe() },
+            layout: LayoutReport {
+                tally: outcome.layout.clone(),
+                description: outcome.layout.describe(),
+            },
+            calibration: CalibrationReport {
+                calibration: model.calibration().clone(),
+                description: model.calibration().describe(),
+            },
             model: ModelSummary {
                 producer: info.producer.clone(),
                 parameters: info.parameters,

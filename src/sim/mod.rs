@@ -135,17 +135,33 @@ impl SimConfig {
         if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= 1000.0) {
             return bad(format!("frame rate {} Hz must be in (0, 1000]", self.fps));
         }
-        if !(self.duration_s.is_finite() && self.duration_s > 0.0 && self.duration_s <= 31.0 * 86_400.0) {
-            return bad(format!("duration {} s must be positive and at most 31 days", self.duration_s));
+        if !(self.duration_s.is_finite()
+            && self.duration_s > 0.0
+            && self.duration_s <= 31.0 * 86_400.0)
+        {
+            return bad(format!(
+                "duration {} s must be positive and at most 31 days",
+                self.duration_s
+            ));
         }
         if self.max_persons as usize >= crate::N_CLASSES {
-            return bad(format!("at most {} persons (the model's top class); asked for {}", crate::N_CLASSES - 1, self.max_persons));
+            return bad(format!(
+                "at most {} persons (the model's top class); asked for {}",
+                crate::N_CLASSES - 1,
+                self.max_persons
+            ));
         }
         if self.min_persons > self.max_persons {
-            return bad(format!("min persons {} exceeds max persons {}", self.min_persons, self.max_persons));
+            return bad(format!(
+                "min persons {} exceeds max persons {}",
+                self.min_persons, self.max_persons
+            ));
         }
         if !(self.mean_dwell_s.is_finite() && self.mean_dwell_s > 0.0) {
-            return bad(format!("mean time between occupancy changes {} s must be positive", self.mean_dwell_s));
+            return bad(format!(
+                "mean time between occupancy changes {} s must be positive",
+                self.mean_dwell_s
+            ));
         }
         if !self.start.is_finite() {
             return bad("start time must be finite".into());
@@ -155,7 +171,10 @@ impl SimConfig {
 
     /// The `synthetic` tag written on every line: how to regenerate it.
     pub fn provenance(&self) -> String {
-        let mut s = format!("countscope simulate --seed {} --room {} --fps {} --persons {}-{} --dwell {}", self.seed, self.room, self.fps, self.min_persons, self.max_persons, self.mean_dwell_s);
+        let mut s = format!(
+            "countscope simulate --seed {} --room {} --fps {} --persons {}-{} --dwell {}",
+            self.seed, self.room, self.fps, self.min_persons, self.max_persons, self.mean_dwell_s
+        );
         if self.shape_label == ShapeLabel::Legacy {
             s.push_str(" --legacy-shape");
         }
@@ -209,7 +228,13 @@ impl Simulator {
         let room = Room::generate(cfg.room);
         let mut people_rng = Rng::new(cfg.seed, 0x5045_4F50 ^ ((cfg.room as u64) << 32));
         let radio_rng = Rng::new(cfg.seed, 0x5241_4449 ^ ((cfg.room as u64) << 32));
-        let crowd = Crowd::new(&mut people_rng, &room, cfg.min_persons as usize, cfg.max_persons as usize, cfg.mean_dwell_s);
+        let crowd = Crowd::new(
+            &mut people_rng,
+            &room,
+            cfg.min_persons as usize,
+            cfg.max_persons as usize,
+            cfg.mean_dwell_s,
+        );
         let total_slots = (cfg.duration_s * cfg.fps).floor() as u64;
         let mut sim = Simulator {
             provenance: cfg.provenance(),
@@ -260,11 +285,20 @@ impl Simulator {
         for p in &room.paths {
             let mut shadow = 1.0;
             for person in people {
-                let d = p.route.windows(2).map(|s| distance_to_segment(person.pos, s[0], s[1])).fold(f64::INFINITY, f64::min);
+                let d = p
+                    .route
+                    .windows(2)
+                    .map(|s| distance_to_segment(person.pos, s[0], s[1]))
+                    .fold(f64::INFINITY, f64::min);
                 let x = d / SHADOW_WIDTH_M;
                 shadow *= 1.0 - SHADOW_DEPTH * libm::exp(-x * x);
             }
-            add_path(&mut h, p.gain * shadow, p.phase - TAU * -28.0 * SUBCARRIER_SPACING_HZ * p.delay, p.delay);
+            add_path(
+                &mut h,
+                p.gain * shadow,
+                p.phase - TAU * -28.0 * SUBCARRIER_SPACING_HZ * p.delay,
+                p.delay,
+            );
         }
         for person in people {
             let (chest, limbs) = person.micro_motion(t);
@@ -273,13 +307,22 @@ impl Simulator {
             let g = BODY_GAIN * person.body / (d1.max(0.3) * d2.max(0.3));
             let moving_path = |h: &mut [(f64, f64); N_SUBCARRIERS], gain: f64, length: f64| {
                 let tau = length / C;
-                add_path(h, gain, -TAU * (CARRIER_HZ - 28.0 * SUBCARRIER_SPACING_HZ) * tau, tau);
+                add_path(
+                    h,
+                    gain,
+                    -TAU * (CARRIER_HZ - 28.0 * SUBCARRIER_SPACING_HZ) * tau,
+                    tau,
+                );
             };
             moving_path(&mut h, g, d1 + d2 + 2.0 * chest);
             let w = room.nearest_wall(person.pos);
             let rx_image = mirror(room.rx, w, room.width, room.depth);
             let d2w = libm::hypot(person.pos.0 - rx_image.0, person.pos.1 - rx_image.1);
-            moving_path(&mut h, room.wall_gamma[w] * BODY_GAIN * person.body / (d1.max(0.3) * d2w.max(0.3)), d1 + d2w + 2.0 * chest);
+            moving_path(
+                &mut h,
+                room.wall_gamma[w] * BODY_GAIN * person.body / (d1.max(0.3) * d2w.max(0.3)),
+                d1 + d2w + 2.0 * chest,
+            );
             if person.activity != Activity::Standing {
                 moving_path(&mut h, 0.3 * g, d1 + d2 + 2.0 * limbs);
             }
@@ -298,20 +341,30 @@ impl Simulator {
         self.crowd.step(&mut self.people_rng, &self.room, t, dt);
         // AGC drift (Ornstein–Uhlenbeck in dB) and occasional steps.
         let tau_agc = 30.0;
-        self.agc_db += -self.agc_db * dt / tau_agc + 0.5 * libm::sqrt(2.0 * dt / tau_agc) * self.radio_rng.normal();
+        self.agc_db += -self.agc_db * dt / tau_agc
+            + 0.5 * libm::sqrt(2.0 * dt / tau_agc) * self.radio_rng.normal();
         if self.radio_rng.chance(dt / 200.0) {
             let step = self.radio_rng.range(1.0, 3.0);
-            self.agc_db += if self.radio_rng.chance(0.5) { step } else { -step };
+            self.agc_db += if self.radio_rng.chance(0.5) {
+                step
+            } else {
+                -step
+            };
         }
         let jitter = self.radio_rng.range(-0.15, 0.15) * dt;
         let drop = self.radio_rng.chance(DROP_PROBABILITY);
         let duplicate = self.radio_rng.chance(DUPLICATE_PROBABILITY);
-        let noise: Vec<(f64, f64)> = (0..N_SUBCARRIERS).map(|_| (self.radio_rng.normal(), self.radio_rng.normal())).collect();
+        let noise: Vec<(f64, f64)> = (0..N_SUBCARRIERS)
+            .map(|_| (self.radio_rng.normal(), self.radio_rng.normal()))
+            .collect();
 
         let h = self.noiseless_channel(&self.crowd.people, t);
         let power = h.iter().map(|(re, im)| re * re + im * im).sum::<f64>() / N_SUBCARRIERS as f64;
         self.power_avg += (power - self.power_avg) * (dt / 0.5).min(1.0);
-        let compensation = libm::pow(self.power_ref / self.power_avg, self.room.agc_strength / 2.0);
+        let compensation = libm::pow(
+            self.power_ref / self.power_avg,
+            self.room.agc_strength / 2.0,
+        );
         let gain = self.room.gain_scale * compensation * libm::pow(10.0, self.agc_db / 20.0);
         let sigma = self.room.noise_sigma;
         let mut amplitudes = [0.0f32; N_SUBCARRIERS];
@@ -321,13 +374,21 @@ impl Simulator {
             // Quantise the amplitude to 0.1 as written; f32 keeps it exactly as printed with one decimal.
             *a = ((libm::sqrt(i * i + q * q) * 10.0).round() / 10.0) as f32;
         }
-        let frame = Frame { amplitudes, count: self.crowd.count() as u8, t: self.cfg.start + t + jitter };
+        let frame = Frame {
+            amplitudes,
+            count: self.crowd.count() as u8,
+            t: self.cfg.start + t + jitter,
+        };
         if drop {
             return None;
         }
         if duplicate {
             if let Some(prev) = &self.previous {
-                let dup = Frame { t: frame.t, count: frame.count, amplitudes: prev.amplitudes };
+                let dup = Frame {
+                    t: frame.t,
+                    count: frame.count,
+                    amplitudes: prev.amplitudes,
+                };
                 self.previous = Some(frame);
                 return Some(dup);
             }
@@ -369,7 +430,9 @@ impl Simulator {
     /// Write the next window as one JSONL line (with its newline) into `out`, in RuView's writer format;
     /// `false` when the session is over.
     pub fn next_line(&mut self, out: &mut String) -> bool {
-        let Some(w) = self.next_window() else { return false };
+        let Some(w) = self.next_window() else {
+            return false;
+        };
         out.push_str("{\"csi\":[");
         for (i, v) in w.csi.iter().enumerate() {
             if i > 0 {
@@ -381,9 +444,9 @@ impl Simulator {
             ShapeLabel::Current => "[20,56]",
             ShapeLabel::Legacy => "[56,20]",
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "],\"csi_shape\":{shape},\"n_persons_mode\":{},\"n_persons_max\":{},\"ts_start\":\"{}\",\"ts_end\":\"{}\",\"synthetic\":\"{}\"}}\n",
+            "],\"csi_shape\":{shape},\"n_persons_mode\":{},\"n_persons_max\":{},\"ts_start\":\"{}\",\"ts_end\":\"{}\",\"synthetic\":\"{}\"}}",
             w.n_persons_mode,
             w.n_persons_max,
             time::format_iso8601(w.ts_start),
@@ -424,7 +487,12 @@ mod tests {
     use super::*;
 
     fn short(seed: u64, room: u32) -> SimConfig {
-        SimConfig { seed, room, duration_s: 120.0, ..SimConfig::default() }
+        SimConfig {
+            seed,
+            room,
+            duration_s: 120.0,
+            ..SimConfig::default()
+        }
     }
 
     #[test]
@@ -439,7 +507,11 @@ mod tests {
         assert_eq!(a, lines(short(3, 1)));
         assert_ne!(a, lines(short(4, 1)));
         // 120 s at 25 Hz is 3000 slots: 150 windows, minus one or two for dropped frames.
-        assert!((148..=150).contains(&a.lines().count()), "{}", a.lines().count());
+        assert!(
+            (148..=150).contains(&a.lines().count()),
+            "{}",
+            a.lines().count()
+        );
     }
 
     #[test]
@@ -458,7 +530,10 @@ mod tests {
         for r in &records {
             let r = r.as_ref().unwrap();
             assert!(r.truth.is_some());
-            assert!(r.window.iter().all(|v| v.is_finite() && *v >= 0.0 && *v <= 180.0));
+            assert!(r
+                .window
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0 && *v <= 180.0));
             assert!(r.ts_end.unwrap() > r.ts_start.unwrap());
         }
     }
@@ -467,12 +542,19 @@ mod tests {
     fn people_change_the_channel() {
         // Same room and seed, with and without people: the amplitudes' frame-to-frame variation grows.
         let spread = |min: u8, max: u8| {
-            let mut s = Simulator::new(SimConfig { min_persons: min, max_persons: max, ..short(9, 2) }).unwrap();
+            let mut s = Simulator::new(SimConfig {
+                min_persons: min,
+                max_persons: max,
+                ..short(9, 2)
+            })
+            .unwrap();
             let mut total = 0.0;
             let mut n = 0;
             while let Some(w) = s.next_window() {
                 for sc in 0..N_SUBCARRIERS {
-                    let col: Vec<f64> = (0..N_FRAMES).map(|f| w.csi[f * N_SUBCARRIERS + sc] as f64).collect();
+                    let col: Vec<f64> = (0..N_FRAMES)
+                        .map(|f| w.csi[f * N_SUBCARRIERS + sc] as f64)
+                        .collect();
                     let m = col.iter().sum::<f64>() / N_FRAMES as f64;
                     total += col.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / N_FRAMES as f64;
                     n += 1;
@@ -481,17 +563,36 @@ mod tests {
             total / n as f64
         };
         let (empty, busy) = (spread(0, 0), spread(5, 7));
-        assert!(busy > 2.0 * empty, "temporal variance empty {empty:.3} vs 5–7 people {busy:.3}");
+        assert!(
+            busy > 2.0 * empty,
+            "temporal variance empty {empty:.3} vs 5–7 people {busy:.3}"
+        );
     }
 
     #[test]
     fn refuses_bad_configs() {
         for cfg in [
-            SimConfig { fps: 0.0, ..SimConfig::default() },
-            SimConfig { duration_s: -1.0, ..SimConfig::default() },
-            SimConfig { max_persons: 8, ..SimConfig::default() },
-            SimConfig { min_persons: 3, max_persons: 2, ..SimConfig::default() },
-            SimConfig { mean_dwell_s: f64::NAN, ..SimConfig::default() },
+            SimConfig {
+                fps: 0.0,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                duration_s: -1.0,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                max_persons: 8,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                min_persons: 3,
+                max_persons: 2,
+                ..SimConfig::default()
+            },
+            SimConfig {
+                mean_dwell_s: f64::NAN,
+                ..SimConfig::default()
+            },
         ] {
             assert!(matches!(Simulator::new(cfg), Err(SimError::Invalid(_))));
         }

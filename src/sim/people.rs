@@ -53,8 +53,16 @@ impl Person {
             pos,
             heading: r.range(0.0, TAU),
             speed: r.range(0.5, 1.3),
-            activity: if walking { Activity::Walking } else { Activity::Standing },
-            until_change: if walking { r.exponential(8.0) } else { r.exponential(20.0) },
+            activity: if walking {
+                Activity::Walking
+            } else {
+                Activity::Standing
+            },
+            until_change: if walking {
+                r.exponential(8.0)
+            } else {
+                r.exponential(20.0)
+            },
             body: r.range(0.7, 1.3),
             breath: (r.range(0.003, 0.006), r.range(0.2, 0.35), r.range(0.0, TAU)),
             gait: (r.range(1.6, 2.0), r.range(0.0, TAU)),
@@ -92,13 +100,22 @@ impl Crowd {
         let n = r.int(min as u32, max as u32) as usize;
         let people = (0..n)
             .map(|_| {
-                let pos = (r.range(MARGIN, room.width - MARGIN), r.range(MARGIN, room.depth - MARGIN));
+                let pos = (
+                    r.range(MARGIN, room.width - MARGIN),
+                    r.range(MARGIN, room.depth - MARGIN),
+                );
                 let walking = r.chance(0.3);
                 Person::new(r, pos, walking)
             })
             .collect();
         let next_event = r.exponential(mean_dwell_s);
-        Crowd { people, min, max, mean_dwell_s, next_event }
+        Crowd {
+            people,
+            min,
+            max,
+            mean_dwell_s,
+            next_event,
+        }
     }
 
     /// People present now: the ground-truth count.
@@ -110,7 +127,11 @@ impl Crowd {
     pub fn step(&mut self, r: &mut Rng, room: &Room, t: f64, dt: f64) {
         if t >= self.next_event {
             self.next_event = t + r.exponential(self.mean_dwell_s);
-            let staying = self.people.iter().filter(|p| p.activity != Activity::Leaving).count();
+            let staying = self
+                .people
+                .iter()
+                .filter(|p| p.activity != Activity::Leaving)
+                .count();
             let arrive = if staying <= self.min {
                 true
             } else if staying >= self.max || self.people.len() >= self.max {
@@ -123,7 +144,9 @@ impl Crowd {
                 p.heading = libm::atan2(room.depth / 2.0 - p.pos.1, room.width / 2.0 - p.pos.0);
                 self.people.push(p);
             } else if !arrive && staying > self.min {
-                let candidates: Vec<usize> = (0..self.people.len()).filter(|&i| self.people[i].activity != Activity::Leaving).collect();
+                let candidates: Vec<usize> = (0..self.people.len())
+                    .filter(|&i| self.people[i].activity != Activity::Leaving)
+                    .collect();
                 let who = candidates[r.int(0, candidates.len() as u32 - 1) as usize];
                 self.people[who].activity = Activity::Leaving;
             }
@@ -148,15 +171,26 @@ impl Crowd {
                 p.until_change -= dt;
                 if p.until_change <= 0.0 {
                     let walking = p.activity == Activity::Standing;
-                    p.activity = if walking { Activity::Walking } else { Activity::Standing };
-                    p.until_change = if walking { r.exponential(8.0) } else { r.exponential(20.0) };
+                    p.activity = if walking {
+                        Activity::Walking
+                    } else {
+                        Activity::Standing
+                    };
+                    p.until_change = if walking {
+                        r.exponential(8.0)
+                    } else {
+                        r.exponential(20.0)
+                    };
                     if walking {
                         p.speed = r.range(0.5, 1.3);
                     }
                 }
             }
         }
-        self.people.retain(|p| !(p.activity == Activity::Leaving && libm::hypot(p.pos.0 - door.0, p.pos.1 - door.1) < 0.2));
+        self.people.retain(|p| {
+            !(p.activity == Activity::Leaving
+                && libm::hypot(p.pos.0 - door.0, p.pos.1 - door.1) < 0.2)
+        });
     }
 }
 
@@ -166,11 +200,17 @@ fn inside(room: &Room, p: Point) -> Point {
 }
 
 fn clamp(room: &Room, p: Point) -> Point {
-    (p.0.clamp(MARGIN, room.width - MARGIN), p.1.clamp(MARGIN, room.depth - MARGIN))
+    (
+        p.0.clamp(MARGIN, room.width - MARGIN),
+        p.1.clamp(MARGIN, room.depth - MARGIN),
+    )
 }
 
 fn walk(p: &mut Person, room: &Room, dt: f64) {
-    let (mut x, mut y) = (p.pos.0 + p.speed * dt * libm::cos(p.heading), p.pos.1 + p.speed * dt * libm::sin(p.heading));
+    let (mut x, mut y) = (
+        p.pos.0 + p.speed * dt * libm::cos(p.heading),
+        p.pos.1 + p.speed * dt * libm::sin(p.heading),
+    );
     // Bounce off the walls: mirror the heading on the axis that was crossed.
     if x < MARGIN || x > room.width - MARGIN {
         p.heading = std::f64::consts::PI - p.heading;
@@ -204,7 +244,10 @@ mod tests {
         }
         let total: u32 = seen.iter().sum();
         for (c, &n) in seen.iter().enumerate() {
-            assert!(n as f64 / total as f64 > 0.04, "count {c} only {n} of {total} frames: {seen:?}");
+            assert!(
+                n as f64 / total as f64 > 0.04,
+                "count {c} only {n} of {total} frames: {seen:?}"
+            );
         }
     }
 

@@ -119,16 +119,31 @@ impl Room {
             2 => (r.range(0.5, width - 0.5), 0.0),
             _ => (r.range(0.5, width - 0.5), depth),
         };
-        let wall_gamma = [r.range(0.25, 0.6), r.range(0.25, 0.6), r.range(0.25, 0.6), r.range(0.25, 0.6)];
+        let wall_gamma = [
+            r.range(0.25, 0.6),
+            r.range(0.25, 0.6),
+            r.range(0.25, 0.6),
+            r.range(0.25, 0.6),
+        ];
 
         let mut paths = Vec::new();
         let los = dist(tx, rx);
-        paths.push(StaticPath { delay: los / super::C, gain: 1.0 / los, phase: r.range(0.0, super::TAU), route: vec![tx, rx] });
+        paths.push(StaticPath {
+            delay: los / super::C,
+            gain: 1.0 / los,
+            phase: r.range(0.0, super::TAU),
+            route: vec![tx, rx],
+        });
         for (w, gamma) in wall_gamma.iter().enumerate() {
             let image = mirror(tx, w, width, depth);
             let d = dist(image, rx);
             let b = bounce_point(image, rx, w, width, depth);
-            paths.push(StaticPath { delay: d / super::C, gain: gamma / d, phase: r.range(0.0, super::TAU), route: vec![tx, b, rx] });
+            paths.push(StaticPath {
+                delay: d / super::C,
+                gain: gamma / d,
+                phase: r.range(0.0, super::TAU),
+                route: vec![tx, b, rx],
+            });
         }
         for _ in 0..r.int(3, 8) {
             let s = (r.range(0.3, width - 0.3), r.range(0.3, depth - 0.3));
@@ -150,14 +165,31 @@ impl Room {
         let gain_scale = r.range(12.0, 30.0) * los;
         let agc_strength = r.range(0.3, 0.8);
         let mut hw_response = [0.0; crate::N_SUBCARRIERS];
-        let (ripple, ripple_period, ripple_phase) = (r.range(0.03, 0.12), r.range(12.0, 40.0), r.range(0.0, super::TAU));
+        let (ripple, ripple_period, ripple_phase) = (
+            r.range(0.03, 0.12),
+            r.range(12.0, 40.0),
+            r.range(0.0, super::TAU),
+        );
         for (i, h) in hw_response.iter_mut().enumerate() {
             let k = super::subcarrier_index(i) as f64;
             // Roll-off towards the band edges (|k| = 28) and a gentle filter ripple.
             let edge = 1.0 - 0.35 * libm::pow((k.abs() / 28.0).max(0.0), 6.0);
             *h = edge * (1.0 + ripple * libm::cos(super::TAU * k / ripple_period + ripple_phase));
         }
-        Room { id, width, depth, tx, rx, door, wall_gamma, paths, noise_sigma, gain_scale, agc_strength, hw_response }
+        Room {
+            id,
+            width,
+            depth,
+            tx,
+            rx,
+            door,
+            wall_gamma,
+            paths,
+            noise_sigma,
+            gain_scale,
+            agc_strength,
+            hw_response,
+        }
     }
 
     /// The wall nearest to `p` (index as in [`mirror`]).
@@ -191,7 +223,11 @@ impl Room {
 pub fn distance_to_segment(p: Point, a: Point, b: Point) -> f64 {
     let (vx, vy) = (b.0 - a.0, b.1 - a.1);
     let len2 = vx * vx + vy * vy;
-    let t = if len2 > 0.0 { (((p.0 - a.0) * vx + (p.1 - a.1) * vy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * vx + (p.1 - a.1) * vy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     dist(p, (a.0 + t * vx, a.1 + t * vy))
 }
 
@@ -216,11 +252,19 @@ mod tests {
             for p in &room.paths[1..] {
                 assert!(p.delay > los, "room {id}");
                 // The route length equals the delay (the bounce point is on the specular path).
-                assert!((route_length(&p.route) / super::super::C - p.delay).abs() < 1e-12, "room {id}");
+                assert!(
+                    (route_length(&p.route) / super::super::C - p.delay).abs() < 1e-12,
+                    "room {id}"
+                );
             }
             for p in &room.paths[1..5] {
                 let b = p.route[1];
-                assert!(b.0.abs() < 1e-9 || (b.0 - room.width).abs() < 1e-9 || b.1.abs() < 1e-9 || (b.1 - room.depth).abs() < 1e-9);
+                assert!(
+                    b.0.abs() < 1e-9
+                        || (b.0 - room.width).abs() < 1e-9
+                        || b.1.abs() < 1e-9
+                        || (b.1 - room.depth).abs() < 1e-9
+                );
             }
         }
     }

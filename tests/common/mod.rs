@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn read(name: &str) -> Vec<u8> {
@@ -51,9 +53,17 @@ pub fn line(csi_frame_major: &[f32], label: Option<u8>, t0_ms: u64) -> String {
     let csi: Vec<String> = csi_frame_major.iter().map(|v| format!("{v}")).collect();
     let ts = |ms: u64| {
         let s = ms / 1000;
-        format!("\"2026-05-20T{:02}:{:02}:{:02}.{:03}Z\"", 14 + s / 3600, (s / 60) % 60, s % 60, ms % 1000)
+        format!(
+            "\"2026-05-20T{:02}:{:02}:{:02}.{:03}Z\"",
+            14 + s / 3600,
+            (s / 60) % 60,
+            s % 60,
+            ms % 1000
+        )
     };
-    let label = label.map(|l| format!(",\"n_persons_mode\":{l},\"n_persons_max\":{l}")).unwrap_or_default();
+    let label = label
+        .map(|l| format!(",\"n_persons_mode\":{l},\"n_persons_max\":{l}"))
+        .unwrap_or_default();
     format!(
         "{{\"csi\":[{}],\"csi_shape\":[20,56]{label},\"ts_start\":{},\"ts_end\":{},\"conf\":0.8}}",
         csi.join(","),
@@ -67,7 +77,9 @@ pub fn line(csi_frame_major: &[f32], label: Option<u8>, t0_ms: u64) -> String {
 pub fn seed_tail() -> String {
     let mut out = String::new();
     for i in 0..215u64 {
-        let w: Vec<f32> = (0..1120).map(|k| ((k as u64 * 7 + i * 13) % 50) as f32 + 5.0).collect();
+        let w: Vec<f32> = (0..1120)
+            .map(|k| ((k as u64 * 7 + i * 13) % 50) as f32 + 5.0)
+            .collect();
         out.push_str(&line(&w, Some(if i < 140 { 0 } else { 1 }), i * 800));
         out.push('\n');
     }

@@ -5,6 +5,7 @@
 //!   suite: unit + integration tests, time-bounded fuzzing, and the wasm32-wasip2 component under wasmtime
 //!   compared against the native binary.
 //! - `cargo xtask serve`: the visualiser's web server (not built yet: says so).
+//! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,7 +22,10 @@ const FUZZ_SECONDS: &str = "30";
 type Result<T = ()> = std::result::Result<T, String>;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the repository").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repository")
+        .to_path_buf()
 }
 
 fn cargo() -> String {
@@ -35,25 +39,45 @@ fn step(name: &str) {
 /// Run a command in the repository root, failing with its description if it fails.
 fn run(cmd: &mut Command) -> Result {
     eprintln!("$ {}", describe(cmd));
-    let status = cmd.current_dir(root()).status().map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
-    if status.success() { Ok(()) } else { Err(format!("`{}` failed ({status})", describe(cmd))) }
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", describe(cmd)))
+    }
 }
 
 fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|s| s.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn output(program: &str, args: &[&str]) -> Option<String> {
     let o = Command::new(program).args(args).output().ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn ensure_targets() -> Result {
     let installed = output("rustup", &["target", "list", "--installed"])
         .ok_or("rustup is not available: install the wasm targets by hand: rustup target add wasm32-unknown-unknown wasm32-wasip2")?;
-    let missing: Vec<&str> = WASM_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> = WASM_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
     if !missing.is_empty() {
-        run(Command::new("rustup").arg("target").arg("add").args(&missing))?;
+        run(Command::new("rustup")
+            .arg("target")
+            .arg("add")
+            .args(&missing))?;
     }
     Ok(())
 }
@@ -75,11 +99,15 @@ fn ensure_cargo_tool(binary: &str, krate: &str, version: &str) -> Result {
 /// 0.2.129, not 0.2.130: `cargo install wasm-bindgen-cli --version 0.2.130 --locked` cannot resolve here,
 /// its lockfile names webpki-roots 1.0.11, which the registry does not serve.)
 fn locked_wasm_bindgen() -> Result<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("Cargo.lock: {e}"))?;
     let mut lines = lock.lines();
     while let Some(l) = lines.next() {
         if l.trim() == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines.next().and_then(|v| v.trim().strip_prefix("version = \"")) {
+            if let Some(v) = lines
+                .next()
+                .and_then(|v| v.trim().strip_prefix("version = \""))
+            {
                 return Ok(v.trim_end_matches('"').to_string());
             }
         }
@@ -102,7 +130,9 @@ fn ensure_chromium() -> Result {
             .into());
     }
     run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn wasmtime() -> String {
@@ -124,14 +154,37 @@ fn test() -> Result {
     step("fuzzing the recording parser (time-bounded)");
     let secs = std::env::var("COUNTSCOPE_FUZZ_SECONDS").unwrap_or_else(|_| FUZZ_SECONDS.into());
     run(Command::new(cargo())
-        .args(["test", "--locked", "--release", "--test", "fuzz", "--", "--ignored", "--nocapture"])
+        .args([
+            "test",
+            "--locked",
+            "--release",
+            "--test",
+            "fuzz",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("COUNTSCOPE_FUZZ_SECONDS", secs))?;
 
     step("the wasm32-wasip2 component under wasmtime vs the native binary");
-    run(Command::new(cargo()).args(["build", "--locked", "--release", "--target", "wasm32-wasip2", "--bin", "countscope"]))?;
+    run(Command::new(cargo()).args([
+        "build",
+        "--locked",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--bin",
+        "countscope",
+    ]))?;
     let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
-    let size = std::fs::metadata(&component).map_err(|e| format!("{}: {e}", component.display()))?.len();
-    eprintln!("component: {} ({:.1} MB)", component.display(), size as f64 / 1e6);
+    let size = std::fs::metadata(&component)
+        .map_err(|e| format!("{}: {e}", component.display()))?
+        .len();
+    eprintln!(
+        "component: {} ({:.1} MB)",
+        component.display(),
+        size as f64 / 1e6
+    );
     run(Command::new(cargo())
         .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)
@@ -139,7 +192,35 @@ fn test() -> Result {
 
     step("browser suites");
     eprintln!("none yet: the wasm-bindgen package and its headless-Chromium tests come with the visualiser (issue 4)");
-    eprintln!("\nall suites passed in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\nall suites passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Regenerate the sample recordings in `artifacts/recordings/` from `samples.tsv` with the release binary.
+fn samples() -> Result {
+    step("building countscope (release)");
+    run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
+    let dir = root().join("artifacts/recordings");
+    let list = std::fs::read_to_string(dir.join("samples.tsv"))
+        .map_err(|e| format!("artifacts/recordings/samples.tsv: {e}"))?;
+    step("simulating the sample recordings (SYNTHETIC)");
+    for l in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (name, args) = l
+            .split_once('\t')
+            .ok_or_else(|| format!("samples.tsv: {l:?} is not NAME<TAB>ARGUMENTS"))?;
+        run(Command::new(root().join("target/release/countscope"))
+            .arg("simulate")
+            .args(args.split_whitespace())
+            .arg("-o")
+            .arg(dir.join(name)))?;
+    }
+    eprintln!("\nnext, to retrain the sample model: python3 artifacts/train/train.py (see artifacts/README.md)");
     Ok(())
 }
 
@@ -154,7 +235,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("serve") => serve(),
-        _ => Err("usage: cargo xtask <test|serve>\n  test   install what is missing, then run every test suite\n  serve  serve the web visualiser".into()),
+        Some("samples") => samples(),
+        _ => Err("usage: cargo xtask <test|serve|samples>\n  test     install what is missing, then run every test suite\n  serve    serve the web visualiser\n  samples  regenerate the synthetic sample recordings in artifacts/recordings".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,13 +10,21 @@ fn windows(n: usize) -> Vec<f32> {
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     (0..n * WINDOW_LEN)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             ((state >> 33) as f64 / (1u64 << 31) as f64 * 60.0) as f32
         })
         .collect()
 }
 
-pub fn run(model: &std::path::Path, n: usize, batches: &[usize], repeat: usize, json: bool) -> Result<u8, Fatal> {
+pub fn run(
+    model: &std::path::Path,
+    n: usize,
+    batches: &[usize],
+    repeat: usize,
+    json: bool,
+) -> Result<u8, Fatal> {
     let t0 = Instant::now();
     let mut m = files::load_model(model, None)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -28,7 +36,8 @@ pub fn run(model: &std::path::Path, n: usize, batches: &[usize], repeat: usize, 
         let mut us: Vec<f64> = (0..repeat.max(1))
             .map(|_| {
                 let t = Instant::now();
-                m.infer(&data).map(|_| t.elapsed().as_secs_f64() * 1e6 / n as f64)
+                m.infer(&data)
+                    .map(|_| t.elapsed().as_secs_f64() * 1e6 / n as f64)
             })
             .collect::<Result<_, _>>()?;
         us.sort_by(f64::total_cmp);
@@ -39,12 +48,21 @@ pub fn run(model: &std::path::Path, n: usize, batches: &[usize], repeat: usize, 
             .iter()
             .map(|&(b, med, min, max)| serde_json::json!({ "batch": b, "us_per_window": { "median": med, "min": min, "max": max }, "windows_per_s": 1e6 / med }))
             .collect();
-        println!("{}", serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "repeat": repeat, "load_ms": load_ms, "results": v }));
+        println!(
+            "{}",
+            serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "repeat": repeat, "load_ms": load_ms, "results": v })
+        );
     } else {
-        println!("model load+optimise: {load_ms:.1} ms; {n} windows × {repeat} repeats ({})", std::env::consts::ARCH);
+        println!(
+            "model load+optimise: {load_ms:.1} ms; {n} windows × {repeat} repeats ({})",
+            std::env::consts::ARCH
+        );
         println!("| batch | µs/window median | min | max | windows/s |\n|---|---|---|---|---|");
         for (b, med, min, max) in rows {
-            println!("| {b} | {med:.1} | {min:.1} | {max:.1} | {:.0} |", 1e6 / med);
+            println!(
+                "| {b} | {med:.1} | {min:.1} | {max:.1} | {:.0} |",
+                1e6 / med
+            );
         }
     }
     Ok(0)

@@ -14,11 +14,16 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Fatal> {
 }
 
 pub fn size_of(path: &Path) -> Option<u64> {
-    (path != Path::new("-")).then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten()
+    (path != Path::new("-"))
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten()
 }
 
 /// Stream a file (or standard input for `-`) through `f` in chunks.
-pub fn for_each_chunk(path: &Path, mut f: impl FnMut(&[u8]) -> Result<(), Fatal>) -> Result<(), Fatal> {
+pub fn for_each_chunk(
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> Result<(), Fatal>,
+) -> Result<(), Fatal> {
     let mut reader: Box<dyn Read> = if path == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -48,10 +53,16 @@ impl ExternalData for ModelFolder {
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
-        match (std::fs::canonicalize(&self.dir), std::fs::canonicalize(&path)) {
+        match (
+            std::fs::canonicalize(&self.dir),
+            std::fs::canonicalize(&path),
+        ) {
             (Ok(dir), Ok(target)) => {
                 if !target.starts_with(&dir) {
-                    return Err(format!("it resolves to {}, outside the model's folder", target.display()));
+                    return Err(format!(
+                        "it resolves to {}, outside the model's folder",
+                        target.display()
+                    ));
                 }
             }
             // No canonicalize (WASI): refuse any link on the way instead.
@@ -59,8 +70,14 @@ impl ExternalData for ModelFolder {
                 let mut p = self.dir.clone();
                 for part in Path::new(location).components() {
                     p.push(part);
-                    if std::fs::symlink_metadata(&p).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-                        return Err(format!("{} is a symbolic link, which is not followed here", p.display()));
+                    if std::fs::symlink_metadata(&p)
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false)
+                    {
+                        return Err(format!(
+                            "{} is a symbolic link, which is not followed here",
+                            p.display()
+                        ));
                     }
                 }
             }
@@ -71,22 +88,34 @@ impl ExternalData for ModelFolder {
 
 /// The temperature override: `--temperature` (a number or a file), else a sidecar beside the model when
 /// the model carries no temperature of its own.
-fn temperature(model: &Path, flag: Option<&str>, model_has_own: bool) -> Result<Option<(f32, Source)>, Fatal> {
+fn temperature(
+    model: &Path,
+    flag: Option<&str>,
+    model_has_own: bool,
+) -> Result<Option<(f32, Source)>, Fatal> {
     if let Some(flag) = flag {
         if let Ok(t) = parse_temperature(flag) {
             return Ok(Some((t, Source::Explicit)));
         }
         let p = Path::new(flag);
-        let text = std::fs::read_to_string(p).map_err(|e| Fatal(format!("--temperature {flag}: neither a number nor a readable file ({e})")))?;
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            Fatal(format!(
+                "--temperature {flag}: neither a number nor a readable file ({e})"
+            ))
+        })?;
         let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
         return Ok(Some((t, Source::Sidecar(file_name(p)))));
     }
     if model_has_own {
         return Ok(None);
     }
-    let candidates = [model.with_extension("temperature"), PathBuf::from(format!("{}.temperature", model.display()))];
-    for c in candidates.iter().filter(|c| c.is_file()) {
-        let text = std::fs::read_to_string(c).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
+    let candidates = [
+        model.with_extension("temperature"),
+        PathBuf::from(format!("{}.temperature", model.display())),
+    ];
+    if let Some(c) = candidates.iter().find(|c| c.is_file()) {
+        let text =
+            std::fs::read_to_string(c).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
         let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
         return Ok(Some((t, Source::Sidecar(file_name(c)))));
     }
@@ -94,14 +123,24 @@ fn temperature(model: &Path, flag: Option<&str>, model_has_own: bool) -> Result<
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Load a model file with its external data and temperature.
 pub fn load_model(path: &Path, temperature_flag: Option<&str>) -> Result<CountModel, Fatal> {
     let bytes = read(path)?;
-    let own = CountModel::inspect(&bytes).map(|i| i.calibration.temperature_source == Source::ModelMetadata).unwrap_or(false);
+    let own = CountModel::inspect(&bytes)
+        .map(|i| i.calibration.temperature_source == Source::ModelMetadata)
+        .unwrap_or(false);
     let t = temperature(path, temperature_flag, own)?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    CountModel::load(&bytes, &ModelFolder { dir }, t).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    CountModel::load(&bytes, &ModelFolder { dir }, t)
+        .map_err(|e| Fatal(format!("{}: {e}", path.display())))
 }

@@ -10,8 +10,8 @@ mod output;
 use clap::{Parser as ClapParser, Subcommand};
 use countscope::model::CountModel;
 use countscope::replay::{Outcome, Replay};
-use countscope::sim::{ShapeLabel, SimConfig, Simulator};
 use countscope::report::gates::Targets;
+use countscope::sim::{ShapeLabel, SimConfig, Simulator};
 use countscope::{GateSet, LayoutPolicy, Report};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,12 @@ use std::process::ExitCode;
 
 /// Replay RuView WiFi-CSI recordings against a person-count ONNX model and report what it really does.
 #[derive(ClapParser)]
-#[command(name = "countscope", version, about, after_help = "Exit codes: 0 ok; 1 a gate was not met (report); 2 bad input, model or usage.")]
+#[command(
+    name = "countscope",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok; 1 a gate was not met (report); 2 bad input, model or usage."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -176,17 +181,54 @@ fn exit(code: u8) -> ExitCode {
 fn run(cli: Cli) -> Result<u8, Fatal> {
     match cli.command {
         Command::Inspect { model, json } => inspect(&model, json),
-        Command::Bench { model, windows, batch, repeat, json } => bench::run(&model, windows, &batch, repeat, json),
-        Command::Simulate { seed, room, duration, fps, persons, dwell, start, legacy_shape, output } => {
-            let start = countscope::time::parse_iso8601(&start).ok_or_else(|| Fatal(format!("--start {start:?} is not an ISO-8601 time")))?;
-            let shape_label = if legacy_shape { ShapeLabel::Legacy } else { ShapeLabel::Current };
-            let cfg = SimConfig { seed, room, duration_s: duration, fps, min_persons: persons.0, max_persons: persons.1, mean_dwell_s: dwell, start, shape_label };
+        Command::Bench {
+            model,
+            windows,
+            batch,
+            repeat,
+            json,
+        } => bench::run(&model, windows, &batch, repeat, json),
+        Command::Simulate {
+            seed,
+            room,
+            duration,
+            fps,
+            persons,
+            dwell,
+            start,
+            legacy_shape,
+            output,
+        } => {
+            let start = countscope::time::parse_iso8601(&start)
+                .ok_or_else(|| Fatal(format!("--start {start:?} is not an ISO-8601 time")))?;
+            let shape_label = if legacy_shape {
+                ShapeLabel::Legacy
+            } else {
+                ShapeLabel::Current
+            };
+            let cfg = SimConfig {
+                seed,
+                room,
+                duration_s: duration,
+                fps,
+                min_persons: persons.0,
+                max_persons: persons.1,
+                mean_dwell_s: dwell,
+                start,
+                shape_label,
+            };
             simulate(cfg, output.as_deref())
         }
-        Command::Replay { args, format, output } => {
+        Command::Replay {
+            args,
+            format,
+            output,
+        } => {
             let (_, outcome) = replay(&args)?;
             let mut out: Box<dyn Write> = match &output {
-                Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?),
+                Some(p) => Box::new(
+                    std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?,
+                ),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut out = std::io::BufWriter::new(&mut out);
@@ -197,7 +239,13 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             out.flush()?;
             Ok(0)
         }
-        Command::Report { args, gates, targets, cross_room, json } => {
+        Command::Report {
+            args,
+            gates,
+            targets,
+            cross_room,
+            json,
+        } => {
             let mut gate_set = GateSet::adr103(targets, cross_room);
             for g in &gates {
                 gate_set.set(g).map_err(Fatal)?;
@@ -218,9 +266,15 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
 
 fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
     let mut sim = Simulator::new(cfg)?;
-    eprintln!("countscope: SYNTHETIC recording, {}; about {} windows", sim.room().describe(), sim.expected_windows());
+    eprintln!(
+        "countscope: SYNTHETIC recording, {}; about {} windows",
+        sim.room().describe(),
+        sim.expected_windows()
+    );
     let file: Box<dyn Write> = match output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?),
+        Some(p) => {
+            Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -228,7 +282,9 @@ fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
     // and the pinned flate2/miniz_oxide), which keeps the samples in `artifacts/` small.
     let gzip = output.is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")));
     let mut buffered = if gzip {
-        let mut enc = flate2::GzBuilder::new().mtime(0).write(buffered, flate2::Compression::best());
+        let mut enc = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(buffered, flate2::Compression::best());
         write_lines(&mut sim, &mut enc)?;
         enc.finish()?
     } else {
@@ -262,13 +318,20 @@ fn parse_duration(s: &str) -> Result<f64, String> {
         'd' => 86_400.0,
         _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 24h"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 24h"))?;
     Ok(v * mult)
 }
 
 /// `0-7` or `3` → (min, max).
 fn parse_persons(s: &str) -> Result<(u8, u8), String> {
-    let num = |t: &str| t.trim().parse::<u8>().map_err(|_| format!("{t:?} is not a person count"));
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("{t:?} is not a person count"))
+    };
     match s.split_once('-') {
         Some((a, b)) => Ok((num(a)?, num(b)?)),
         None => num(s).map(|n| (n, n)),
@@ -278,13 +341,24 @@ fn parse_persons(s: &str) -> Result<(u8, u8), String> {
 fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
     let bytes = files::read(path)?;
     let info = CountModel::inspect(&bytes)?;
-    let load = files::load_model(path, None).map(|_| ()).map_err(|Fatal(m)| m);
+    let load = files::load_model(path, None)
+        .map(|_| ())
+        .map_err(|Fatal(m)| m);
     if json {
         let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err() });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("model: {}", path.display());
-        println!("producer: {}  ir_version: {}  opsets: {}", info.producer, info.ir_version, info.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect::<Vec<_>>().join(", "));
+        println!(
+            "producer: {}  ir_version: {}  opsets: {}",
+            info.producer,
+            info.ir_version,
+            info.opsets
+                .iter()
+                .map(|(d, v)| format!("{d} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         for i in &info.inputs {
             println!("input:  {i}");
         }
@@ -316,7 +390,11 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     let mut progress = output::Progress::new(files::size_of(&args.recording));
     files::for_each_chunk(&args.recording, |chunk| {
         replay.push(chunk)?;
-        progress.update(replay.bytes_read(), replay.predictions().len(), replay.diagnostics().skipped_lines);
+        progress.update(
+            replay.bytes_read(),
+            replay.predictions().len(),
+            replay.diagnostics().skipped_lines,
+        );
         Ok(())
     })?;
     let outcome = replay.finish()?;
@@ -326,10 +404,17 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     }
     let kept = outcome.diagnostics.line_errors.len() as u64;
     if outcome.diagnostics.skipped_lines > kept {
-        eprintln!("countscope: … and {} more skipped line(s)", outcome.diagnostics.skipped_lines - kept);
+        eprintln!(
+            "countscope: … and {} more skipped line(s)",
+            outcome.diagnostics.skipped_lines - kept
+        );
     }
     if outcome.predictions.is_empty() {
-        return Err(Fatal(format!("{}: no usable window ({} line(s) skipped)", args.recording.display(), outcome.diagnostics.skipped_lines)));
+        return Err(Fatal(format!(
+            "{}: no usable window ({} line(s) skipped)",
+            args.recording.display(),
+            outcome.diagnostics.skipped_lines
+        )));
     }
     Ok((model, outcome))
 }

@@ -47,7 +47,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: Option<u64>) -> Self {
-        Self { total, last: std::io::stderr().is_terminal().then(Instant::now), shown: false }
+        Self {
+            total,
+            last: std::io::stderr().is_terminal().then(Instant::now),
+            shown: false,
+        }
     }
 
     pub fn update(&mut self, bytes: u64, windows: usize, skipped: u64) {
@@ -58,7 +62,16 @@ impl Progress {
         self.last = Some(Instant::now());
         self.shown = true;
         let mb = bytes as f64 / 1e6;
-        let of = self.total.map(|t| format!(" / {:.1} MB ({:.0} %)", t as f64 / 1e6, 100.0 * bytes as f64 / t.max(1) as f64)).unwrap_or_default();
+        let of = self
+            .total
+            .map(|t| {
+                format!(
+                    " / {:.1} MB ({:.0} %)",
+                    t as f64 / 1e6,
+                    100.0 * bytes as f64 / t.max(1) as f64
+                )
+            })
+            .unwrap_or_default();
         eprint!("\r\x1b[2K{windows} windows · {mb:.1} MB{of} · {skipped} skipped");
     }
 

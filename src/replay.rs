@@ -217,13 +217,13 @@ impl<'m> Replay<'m> {
 
     /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
     pub fn finish(mut self) -> Result<Outcome, ReplayError> {
-        self.diagnostics.gzip = self.decoder.is_gzip();
         let (parser, parsed) = (&mut self.parser, &mut self.parsed);
         let result = self.decoder.finish(&mut |plain| parser.push(plain, parsed));
         self.parser.finish(&mut self.parsed);
         self.absorb()?;
         self.stream_result(result)?;
         self.run_pending()?;
+        self.diagnostics.gzip = self.decoder.is_gzip();
         Ok(Outcome {
             predictions: self.predictions,
             diagnostics: self.diagnostics,

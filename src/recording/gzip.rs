@@ -30,6 +30,8 @@ enum State {
 #[derive(Debug)]
 pub struct Decoder {
     state: State,
+    /// Set once the magic bytes are seen; stays true through failure and after `finish`.
+    gzip: bool,
     compressed_in: u64,
 }
 
@@ -37,6 +39,7 @@ impl Default for Decoder {
     fn default() -> Self {
         Self {
             state: State::Sniffing(Vec::new()),
+            gzip: false,
             compressed_in: 0,
         }
     }
@@ -45,7 +48,7 @@ impl Default for Decoder {
 impl Decoder {
     /// Whether the input is gzip (known after two bytes).
     pub fn is_gzip(&self) -> bool {
-        matches!(self.state, State::Gzip(_)) || matches!(self.state, State::Failed)
+        self.gzip
     }
 
     /// Feed input bytes; plain bytes are handed to `sink` (possibly in several calls). An error means the
@@ -57,7 +60,8 @@ impl Decoder {
                 return Ok(());
             }
             let head = std::mem::take(head);
-            self.state = if head[..2] == GZIP_MAGIC {
+            self.gzip = head[..2] == GZIP_MAGIC;
+            self.state = if self.gzip {
                 State::Gzip(Box::new(MultiGzDecoder::new(Vec::new())))
             } else {
                 State::Plain
@@ -106,15 +110,13 @@ impl Decoder {
                     sink(out);
                 }
                 if let Err(e) = result {
-                    self.state = State::Failed;
                     return Err(format!(
                         "the gzip stream ends early, after {} compressed bytes ({e})",
                         self.compressed_in
                     ));
                 }
             }
-            State::Failed => self.state = State::Failed,
-            State::Plain => {}
+            State::Failed | State::Plain => {}
         }
         Ok(())
     }

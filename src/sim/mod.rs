@@ -251,7 +251,7 @@ impl Simulator {
             previous: None,
         };
         // The AGC's reference is the empty room's received power.
-        let empty = sim.channel_power(&[], 0.0);
+        let empty = mean_power(&sim.noiseless_channel(&[], 0.0));
         sim.power_ref = empty;
         sim.power_avg = empty;
         Ok(sim)
@@ -270,12 +270,6 @@ impl Simulator {
     /// Windows the session will produce, about (dropped frames make it a little fewer).
     pub fn expected_windows(&self) -> u64 {
         self.total_slots / N_FRAMES as u64
-    }
-
-    /// Mean received power over the subcarriers of the noiseless channel with `people` at time `t`.
-    fn channel_power(&self, people: &[people::Person], t: f64) -> f64 {
-        let h = self.noiseless_channel(people, t);
-        h.iter().map(|(re, im)| re * re + im * im).sum::<f64>() / N_SUBCARRIERS as f64
     }
 
     /// The channel before noise and AGC, per subcarrier.
@@ -354,12 +348,13 @@ impl Simulator {
         let jitter = self.radio_rng.range(-0.15, 0.15) * dt;
         let drop = self.radio_rng.chance(DROP_PROBABILITY);
         let duplicate = self.radio_rng.chance(DUPLICATE_PROBABILITY);
-        let noise: Vec<(f64, f64)> = (0..N_SUBCARRIERS)
-            .map(|_| (self.radio_rng.normal(), self.radio_rng.normal()))
-            .collect();
+        let mut noise = [(0.0, 0.0); N_SUBCARRIERS];
+        for n in &mut noise {
+            *n = (self.radio_rng.normal(), self.radio_rng.normal());
+        }
 
         let h = self.noiseless_channel(&self.crowd.people, t);
-        let power = h.iter().map(|(re, im)| re * re + im * im).sum::<f64>() / N_SUBCARRIERS as f64;
+        let power = mean_power(&h);
         self.power_avg += (power - self.power_avg) * (dt / 0.5).min(1.0);
         let compensation = libm::pow(
             self.power_ref / self.power_avg,
@@ -455,6 +450,11 @@ impl Simulator {
         );
         true
     }
+}
+
+/// Mean received power over the subcarriers.
+fn mean_power(h: &[(f64, f64); N_SUBCARRIERS]) -> f64 {
+    h.iter().map(|(re, im)| re * re + im * im).sum::<f64>() / N_SUBCARRIERS as f64
 }
 
 /// Write a value quantised to 0.1 with at most one decimal, without a trailing `.0`.

@@ -140,7 +140,7 @@ impl Crowd {
                 r.chance(0.5)
             };
             if arrive && self.people.len() < self.max {
-                let mut p = Person::new(r, inside(room, room.door), true);
+                let mut p = Person::new(r, clamp(room, room.door), true);
                 p.heading = libm::atan2(room.depth / 2.0 - p.pos.1, room.width / 2.0 - p.pos.0);
                 self.people.push(p);
             } else if !arrive && staying > self.min {
@@ -151,7 +151,7 @@ impl Crowd {
                 self.people[who].activity = Activity::Leaving;
             }
         }
-        let door = inside(room, room.door);
+        let door = clamp(room, room.door);
         for p in &mut self.people {
             match p.activity {
                 Activity::Leaving => {
@@ -194,11 +194,7 @@ impl Crowd {
     }
 }
 
-/// The door point pulled just inside the walls.
-fn inside(room: &Room, p: Point) -> Point {
-    clamp(room, p)
-}
-
+/// `p` pulled inside the walls' margin (the door point becomes where people appear and disappear).
 fn clamp(room: &Room, p: Point) -> Point {
     (
         p.0.clamp(MARGIN, room.width - MARGIN),

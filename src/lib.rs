@@ -15,11 +15,16 @@
 //! lives in `src/bin/countscope/` and is the only place that reads files.
 
 pub mod model;
+pub mod plot;
 pub mod recording;
 pub mod replay;
 pub mod report;
+pub mod series;
 pub mod sim;
+pub mod store;
 pub mod time;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod web;
 
 /// Subcarriers per window that RuView's count model takes (its first Conv1d has 56 input channels).
 pub const N_SUBCARRIERS: usize = 56;

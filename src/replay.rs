@@ -6,8 +6,10 @@
 
 use crate::model::{Calibration, CountModel, Logits, ModelError};
 use crate::recording::{Decoder, LayoutPolicy, LayoutTally, LineError, Parser, Record};
+use crate::store::WindowStore;
 use crate::{time, N_CLASSES, WINDOW_LEN};
 use serde::{Serialize, Serializer};
+use std::borrow::Borrow;
 
 /// Bad lines kept word for word (the count is always exact); enough to list every bad line of any
 /// recording a person would fix by hand, bounded for a 1 GB file of garbage.
@@ -49,6 +51,30 @@ fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         Some(t) => s.serialize_str(&time::format_iso8601(*t)),
         None => s.serialize_none(),
     }
+}
+
+/// The header of per-frame CSV (`countscope replay --format csv`, the page's CSV export).
+pub const CSV_HEADER: &str = "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
+p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7";
+
+/// One prediction as a CSV row under [`CSV_HEADER`] (empty cells for what the recording does not say).
+pub fn csv_row(p: &FramePrediction) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    [
+        p.line.to_string(),
+        opt(p.ts_start.map(time::format_iso8601)),
+        opt(p.ts_end.map(time::format_iso8601)),
+        opt(p.truth.map(|t| t.to_string())),
+        p.count.to_string(),
+        opt(p.correct.map(|c| c.to_string())),
+        p.confidence.to_string(),
+        p.count_p95_low.to_string(),
+        p.count_p95_high.to_string(),
+        p.probs.map(|v| v.to_string()).join(","),
+        p.conf_logit.to_string(),
+        p.count_logits.map(|v| v.to_string()).join(","),
+    ]
+    .join(",")
 }
 
 /// Numerically stable softmax.
@@ -168,11 +194,16 @@ pub struct Outcome {
     pub layout: LayoutTally,
     /// Bytes read, as given (compressed, if the input was gzip).
     pub bytes: u64,
+    /// Every window, 8-bit, when [`Replay::keep_windows`] asked for them (the page's heatmap).
+    pub windows: Option<WindowStore>,
 }
 
 /// A replay in progress: push chunks, then [`Replay::finish`].
-pub struct Replay<'m> {
-    model: &'m CountModel,
+///
+/// `M` is how the replay holds its model: `&CountModel` in the CLI, `Rc<CountModel>` in the page (whose
+/// replay outlives any borrow JavaScript could hand it).
+pub struct Replay<M: Borrow<CountModel>> {
+    model: M,
     decoder: Decoder,
     parser: Parser,
     input_bytes: u64,
@@ -183,11 +214,13 @@ pub struct Replay<'m> {
     predictions: Vec<FramePrediction>,
     diagnostics: Diagnostics,
     layout: LayoutTally,
+    store: Option<WindowStore>,
 }
 
-impl<'m> Replay<'m> {
+impl<M: Borrow<CountModel>> Replay<M> {
     /// Start a replay. `strict` stops at the first bad line instead of reporting it and going on.
-    pub fn new(model: &'m CountModel, policy: LayoutPolicy, strict: bool) -> Self {
+    pub fn new(model: M, policy: LayoutPolicy, strict: bool) -> Self {
+        let batch = model.borrow().batch_size();
         Self {
             model,
             decoder: Decoder::default(),
@@ -195,12 +228,18 @@ impl<'m> Replay<'m> {
             input_bytes: 0,
             strict,
             parsed: Vec::new(),
-            pending: Vec::with_capacity(model.batch_size()),
-            windows: Vec::with_capacity(model.batch_size() * WINDOW_LEN),
+            pending: Vec::with_capacity(batch),
+            windows: Vec::with_capacity(batch * WINDOW_LEN),
             predictions: Vec::new(),
             diagnostics: Diagnostics::default(),
             layout: LayoutTally::new(policy),
+            store: None,
         }
+    }
+
+    /// Also keep every window (8-bit, ≈ 1.1 kB each) for displays that show any window after the fact.
+    pub fn keep_windows(&mut self) {
+        self.store.get_or_insert_with(WindowStore::default);
     }
 
     /// Feed the next chunk of the recording (any size, split anywhere).
@@ -229,6 +268,7 @@ impl<'m> Replay<'m> {
             diagnostics: self.diagnostics,
             layout: self.layout,
             bytes: self.input_bytes,
+            windows: self.store,
         })
     }
 
@@ -265,12 +305,15 @@ impl<'m> Replay<'m> {
             match item {
                 Ok(mut record) => {
                     self.layout.add(&record);
+                    if let Some(store) = &mut self.store {
+                        store.push(&record.window);
+                    }
                     if let Some(tag) = record.synthetic.take() {
                         self.diagnostics.synthetic_windows += 1;
                         self.diagnostics.synthetic_source.get_or_insert(tag);
                     }
                     self.pending.push(record);
-                    if self.pending.len() >= self.model.batch_size() {
+                    if self.pending.len() >= self.model.borrow().batch_size() {
                         self.run_pending()?;
                     }
                 }
@@ -295,9 +338,10 @@ impl<'m> Replay<'m> {
         self.pending
             .iter()
             .for_each(|r| self.windows.extend_from_slice(&r.window));
-        let logits = self.model.infer(&self.windows)?;
+        let model = self.model.borrow();
+        let logits = model.infer(&self.windows)?;
         self.predictions
-            .extend(predict(&self.pending, &logits, self.model.calibration()));
+            .extend(predict(&self.pending, &logits, model.calibration()));
         self.pending.clear();
         Ok(())
     }

@@ -1,7 +1,6 @@
 //! Writing predictions (JSON lines, CSV) and the progress line on a terminal.
 
-use countscope::replay::FramePrediction;
-use countscope::time::format_iso8601;
+use countscope::replay::{csv_row, FramePrediction, CSV_HEADER};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -14,26 +13,9 @@ pub fn write_jsonl(out: &mut impl Write, predictions: &[FramePrediction]) -> std
 }
 
 pub fn write_csv(out: &mut impl Write, predictions: &[FramePrediction]) -> std::io::Result<()> {
-    let probs: Vec<String> = (0..8).map(|c| format!("p{c}")).collect();
-    let logits: Vec<String> = (0..8).map(|c| format!("logit{c}")).collect();
-    writeln!(out, "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,{},conf_logit,{}", probs.join(","), logits.join(","))?;
-    let opt = |v: Option<String>| v.unwrap_or_default();
+    writeln!(out, "{CSV_HEADER}")?;
     for p in predictions {
-        let row = [
-            p.line.to_string(),
-            opt(p.ts_start.map(format_iso8601)),
-            opt(p.ts_end.map(format_iso8601)),
-            opt(p.truth.map(|t| t.to_string())),
-            p.count.to_string(),
-            opt(p.correct.map(|c| c.to_string())),
-            p.confidence.to_string(),
-            p.count_p95_low.to_string(),
-            p.count_p95_high.to_string(),
-            p.probs.map(|v| v.to_string()).join(","),
-            p.conf_logit.to_string(),
-            p.count_logits.map(|v| v.to_string()).join(","),
-        ];
-        writeln!(out, "{}", row.join(","))?;
+        writeln!(out, "{}", csv_row(p))?;
     }
     Ok(())
 }

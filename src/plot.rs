@@ -1,0 +1,731 @@
+//! The plots, drawn with plotters onto any backend: the page hands in a canvas backend
+//! (plotters-canvas), the tests a pixel buffer.
+//!
+//! Every time plot takes a cursor (the current window) and draws O(pixel width) elements however long the
+//! recording: series are reduced to min/max per pixel column first ([`crate::series::min_max_columns`]).
+//! Sizes are in device pixels; [`Style::scale`] (the screen's `devicePixelRatio`) scales fonts and strokes
+//! so a HiDPI canvas is crisp rather than small.
+
+use crate::report::metrics::ReliabilityBin;
+use crate::series::{min_max_columns, Column, Series};
+use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// How to draw: light or dark, and the device-pixel scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Style {
+    /// Dark background (the page follows `prefers-color-scheme`).
+    pub dark: bool,
+    /// Device pixels per CSS pixel (`devicePixelRatio`): fonts and strokes are multiplied by it.
+    pub scale: f64,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Style {
+            dark: false,
+            scale: 1.0,
+        }
+    }
+}
+
+/// The colours of one theme.
+#[derive(Clone, Copy, Debug)]
+pub struct Palette {
+    /// Background.
+    pub bg: RGBColor,
+    /// Text and axes.
+    pub fg: RGBColor,
+    /// Grid lines and secondary text.
+    pub muted: RGBColor,
+    /// Ground truth.
+    pub truth: RGBColor,
+    /// The model's prediction.
+    pub pred: RGBColor,
+    /// Wrong frames.
+    pub wrong: RGBColor,
+    /// Right frames.
+    pub right: RGBColor,
+    /// The cursor.
+    pub cursor: RGBColor,
+}
+
+impl Style {
+    /// The colours for this style (colour-blind-safe pairs: blue/orange, and red/teal for wrong/right).
+    pub fn palette(&self) -> Palette {
+        if self.dark {
+            Palette {
+                bg: RGBColor(24, 26, 31),
+                fg: RGBColor(225, 228, 232),
+                muted: RGBColor(110, 116, 126),
+                truth: RGBColor(150, 156, 166),
+                pred: RGBColor(97, 175, 239),
+                wrong: RGBColor(240, 100, 90),
+                right: RGBColor(80, 200, 170),
+                cursor: RGBColor(255, 200, 60),
+            }
+        } else {
+            Palette {
+                bg: RGBColor(255, 255, 255),
+                fg: RGBColor(30, 32, 36),
+                muted: RGBColor(160, 165, 172),
+                truth: RGBColor(120, 126, 136),
+                pred: RGBColor(20, 100, 200),
+                wrong: RGBColor(210, 50, 40),
+                right: RGBColor(20, 150, 120),
+                cursor: RGBColor(230, 140, 0),
+            }
+        }
+    }
+
+    fn px(&self, css: f64) -> u32 {
+        (css * self.scale).round().max(1.0) as u32
+    }
+
+    fn font(&self, css: f64) -> f64 {
+        css * self.scale
+    }
+}
+
+/// A plot that could not be drawn (the backend failed: a lost canvas, a zero-sized area).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the {plot} plot: {why}")]
+pub struct PlotError {
+    plot: &'static str,
+    why: String,
+}
+
+fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> PlotError {
+    move |e| PlotError {
+        plot,
+        why: format!("{e:?}"),
+    }
+}
+
+/// `m:ss` or `h:mm:ss` for an elapsed time in seconds.
+pub fn format_elapsed(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn x_label(series: &Series, x: f64) -> String {
+    let i = (x.max(0.0) as usize).min(series.len().saturating_sub(1));
+    match series.elapsed(i) {
+        Some(t) => format_elapsed(t),
+        None => format!("#{i}"),
+    }
+}
+
+/// Draw the vertical extent of each column as a thin rectangle, with vertical connectors where adjacent
+/// columns do not overlap: for one window per column this is exactly a step line; for many it is the
+/// min/max envelope at pixel resolution.
+fn step_columns<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart_area: &DrawingArea<DB, CT>,
+    cols: &[Column],
+    style: ShapeStyle,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (k, c) in cols.iter().enumerate() {
+        let (x0, x1) = (c.first as f64, c.end as f64);
+        chart_area.draw(&Rectangle::new(
+            [(x0, c.min as f64), (x1, c.max as f64)],
+            style,
+        ))?;
+        if let Some(n) = cols.get(k + 1) {
+            let gap = if n.min > c.max {
+                Some((c.max, n.min))
+            } else if n.max < c.min {
+                Some((c.min, n.max))
+            } else {
+                None
+            };
+            if let Some((a, b)) = gap {
+                chart_area.draw(&PathElement::new(
+                    vec![(x1, a as f64), (x1, b as f64)],
+                    style,
+                ))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (a) The timeline: predicted count as a step line over the ground truth, wrong windows shaded (darker
+/// where more of a pixel column is wrong), the 95 % interval as a band, and the cursor.
+pub fn timeline<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &Series,
+    cursor: usize,
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("timeline");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let n = series.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(8.0))
+        .x_label_area_size(style.px(22.0))
+        .y_label_area_size(style.px(28.0))
+        .build_cartesian_2d(0.0..n, -0.5..(N_CLASSES as f64 - 0.5))
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_labels(N_CLASSES)
+        .y_label_formatter(&|y| format!("{}", y.round() as i64))
+        .x_labels(8)
+        .x_label_formatter(&|x| x_label(series, *x))
+        .label_style(("sans-serif", style.font(11.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .light_line_style(pal.bg)
+        .bold_line_style(pal.muted.mix(0.25))
+        .draw()
+        .map_err(&e)?;
+    let width = chart.plotting_area().dim_in_pixel().0 as usize;
+    let len = series.len();
+    let plot = chart.plotting_area();
+
+    // Wrong windows: share of each column that is wrong, as shading.
+    for c in min_max_columns(len, width, |i| series.is_wrong(i) as u8 as f32) {
+        if c.max > 0.0 {
+            let share = (c.first..c.end).filter(|&i| series.is_wrong(i)).count() as f64
+                / (c.end - c.first) as f64;
+            plot.draw(&Rectangle::new(
+                [(c.first as f64, -0.5), (c.end as f64, N_CLASSES as f64 - 0.5)],
+                pal.wrong.mix(0.08 + 0.22 * share).filled(),
+            ))
+            .map_err(&e)?;
+        }
+    }
+    // The 95 % band: lowest low and highest high in each column.
+    let lows = min_max_columns(len, width, |i| series.p95_low[i] as f32);
+    let highs = min_max_columns(len, width, |i| series.p95_high[i] as f32);
+    for (lo, hi) in lows.iter().zip(&highs) {
+        plot.draw(&Rectangle::new(
+            [
+                (lo.first as f64, lo.min as f64 - 0.4),
+                (lo.end as f64, hi.max as f64 + 0.4),
+            ],
+            pal.pred.mix(0.14).filled(),
+        ))
+        .map_err(&e)?;
+    }
+    let truth = min_max_columns(len, width, |i| match series.truth_at(i) {
+        Some(t) => t as f32,
+        None => f32::NAN,
+    });
+    step_columns(
+        plot,
+        &truth,
+        pal.truth.mix(0.9).stroke_width(style.px(3.0)),
+    )
+    .map_err(&e)?;
+    let pred = min_max_columns(len, width, |i| series.count[i] as f32);
+    step_columns(plot, &pred, pal.pred.stroke_width(style.px(1.5))).map_err(&e)?;
+    draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
+    area.present().map_err(&e)
+}
+
+fn draw_cursor<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    plot: &DrawingArea<DB, CT>,
+    series: &Series,
+    cursor: usize,
+    y0: f64,
+    y1: f64,
+    style: Style,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    let x = cursor.min(series.len() - 1) as f64 + 0.5;
+    plot.draw(&PathElement::new(
+        vec![(x, y0), (x, y1)],
+        style.palette().cursor.stroke_width(style.px(2.0)),
+    ))
+}
+
+/// (b) Confidence over time: the range of confidences in each pixel column, right windows and wrong
+/// windows drawn separately (unlabelled ones muted), and the cursor.
+pub fn confidence<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &Series,
+    cursor: usize,
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("confidence");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let n = series.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(8.0))
+        .x_label_area_size(style.px(22.0))
+        .y_label_area_size(style.px(28.0))
+        .build_cartesian_2d(0.0..n, 0.0..1.0)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_labels(3)
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .x_labels(8)
+        .x_label_formatter(&|x| x_label(series, *x))
+        .label_style(("sans-serif", style.font(11.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .light_line_style(pal.bg)
+        .bold_line_style(pal.muted.mix(0.25))
+        .draw()
+        .map_err(&e)?;
+    let width = chart.plotting_area().dim_in_pixel().0 as usize;
+    let len = series.len();
+    let plot = chart.plotting_area();
+    let mark = style.px(2.0);
+    for (colour, keep) in [
+        (pal.muted, None),
+        (pal.right, Some(false)),
+        (pal.wrong, Some(true)),
+    ] {
+        let cols = min_max_columns(len, width, |i| {
+            let wrong = series.truth_at(i).map(|t| t != series.count[i]);
+            if wrong == keep {
+                series.confidence[i]
+            } else {
+                f32::NAN
+            }
+        });
+        for c in cols {
+            plot.draw(&Rectangle::new(
+                [(c.first as f64, c.min as f64), (c.end as f64, c.max as f64)],
+                colour.stroke_width(mark),
+            ))
+            .map_err(&e)?;
+        }
+    }
+    draw_cursor(plot, series, cursor, 0.0, 1.0, style).map_err(&e)?;
+    area.present().map_err(&e)
+}
+
+/// A perceptually ordered colour map (viridis, five stops, linear between them): `t` in 0–1.
+pub fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) } * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// (c) One window as a 56 × 20 heatmap: frames across, subcarriers up, amplitude as colour (scaled to
+/// the window's own range, which the title states).
+pub fn heatmap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    window: Option<&[f32]>,
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("heatmap");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let (lo, hi) = window
+        .map(|w| {
+            w.iter()
+                .filter(|v| v.is_finite())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                })
+        })
+        .filter(|(a, b)| a <= b)
+        .unwrap_or((0.0, 0.0));
+    let caption = match window {
+        Some(_) => format!("amplitude {lo:.1}–{hi:.1}"),
+        None => "no window".into(),
+    };
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(6.0))
+        .caption(
+            caption,
+            ("sans-serif", style.font(11.0)).into_font().color(&pal.fg),
+        )
+        .x_label_area_size(style.px(20.0))
+        .y_label_area_size(style.px(26.0))
+        .build_cartesian_2d(0..N_FRAMES as i32, 0..N_SUBCARRIERS as i32)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(5)
+        .y_labels(8)
+        .label_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .draw()
+        .map_err(&e)?;
+    if let Some(w) = window {
+        let span = (hi - lo).max(f32::EPSILON) as f64;
+        let cells = (0..N_SUBCARRIERS).flat_map(|s| {
+            (0..N_FRAMES).map(move |f| {
+                let v = w.get(s * N_FRAMES + f).copied().unwrap_or(f32::NAN);
+                Rectangle::new(
+                    [(f as i32, s as i32), (f as i32 + 1, s as i32 + 1)],
+                    viridis((v - lo) as f64 / span).filled(),
+                )
+            })
+        });
+        chart.draw_series(cells).map_err(&e)?;
+    }
+    area.present().map_err(&e)
+}
+
+/// (d) The current window's class probabilities: one bar per count, the prediction filled, the truth
+/// outlined, the 95 % interval shaded behind.
+pub fn probabilities<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    probs: &[f32],
+    truth: Option<u8>,
+    p95: (u8, u8),
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("probabilities");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(6.0))
+        .x_label_area_size(style.px(20.0))
+        .y_label_area_size(style.px(28.0))
+        .build_cartesian_2d(-0.5..(N_CLASSES as f64 - 0.5), 0.0..1.0)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(N_CLASSES)
+        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .y_labels(3)
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .label_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .light_line_style(pal.bg)
+        .bold_line_style(pal.muted.mix(0.25))
+        .draw()
+        .map_err(&e)?;
+    let plot = chart.plotting_area();
+    plot.draw(&Rectangle::new(
+        [(p95.0 as f64 - 0.5, 0.0), (p95.1 as f64 + 0.5, 1.0)],
+        pal.pred.mix(0.12).filled(),
+    ))
+    .map_err(&e)?;
+    let best = crate::replay::argmax(&{
+        let mut a = [0.0; N_CLASSES];
+        a.iter_mut().zip(probs).for_each(|(a, p)| *a = *p);
+        a
+    });
+    for (c, &p) in probs.iter().enumerate().take(N_CLASSES) {
+        let x = c as f64;
+        let colour = if c as u8 == best { pal.pred } else { pal.muted };
+        plot.draw(&Rectangle::new(
+            [(x - 0.32, 0.0), (x + 0.32, p as f64)],
+            colour.filled(),
+        ))
+        .map_err(&e)?;
+    }
+    if let Some(t) = truth {
+        let x = t as f64;
+        plot.draw(&Rectangle::new(
+            [(x - 0.42, 0.0), (x + 0.42, 1.0)],
+            pal.truth.stroke_width(style.px(2.0)),
+        ))
+        .map_err(&e)?;
+    }
+    area.present().map_err(&e)
+}
+
+/// (e1) The confusion matrix: truth down, prediction across, each row shaded by its share, counts written
+/// where they fit.
+pub fn confusion<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    matrix: &[[u64; N_CLASSES]; N_CLASSES],
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("confusion");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let k = N_CLASSES as i32;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(6.0))
+        .x_label_area_size(style.px(20.0))
+        .y_label_area_size(style.px(24.0))
+        .build_cartesian_2d(0..k, 0..k)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(N_CLASSES)
+        .y_labels(N_CLASSES)
+        .x_desc("predicted")
+        .y_desc("truth")
+        .y_label_formatter(&|y| format!("{}", k - 1 - y))
+        .label_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_desc_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .draw()
+        .map_err(&e)?;
+    let plot = chart.plotting_area();
+    let (w, _) = plot.dim_in_pixel();
+    let show_counts = w as f64 / N_CLASSES as f64 >= 24.0 * style.scale;
+    for (t, row) in matrix.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        for (p, &n) in row.iter().enumerate() {
+            let share = if total > 0 {
+                n as f64 / total as f64
+            } else {
+                0.0
+            };
+            let y = k - 1 - t as i32;
+            let colour = if t == p { pal.right } else { pal.wrong };
+            plot.draw(&Rectangle::new(
+                [(p as i32, y), (p as i32 + 1, y + 1)],
+                colour.mix(0.06 + 0.85 * share).filled(),
+            ))
+            .map_err(&e)?;
+            if show_counts && n > 0 {
+                plot.draw(&Text::new(
+                    n.to_string(),
+                    (p as i32, y + 1),
+                    ("sans-serif", style.font(9.0)).into_font().color(&pal.fg),
+                ))
+                .map_err(&e)?;
+            }
+        }
+    }
+    area.present().map_err(&e)
+}
+
+/// (e2) The reliability diagram: accuracy against mean confidence per bin, the diagonal a calibrated
+/// model would follow, and each bin's share of the windows as its bar's width.
+pub fn reliability<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    bins: &[ReliabilityBin],
+    style: Style,
+) -> Result<(), PlotError> {
+    let e = err("reliability");
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(6.0))
+        .x_label_area_size(style.px(20.0))
+        .y_label_area_size(style.px(28.0))
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_labels(6)
+        .y_labels(6)
+        .x_desc("confidence")
+        .y_desc("accuracy")
+        .x_label_formatter(&|x| format!("{x:.1}"))
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .label_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_desc_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .light_line_style(pal.bg)
+        .bold_line_style(pal.muted.mix(0.25))
+        .draw()
+        .map_err(&e)?;
+    let plot = chart.plotting_area();
+    plot.draw(&PathElement::new(
+        vec![(0.0, 0.0), (1.0, 1.0)],
+        pal.muted.stroke_width(style.px(1.0)),
+    ))
+    .map_err(&e)?;
+    let total: u64 = bins.iter().map(|b| b.count).sum();
+    for b in bins {
+        let Some(acc) = b.accuracy else { continue };
+        let share = b.count as f64 / total.max(1) as f64;
+        let half = (b.hi - b.lo) / 2.0 * (0.25 + 0.75 * share.sqrt());
+        let mid = (b.lo + b.hi) / 2.0;
+        plot.draw(&Rectangle::new(
+            [(mid - half, 0.0), (mid + half, acc)],
+            pal.pred.mix(0.55).filled(),
+        ))
+        .map_err(&e)?;
+        if let Some(c) = b.mean_confidence {
+            plot.draw(&Circle::new(
+                (c, acc),
+                style.px(3.0),
+                pal.fg.filled(),
+            ))
+            .map_err(&e)?;
+        }
+    }
+    area.present().map_err(&e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::FramePrediction;
+    use plotters_backend::{BackendColor, BackendCoord, DrawingErrorKind};
+
+    /// A pixel buffer that draws everything but text (plotters' native font fallback cannot draw
+    /// glyphs; the browser suite checks real text on a real canvas).
+    struct Pixels<'a> {
+        w: u32,
+        h: u32,
+        rgb: &'a mut [[u8; 3]],
+    }
+
+    /// The finished picture.
+    struct Image {
+        w: u32,
+        h: u32,
+        rgb: Vec<[u8; 3]>,
+    }
+
+    impl DrawingBackend for Pixels<'_> {
+        type ErrorType = std::convert::Infallible;
+        fn get_size(&self) -> (u32, u32) {
+            (self.w, self.h)
+        }
+        fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+        fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+        fn draw_pixel(
+            &mut self,
+            (x, y): BackendCoord,
+            c: BackendColor,
+        ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+            if (0..self.w as i32).contains(&x) && (0..self.h as i32).contains(&y) {
+                let px = &mut self.rgb[(y as u32 * self.w + x as u32) as usize];
+                let a = c.alpha;
+                for k in 0..3 {
+                    px[k] = (c.rgb_k(k) as f64 * a + px[k] as f64 * (1.0 - a)).round() as u8;
+                }
+            }
+            Ok(())
+        }
+        fn draw_text<S: plotters_backend::BackendTextStyle>(
+            &mut self,
+            _: &str,
+            _: &S,
+            _: BackendCoord,
+        ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+    }
+
+    trait Rgb {
+        fn rgb_k(&self, k: usize) -> u8;
+    }
+    impl Rgb for BackendColor {
+        fn rgb_k(&self, k: usize) -> u8 {
+            [self.rgb.0, self.rgb.1, self.rgb.2][k]
+        }
+    }
+
+    /// Draw into a fresh `w × h` picture.
+    fn draw(w: u32, h: u32, f: impl FnOnce(&DrawingArea<Pixels<'_>, Shift>)) -> Image {
+        let mut rgb = vec![[0; 3]; (w * h) as usize];
+        f(&Pixels { w, h, rgb: &mut rgb }.into_drawing_area());
+        Image { w, h, rgb }
+    }
+
+    fn series(n: usize) -> Series {
+        let preds: Vec<FramePrediction> = (0..n)
+            .map(|i| {
+                let truth = (i / 40 % 8) as u8;
+                let count = if i % 7 == 0 { (truth + 1) % 8 } else { truth };
+                let mut probs = [0.02; N_CLASSES];
+                probs[count as usize] = 0.86;
+                FramePrediction {
+                    line: i as u64 + 1,
+                    ts_start: Some(1.7e9 + i as f64 * 0.8),
+                    ts_end: None,
+                    truth: Some(truth),
+                    count,
+                    correct: Some(truth == count),
+                    confidence: (i % 10) as f32 / 10.0,
+                    count_p95_low: count.saturating_sub(1),
+                    count_p95_high: (count + 1).min(7),
+                    probs,
+                    count_logits: probs,
+                    conf_logit: 0.0,
+                }
+            })
+            .collect();
+        Series::from_predictions(&preds)
+    }
+
+    fn count_colour(p: &Image, c: RGBColor, x: std::ops::Range<u32>) -> usize {
+        (0..p.h)
+            .flat_map(|y| x.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| p.rgb[(y * p.w + x) as usize] == [c.0, c.1, c.2])
+            .count()
+    }
+
+    #[test]
+    fn the_timeline_draws_the_prediction_and_its_cursor_where_it_is() {
+        let s = series(100_000);
+        let style = Style::default();
+        let pal = style.palette();
+        let mut at = Vec::new();
+        for cursor in [1_000, 90_000] {
+            let px = draw(600, 200, |area| timeline(area, &s, cursor, style).unwrap());
+            assert!(count_colour(&px, pal.pred, 0..600) > 500, "prediction drawn");
+            let cols: Vec<u32> = (0..600)
+                .filter(|&x| count_colour(&px, pal.cursor, x..x + 1) > 50)
+                .collect();
+            assert!(!cols.is_empty(), "cursor drawn");
+            at.push(cols[0]);
+        }
+        assert!(at[1] > at[0] + 300, "the cursor moved right: {at:?}");
+    }
+
+    #[test]
+    fn every_plot_draws_something_in_both_themes() {
+        let s = series(500);
+        let preds = s.predictions();
+        let m = crate::report::Metrics::compute(&preds);
+        let window: Vec<f32> = (0..crate::WINDOW_LEN).map(|i| i as f32).collect();
+        for dark in [false, true] {
+            let style = Style { dark, scale: 2.0 };
+            let bg = style.palette().bg;
+            let px = draw(400, 300, |area| {
+                let parts = area.split_evenly((2, 3));
+                confidence(&parts[0], &s, 10, style).unwrap();
+                heatmap(&parts[1], Some(&window), style).unwrap();
+                probabilities(&parts[2], s.probs_at(3), s.truth_at(3), (2, 4), style).unwrap();
+                confusion(&parts[3], &m.confusion, style).unwrap();
+                reliability(&parts[4], &m.reliability, style).unwrap();
+                heatmap(&parts[5], None, style).unwrap();
+            });
+            // Each of the first five panels has plenty of non-background pixels.
+            for (k, (x0, y0)) in [(0, 0), (133, 0), (266, 0), (0, 150), (133, 150)].iter().enumerate() {
+                let busy = (*y0..y0 + 150)
+                    .flat_map(|y| (*x0..x0 + 133).map(move |x| (x, y)))
+                    .filter(|&(x, y)| px.rgb[(y * 400 + x) as usize] != [bg.0, bg.1, bg.2])
+                    .count();
+                assert!(busy > 800, "panel {k} (dark {dark}) drew only {busy} pixels");
+            }
+        }
+    }
+
+    #[test]
+    fn elapsed_times_read_like_a_clock() {
+        assert_eq!(format_elapsed(0.0), "0:00");
+        assert_eq!(format_elapsed(125.4), "2:05");
+        assert_eq!(format_elapsed(86_399.0), "23:59:59");
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
+        assert_eq!(viridis(f64::NAN), viridis(0.0));
+    }
+}

@@ -1,0 +1,80 @@
+//! The windows of a replay kept for looking at, 8 bits per value.
+//!
+//! The page shows the current window as a 56 × 20 heatmap at any point of the replay, so it must keep every
+//! window. As `f32` a 24-hour recording (≈ 100 k windows) would be 448 MB; quantised to one byte per value
+//! with each window's own minimum and maximum it is 113 MB, and a heatmap of 256 levels loses nothing a
+//! colour map can show. The model never sees these bytes: it reads the full-precision window.
+
+use crate::WINDOW_LEN;
+
+/// Every window of a replay, quantised per window to `u8`.
+#[derive(Clone, Debug, Default)]
+pub struct WindowStore {
+    bytes: Vec<u8>,
+    ranges: Vec<(f32, f32)>,
+}
+
+impl WindowStore {
+    /// Keep one window (model order, [`WINDOW_LEN`] values).
+    pub fn push(&mut self, window: &[f32]) {
+        debug_assert_eq!(window.len(), WINDOW_LEN);
+        let finite = window.iter().copied().filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 0.0) };
+        let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+        self.bytes.extend(window.iter().map(|&v| {
+            if v.is_finite() {
+                ((v - lo) * scale).round().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            }
+        }));
+        self.ranges.push((lo, hi));
+    }
+
+    /// Number of windows kept.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether no window is kept.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Window `i` restored to amplitudes (within half a quantisation step of the original), model order.
+    pub fn window(&self, i: usize) -> Option<Vec<f32>> {
+        let (lo, hi) = *self.ranges.get(i)?;
+        let step = (hi - lo) / 255.0;
+        let q = &self.bytes[i * WINDOW_LEN..(i + 1) * WINDOW_LEN];
+        Some(q.iter().map(|&b| lo + b as f32 * step).collect())
+    }
+
+    /// Bytes held (for memory readouts).
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ranges.capacity() * std::mem::size_of::<(f32, f32)>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_come_back_within_half_a_step() {
+        let mut store = WindowStore::default();
+        let w: Vec<f32> = (0..WINDOW_LEN).map(|i| (i as f32 * 0.37).sin() * 40.0 + 50.0).collect();
+        store.push(&w);
+        store.push(&[3.0; WINDOW_LEN]);
+        let back = store.window(0).unwrap();
+        let step = 80.0 / 255.0;
+        for (a, b) in w.iter().zip(&back) {
+            assert!((a - b).abs() <= step / 2.0 + 1e-4, "{a} vs {b}");
+        }
+        assert_eq!(store.window(1).unwrap(), vec![3.0; WINDOW_LEN]);
+        assert!(store.window(2).is_none());
+        assert_eq!(store.len(), 2);
+    }
+}

@@ -1,0 +1,518 @@
+//! The browser shell: a small wasm-bindgen API over the core, used by `www/` and the browser tests.
+//!
+//! Two halves, because the page runs two instances of this module:
+//! - **the worker** streams the recording: [`Model`] (load and check), [`Session`] (push chunks, read
+//!   progress), [`Replayed`] (the finished replay: columns as typed arrays, the report through
+//!   serde-wasm-bindgen, any window for the heatmap, CSV);
+//! - **the main thread** draws: [`Plots`] is rebuilt from the columns the worker transfers and draws the
+//!   plots into canvases with plotters-canvas (plotters measures text through the DOM, so drawing stays on
+//!   the main thread).
+//!
+//! Nothing here parses, scores or plots by itself: every number comes from the same core the CLI uses.
+
+use crate::model::{parse_temperature, CountModel, ExternalData, Source};
+use crate::plot::{self, Style};
+use crate::recording::LayoutPolicy;
+use crate::replay::{Outcome, Replay};
+use crate::report::gates::Targets;
+use crate::report::{GateSet, Metrics, Report};
+use crate::series::Series;
+use crate::sim::{SimConfig, Simulator};
+use plotters::prelude::IntoDrawingArea;
+use plotters_canvas::CanvasBackend;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("cannot hand the value to JavaScript: {e}")))
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A loaded, checked count model.
+#[wasm_bindgen]
+pub struct Model {
+    inner: Rc<CountModel>,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Load a model from its ONNX bytes.
+    ///
+    /// `external` is an object mapping file names to `Uint8Array`s: the `.onnx.data` companions the
+    /// model names (see [`Model::external_files`]). `temperature` is the text of a `.temperature` sidecar,
+    /// overriding the model's own. A wrong model fails with what was expected and what was found.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        onnx: &[u8],
+        external: JsValue,
+        temperature: Option<String>,
+    ) -> Result<Model, JsError> {
+        let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+        if !external.is_undefined() && !external.is_null() {
+            let entries = js_sys::Object::entries(external.dyn_ref::<js_sys::Object>().ok_or_else(
+                || JsError::new("external data must be an object of name → Uint8Array"),
+            )?);
+            for entry in entries.iter() {
+                let pair = js_sys::Array::from(&entry);
+                let name = pair
+                    .get(0)
+                    .as_string()
+                    .ok_or_else(|| JsError::new("external data names must be strings"))?;
+                let bytes = pair.get(1).dyn_into::<js_sys::Uint8Array>().map_err(|_| {
+                    JsError::new(&format!("external data `{name}` must be a Uint8Array"))
+                })?;
+                files.insert(name, bytes.to_vec());
+            }
+        }
+        let temperature = match temperature {
+            Some(text) => Some((
+                parse_temperature(&text).map_err(js_err)?,
+                Source::Sidecar("dropped .temperature file".into()),
+            )),
+            None => None,
+        };
+        let external: &dyn ExternalData = &files;
+        let inner = CountModel::load(onnx, external, temperature).map_err(js_err)?;
+        Ok(Model {
+            inner: Rc::new(inner),
+        })
+    }
+
+    /// The companion files a model names (before loading it, so the page can ask for the missing one).
+    #[wasm_bindgen(js_name = externalFiles)]
+    pub fn external_files(onnx: &[u8]) -> Result<Vec<String>, JsError> {
+        let info = CountModel::inspect(onnx).map_err(js_err)?;
+        Ok(info.external_files.into_iter().map(|(f, _)| f).collect())
+    }
+
+    /// What the model declares (interface, producer, parameters, calibration), as a plain object.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        to_js(self.inner.info())
+    }
+
+    /// The calibration in force, in words (as the report says it).
+    #[wasm_bindgen(js_name = calibrationText)]
+    pub fn calibration_text(&self) -> String {
+        self.inner.calibration().describe()
+    }
+
+    /// Windows per inference call.
+    #[wasm_bindgen(js_name = batchSize)]
+    pub fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+}
+
+/// A replay in progress: push the recording's bytes in chunks of any size (plain or gzip).
+#[wasm_bindgen]
+pub struct Session {
+    replay: Replay<Rc<CountModel>>,
+    model: Rc<CountModel>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Start replaying against `model`. `layout` is `labelled` (default), `frame-major` or `as-stored`;
+    /// `keep_windows` keeps every window (8-bit) for the heatmap.
+    #[wasm_bindgen(constructor)]
+    pub fn new(model: &Model, layout: Option<String>, keep_windows: bool) -> Result<Session, JsError> {
+        let policy: LayoutPolicy = match layout.as_deref() {
+            None | Some("") => LayoutPolicy::Labelled,
+            Some(s) => s.parse().map_err(|e: String| JsError::new(&e))?,
+        };
+        let mut replay = Replay::new(model.inner.clone(), policy, false);
+        if keep_windows {
+            replay.keep_windows();
+        }
+        Ok(Session {
+            replay,
+            model: model.inner.clone(),
+        })
+    }
+
+    /// Feed the next chunk. Bad lines are collected, not thrown; only a failing model throws.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        self.replay.push(chunk).map_err(js_err)
+    }
+
+    /// Windows replayed so far.
+    pub fn windows(&self) -> usize {
+        self.replay.predictions().len()
+    }
+
+    /// Lines skipped so far.
+    #[wasm_bindgen(js_name = skippedLines)]
+    pub fn skipped_lines(&self) -> f64 {
+        self.replay.diagnostics().skipped_lines as f64
+    }
+
+    /// Bytes pushed so far, as given (compressed for gzip): for a progress bar against the file size.
+    #[wasm_bindgen(js_name = bytesRead)]
+    pub fn bytes_read(&self) -> f64 {
+        self.replay.bytes_read() as f64
+    }
+
+    /// End of input: run the last windows and keep the outcome.
+    pub fn finish(self) -> Result<Replayed, JsError> {
+        let outcome = self.replay.finish().map_err(js_err)?;
+        Ok(Replayed {
+            series: Series::from_predictions(&outcome.predictions),
+            outcome,
+            model: self.model,
+        })
+    }
+}
+
+/// A finished replay.
+#[wasm_bindgen]
+pub struct Replayed {
+    outcome: Outcome,
+    series: Series,
+    model: Rc<CountModel>,
+}
+
+fn gate_set(targets: Option<String>, cross_room: bool) -> Result<GateSet, JsError> {
+    let targets: Targets = match targets.as_deref() {
+        None | Some("") => Targets::V010,
+        Some(t) => t.parse().map_err(|e: String| JsError::new(&e))?,
+    };
+    Ok(GateSet::adr103(targets, cross_room))
+}
+
+#[wasm_bindgen]
+impl Replayed {
+    /// The report, the same struct `countscope report --json` prints. `targets` is `v0.1.0` (default) or
+    /// `v0.2.0`; `cross_room` applies the cross-room target.
+    pub fn report(&self, targets: Option<String>, cross_room: bool) -> Result<JsValue, JsError> {
+        let gates = gate_set(targets, cross_room)?;
+        to_js(&Report::build(&self.outcome, &self.model, &gates))
+    }
+
+    /// The report as `countscope report` prints it.
+    #[wasm_bindgen(js_name = reportText)]
+    pub fn report_text(&self, targets: Option<String>, cross_room: bool) -> Result<String, JsError> {
+        let gates = gate_set(targets, cross_room)?;
+        Ok(Report::build(&self.outcome, &self.model, &gates).to_text())
+    }
+
+    /// Windows replayed.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether no window was replayed.
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Recording line of each window.
+    pub fn line(&self) -> Vec<u32> {
+        self.series.line.clone()
+    }
+    /// Window starts (epoch seconds; NaN where unknown).
+    #[wasm_bindgen(js_name = tsStart)]
+    pub fn ts_start(&self) -> Vec<f64> {
+        self.series.ts_start.clone()
+    }
+    /// Window ends (epoch seconds; NaN where unknown).
+    #[wasm_bindgen(js_name = tsEnd)]
+    pub fn ts_end(&self) -> Vec<f64> {
+        self.series.ts_end.clone()
+    }
+    /// Ground truth per window, 255 where unlabelled.
+    pub fn truth(&self) -> Vec<u8> {
+        self.series.truth.clone()
+    }
+    /// Predicted count per window.
+    pub fn count(&self) -> Vec<u8> {
+        self.series.count.clone()
+    }
+    /// Calibrated confidence per window.
+    pub fn confidence(&self) -> Vec<f32> {
+        self.series.confidence.clone()
+    }
+    /// Lower ends of the 95 % intervals.
+    #[wasm_bindgen(js_name = p95Low)]
+    pub fn p95_low(&self) -> Vec<u8> {
+        self.series.p95_low.clone()
+    }
+    /// Upper ends of the 95 % intervals.
+    #[wasm_bindgen(js_name = p95High)]
+    pub fn p95_high(&self) -> Vec<u8> {
+        self.series.p95_high.clone()
+    }
+    /// Class probabilities, 8 per window.
+    pub fn probs(&self) -> Vec<f32> {
+        self.series.probs.clone()
+    }
+    /// Raw count logits, 8 per window.
+    #[wasm_bindgen(js_name = countLogits)]
+    pub fn count_logits(&self) -> Vec<f32> {
+        self.series.count_logits.clone()
+    }
+    /// Raw confidence logits.
+    #[wasm_bindgen(js_name = confLogit)]
+    pub fn conf_logit(&self) -> Vec<f32> {
+        self.series.conf_logit.clone()
+    }
+
+    /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept.
+    pub fn window(&self, i: usize) -> Option<Vec<f32>> {
+        self.outcome.windows.as_ref()?.window(i)
+    }
+
+    /// Bytes held by the kept windows.
+    #[wasm_bindgen(js_name = windowBytes)]
+    pub fn window_bytes(&self) -> usize {
+        self.outcome.windows.as_ref().map_or(0, |w| w.heap_bytes())
+    }
+
+    /// Per-frame CSV (the columns of `countscope replay --format csv`).
+    pub fn csv(&self) -> String {
+        self.series.to_csv()
+    }
+}
+
+/// The plots of one replay, drawn on the main thread from the columns the worker sent.
+#[wasm_bindgen]
+pub struct Plots {
+    series: Series,
+    metrics: Metrics,
+}
+
+fn canvas_area(
+    canvas: &HtmlCanvasElement,
+    scale: f64,
+) -> Result<plotters::drawing::DrawingArea<CanvasBackend, plotters::coord::Shift>, JsError> {
+    // plotters-canvas draws in canvas pixels and ignores devicePixelRatio: size the backing store to the
+    // element's CSS size × the ratio, and the plots scale their fonts and strokes by the same ratio.
+    let (cw, ch) = (canvas.client_width(), canvas.client_height());
+    if cw > 0 && ch > 0 {
+        let (w, h) = (
+            (cw as f64 * scale).round() as u32,
+            (ch as f64 * scale).round() as u32,
+        );
+        if canvas.width() != w || canvas.height() != h {
+            canvas.set_width(w);
+            canvas.set_height(h);
+        }
+    }
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| JsError::new("the canvas has no 2-D context"))?;
+    Ok(backend.into_drawing_area())
+}
+
+#[wasm_bindgen]
+impl Plots {
+    /// Rebuild a replay's columns (as [`Replayed`] hands them out) for drawing.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        line: Vec<u32>,
+        ts_start: Vec<f64>,
+        ts_end: Vec<f64>,
+        truth: Vec<u8>,
+        count: Vec<u8>,
+        confidence: Vec<f32>,
+        p95_low: Vec<u8>,
+        p95_high: Vec<u8>,
+        probs: Vec<f32>,
+        count_logits: Vec<f32>,
+        conf_logit: Vec<f32>,
+    ) -> Result<Plots, JsError> {
+        let series = Series::from_columns(
+            line,
+            ts_start,
+            ts_end,
+            truth,
+            count,
+            confidence,
+            p95_low,
+            p95_high,
+            probs,
+            count_logits,
+            conf_logit,
+        )
+        .map_err(js_err)?;
+        let metrics = Metrics::compute(&series.predictions());
+        Ok(Plots { series, metrics })
+    }
+
+    /// Windows.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether there are no windows.
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Window `i`'s prediction as a plain object (time, truth, prediction, confidence, line …).
+    pub fn frame(&self, i: usize) -> Result<JsValue, JsError> {
+        to_js(&self.series.prediction(i))
+    }
+
+    /// Seconds from the first window to window `i` (NaN when the recording has no times).
+    pub fn elapsed(&self, i: usize) -> f64 {
+        self.series.elapsed(i).unwrap_or(f64::NAN)
+    }
+
+    /// The next wrong window after `i`.
+    #[wasm_bindgen(js_name = nextWrong)]
+    pub fn next_wrong(&self, i: usize) -> Option<usize> {
+        self.series.next_wrong(i)
+    }
+
+    /// The previous wrong window before `i`.
+    #[wasm_bindgen(js_name = prevWrong)]
+    pub fn prev_wrong(&self, i: usize) -> Option<usize> {
+        self.series.prev_wrong(i)
+    }
+
+    /// Draw the timeline with the cursor at window `cursor`.
+    #[wasm_bindgen(js_name = drawTimeline)]
+    pub fn draw_timeline(
+        &self,
+        canvas: &HtmlCanvasElement,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::timeline(&area, &self.series, cursor, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Draw confidence over time with the cursor at window `cursor`.
+    #[wasm_bindgen(js_name = drawConfidence)]
+    pub fn draw_confidence(
+        &self,
+        canvas: &HtmlCanvasElement,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::confidence(&area, &self.series, cursor, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Draw window `i`'s class probabilities.
+    #[wasm_bindgen(js_name = drawProbabilities)]
+    pub fn draw_probabilities(
+        &self,
+        canvas: &HtmlCanvasElement,
+        i: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        let i = i.min(self.series.len().saturating_sub(1));
+        let style = Style { dark, scale };
+        if self.series.is_empty() {
+            return plot::probabilities(&area, &[0.0; crate::N_CLASSES], None, (0, 0), style)
+                .map_err(js_err);
+        }
+        plot::probabilities(
+            &area,
+            self.series.probs_at(i),
+            self.series.truth_at(i),
+            (self.series.p95_low[i], self.series.p95_high[i]),
+            style,
+        )
+        .map_err(js_err)
+    }
+
+    /// Draw the confusion matrix.
+    #[wasm_bindgen(js_name = drawConfusion)]
+    pub fn draw_confusion(
+        &self,
+        canvas: &HtmlCanvasElement,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::confusion(&area, &self.metrics.confusion, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Draw the reliability diagram.
+    #[wasm_bindgen(js_name = drawReliability)]
+    pub fn draw_reliability(
+        &self,
+        canvas: &HtmlCanvasElement,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::reliability(&area, &self.metrics.reliability, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Per-frame CSV.
+    pub fn csv(&self) -> String {
+        self.series.to_csv()
+    }
+}
+
+/// Draw one window (model order, as [`Replayed::window`] returns it) as a heatmap; `None` draws the
+/// empty frame.
+#[wasm_bindgen(js_name = drawHeatmap)]
+pub fn draw_heatmap(
+    canvas: &HtmlCanvasElement,
+    window: Option<Vec<f32>>,
+    dark: bool,
+    scale: f64,
+) -> Result<(), JsError> {
+    let area = canvas_area(canvas, scale)?;
+    plot::heatmap(&area, window.as_deref(), Style { dark, scale }).map_err(js_err)
+}
+
+/// The simulator, for making long SYNTHETIC recordings inside the page (tests, demos): lines come out in
+/// chunks so a 24-hour recording never has to exist as one string.
+#[wasm_bindgen]
+pub struct Simulation {
+    sim: Simulator,
+}
+
+#[wasm_bindgen]
+impl Simulation {
+    /// A simulated session: `seed`, `room`, `duration_s` seconds; every line is tagged synthetic.
+    #[wasm_bindgen(constructor)]
+    pub fn new(seed: u64, room: u32, duration_s: f64) -> Result<Simulation, JsError> {
+        let cfg = SimConfig {
+            seed,
+            room,
+            duration_s,
+            ..SimConfig::default()
+        };
+        Ok(Simulation {
+            sim: Simulator::new(cfg).map_err(js_err)?,
+        })
+    }
+
+    /// The windows the whole session will have.
+    #[wasm_bindgen(js_name = expectedWindows)]
+    pub fn expected_windows(&self) -> f64 {
+        self.sim.expected_windows() as f64
+    }
+
+    /// Up to `lines` more lines (each ending in a newline) as UTF-8 bytes; empty when the session is over.
+    #[wasm_bindgen(js_name = nextChunk)]
+    pub fn next_chunk(&mut self, lines: usize) -> Vec<u8> {
+        let mut out = String::new();
+        for _ in 0..lines {
+            if !self.sim.next_line(&mut out) {
+                break;
+            }
+        }
+        out.into_bytes()
+    }
+}

@@ -4,8 +4,12 @@
 //!   chromium-driver), then runs every
 //!   suite: unit + integration tests, time-bounded fuzzing, and the wasm32-wasip2 component under wasmtime
 //!   compared against the native binary.
-//! - `cargo xtask serve`: the visualiser's web server (not built yet: says so).
+//! - `cargo xtask serve [--port 8080] [--host 127.0.0.1]`: builds `pkg/` when missing or stale, then serves
+//!   the page (`www/`, `pkg/`, `artifacts/` only) on loopback.
 //! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
+
+mod profile;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,9 +23,9 @@ const WASM_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip2"];
 /// Seconds of parser fuzzing per `cargo xtask test` (override with COUNTSCOPE_FUZZ_SECONDS).
 const FUZZ_SECONDS: &str = "30";
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub type Result<T = ()> = std::result::Result<T, String>;
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the repository")
@@ -32,12 +36,12 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn step(name: &str) {
+pub fn step(name: &str) {
     eprintln!("\n==> {name}");
 }
 
 /// Run a command in the repository root, failing with its description if it fails.
-fn run(cmd: &mut Command) -> Result {
+pub fn run(cmd: &mut Command) -> Result {
     eprintln!("$ {}", describe(cmd));
     let status = cmd
         .current_dir(root())
@@ -139,14 +143,20 @@ fn wasmtime() -> String {
     std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into())
 }
 
+/// What building the page needs: the wasm target, wasm-pack and wasm-bindgen-cli at their pinned versions.
+pub fn ensure_wasm_tools() -> Result {
+    ensure_targets()?;
+    ensure_cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION)?;
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &locked_wasm_bindgen()?)
+}
+
 fn test() -> Result {
     let started = Instant::now();
     step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium");
-    ensure_targets()?;
+    ensure_wasm_tools()?;
     ensure_cargo_tool(&wasmtime(), "wasmtime-cli", WASMTIME_VERSION)?;
-    ensure_cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION)?;
-    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &locked_wasm_bindgen()?)?;
     ensure_chromium()?;
+    let profile = profile::Profile::load()?;
 
     step("unit and integration tests (native)");
     run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;
@@ -190,8 +200,8 @@ fn test() -> Result {
         .env("COUNTSCOPE_WASI", &component)
         .env("WASMTIME", wasmtime()))?;
 
-    step("browser suites");
-    eprintln!("none yet: the wasm-bindgen package and its headless-Chromium tests come with the visualiser (issue 4)");
+    step("browser suite 1: the wasm API in headless Chromium (wasm-pack test, tests/web.rs)");
+    profile.browser_tests()?;
     eprintln!(
         "\nall suites passed in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -224,19 +234,13 @@ fn samples() -> Result {
     Ok(())
 }
 
-fn serve() -> Result {
-    Err("the web page is not built yet: it comes with the visualiser (issue 4). Until then use the CLI: \
-         cargo run --release -- report --model MODEL.onnx RECORDING.paired.jsonl"
-        .into())
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("serve") => serve(),
+        Some("serve") => serve::serve(&args[1..]),
         Some("samples") => samples(),
-        _ => Err("usage: cargo xtask <test|serve|samples>\n  test     install what is missing, then run every test suite\n  serve    serve the web visualiser\n  samples  regenerate the synthetic sample recordings in artifacts/recordings".into()),
+        _ => Err("usage: cargo xtask <test|serve|samples>\n  test     install what is missing, then run every test suite\n  serve    build pkg/ if stale and serve the page on http://127.0.0.1:8080 (--port, --host)\n  samples  regenerate the synthetic sample recordings in artifacts/recordings".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

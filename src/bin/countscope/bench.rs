@@ -1,7 +1,7 @@
 //! `countscope bench`: per-window inference time at several batch sizes, the same code natively and under
 //! wasmtime, so the two can be compared in one run. Timing lives here, in the shell: the core has no clock.
 
-use super::{files, Fatal};
+use crate::{cli::Fatal, files};
 use countscope::WINDOW_LEN;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! Everything the CLI reads from disk: the recording (in chunks), the model, its external data (never
 //! outside the model's folder) and its temperature sidecar.
 
-use super::Fatal;
+use crate::cli::Fatal;
 use countscope::model::{check_location, parse_temperature, CountModel, ExternalData, Source};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,415 @@
+//! The command line itself: argv → core → files, stdout and the exit code.
+
+use crate::{bench, files, output};
+
+use clap::{Parser as ClapParser, Subcommand};
+use countscope::model::CountModel;
+use countscope::replay::{Outcome, Replay};
+use countscope::report::gates::Targets;
+use countscope::sim::{ShapeLabel, SimConfig, Simulator};
+use countscope::{GateSet, LayoutPolicy, Report};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Replay RuView WiFi-CSI recordings against a person-count ONNX model and report what it really does.
+#[derive(ClapParser)]
+#[command(
+    name = "countscope",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok; 1 a gate was not met (report); 2 bad input, model or usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by `replay` and `report`.
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The count model (.onnx); external data files are read from its folder.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The paired recording (.jsonl), or `-` for standard input.
+    recording: PathBuf,
+    /// How flat `csi` arrays map to the model's [56][20]: labelled (honour csi_shape), frame-major
+    /// (always transpose [20,56]) or as-stored (always feed as stored, RuView's runtime reading).
+    #[arg(long, default_value = "labelled")]
+    layout: LayoutPolicy,
+    /// Stop at the first bad line instead of reporting it and replaying the rest.
+    #[arg(long)]
+    strict: bool,
+    /// Confidence temperature: a number, or a file holding one (RuView's `*.temperature`). By default the
+    /// model's metadata, else a `<model>.temperature` sidecar beside it, else T = 1.
+    #[arg(long)]
+    temperature: Option<String>,
+    /// Windows per inference call (default: the engine's measured choice).
+    #[arg(long)]
+    batch: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a model: inputs, outputs, opset, parameters, external files, calibration.
+    Inspect {
+        /// The model (.onnx).
+        model: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay a recording and write one prediction per window.
+    Replay {
+        #[command(flatten)]
+        args: ReplayArgs,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Time inference per window at several batch sizes (median of repeats, with min and max), on
+    /// deterministic pseudo-random windows. The same code runs natively and under wasmtime.
+    Bench {
+        /// The count model (.onnx).
+        #[arg(long, short)]
+        model: PathBuf,
+        /// Windows per repetition.
+        #[arg(long, default_value_t = 1024)]
+        windows: usize,
+        /// Batch sizes to time, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
+        batch: Vec<usize>,
+        /// Repetitions per batch size.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a SYNTHETIC recording in RuView's paired-JSONL format from a physical channel model (rooms,
+    /// moving and breathing people, multipath, noise, AGC, dropped frames). Every line is marked synthetic.
+    Simulate {
+        /// Session seed (people, noise, AGC, timing).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Room number (geometry and radio; the same room for every seed).
+        #[arg(long, default_value_t = 0)]
+        room: u32,
+        /// Session length: seconds, or with a unit (`90s`, `30m`, `24h`).
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        duration: f64,
+        /// CSI frame rate in Hz.
+        #[arg(long, default_value_t = 25.0)]
+        fps: f64,
+        /// People present, `MIN-MAX` (or one number), within 0–7.
+        #[arg(long, default_value = "0-7", value_parser = parse_persons)]
+        persons: (u8, u8),
+        /// Mean seconds between occupancy changes.
+        #[arg(long, default_value_t = 45.0)]
+        dwell: f64,
+        /// Time of the first frame (ISO-8601).
+        #[arg(long, default_value = "2026-05-20T14:00:00.000Z")]
+        start: String,
+        /// Label `csi` with the legacy (pre-#1007) `[56,20]` shape; the data stays frame-major.
+        #[arg(long)]
+        legacy_shape: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Replay a recording and report metrics, findings and gates.
+    Report {
+        #[command(flatten)]
+        args: ReplayArgs,
+        /// Set a gate, e.g. `--gate within_pm1=0.9`, on top of the targets below.
+        #[arg(long = "gate", value_name = "NAME=VALUE")]
+        gates: Vec<String>,
+        /// Which ADR-103 targets: v0.1.0 (within ±1 ≥ 80 %, MAE ≤ 0.6, Spearman ≥ 0.5) or v0.2.0 (≥ 90 %, ≤ 0.4, ≥ 0.7).
+        #[arg(long, default_value = "v0.1.0")]
+        targets: Targets,
+        /// The recording is from a room the model was not trained in: ADR-103's cross-room within ±1
+        /// target applies (≥ 60 % for v0.1.0, ≥ 75 % for v0.2.0).
+        #[arg(long)]
+        cross_room: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure that ends the run with exit code 2 after printing its message.
+pub struct Fatal(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code: u8 = match run(cli) {
+        Ok(code) => code,
+        Err(Fatal(msg)) => {
+            eprintln!("countscope: {msg}");
+            2
+        }
+    };
+    exit(code)
+}
+
+/// Exit with `code`. On WASI p2 the stable `exit` carries only ok/failed, so codes 1 and 2 go through the
+/// `exit-with-code` interface (wasmtime: `-S cli-exit-with-code=y`).
+fn exit(code: u8) -> ExitCode {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    if code != 0 {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        wasip2::cli::exit::exit_with_code(code);
+    }
+    ExitCode::from(code)
+}
+
+fn run(cli: Cli) -> Result<u8, Fatal> {
+    match cli.command {
+        Command::Inspect { model, json } => inspect(&model, json),
+        Command::Bench {
+            model,
+            windows,
+            batch,
+            repeat,
+            json,
+        } => bench::run(&model, windows, &batch, repeat, json),
+        Command::Simulate {
+            seed,
+            room,
+            duration,
+            fps,
+            persons,
+            dwell,
+            start,
+            legacy_shape,
+            output,
+        } => {
+            let start = countscope::time::parse_iso8601(&start)
+                .ok_or_else(|| Fatal(format!("--start {start:?} is not an ISO-8601 time")))?;
+            let shape_label = if legacy_shape {
+                ShapeLabel::Legacy
+            } else {
+                ShapeLabel::Current
+            };
+            let cfg = SimConfig {
+                seed,
+                room,
+                duration_s: duration,
+                fps,
+                min_persons: persons.0,
+                max_persons: persons.1,
+                mean_dwell_s: dwell,
+                start,
+                shape_label,
+            };
+            simulate(cfg, output.as_deref())
+        }
+        Command::Replay {
+            args,
+            format,
+            output,
+        } => {
+            let (_, outcome) = replay(&args)?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => Box::new(
+                    std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = std::io::BufWriter::new(&mut out);
+            match format.as_str() {
+                "csv" => output::write_csv(&mut out, &outcome.predictions)?,
+                _ => output::write_jsonl(&mut out, &outcome.predictions)?,
+            }
+            out.flush()?;
+            Ok(0)
+        }
+        Command::Report {
+            args,
+            gates,
+            targets,
+            cross_room,
+            json,
+        } => {
+            let mut gate_set = GateSet::adr103(targets, cross_room);
+            for g in &gates {
+                gate_set.set(g).map_err(Fatal)?;
+            }
+            let (model, outcome) = replay(&args)?;
+            let report = Report::build(&outcome, &model, &gate_set);
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &report)?;
+                writeln!(stdout)?;
+            } else {
+                write!(stdout, "{}", report.to_text())?;
+            }
+            Ok(if report.gates_passed { 0 } else { 1 })
+        }
+    }
+}
+
+fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
+    let mut sim = Simulator::new(cfg)?;
+    eprintln!(
+        "countscope: SYNTHETIC recording, {}; about {} windows",
+        sim.room().describe(),
+        sim.expected_windows()
+    );
+    let file: Box<dyn Write> = match output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+    // `*.gz` is written gzip-compressed (level 9, no name, mtime 0: the bytes depend only on the input
+    // and the pinned flate2/miniz_oxide), which keeps the samples in `artifacts/` small.
+    let gzip = output.is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")));
+    let mut buffered = if gzip {
+        let mut enc = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(buffered, flate2::Compression::best());
+        write_lines(&mut sim, &mut enc)?;
+        enc.finish()?
+    } else {
+        let mut buffered = buffered;
+        write_lines(&mut sim, &mut buffered)?;
+        buffered
+    };
+    buffered.flush()?;
+    Ok(0)
+}
+
+fn write_lines(sim: &mut Simulator, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut line = String::with_capacity(8 << 10);
+    while sim.next_line(&mut line) {
+        out.write_all(line.as_bytes())?;
+        line.clear();
+    }
+    Ok(())
+}
+
+/// `90`, `90s`, `30m`, `24h` → seconds.
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let mult = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 24h"))?;
+    Ok(v * mult)
+}
+
+/// `0-7` or `3` → (min, max).
+fn parse_persons(s: &str) -> Result<(u8, u8), String> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("{t:?} is not a person count"))
+    };
+    match s.split_once('-') {
+        Some((a, b)) => Ok((num(a)?, num(b)?)),
+        None => num(s).map(|n| (n, n)),
+    }
+}
+
+fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
+    let bytes = files::read(path)?;
+    let info = CountModel::inspect(&bytes)?;
+    let load = files::load_model(path, None)
+        .map(|_| ())
+        .map_err(|Fatal(m)| m);
+    if json {
+        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err() });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("model: {}", path.display());
+        println!(
+            "producer: {}  ir_version: {}  opsets: {}",
+            info.producer,
+            info.ir_version,
+            info.opsets
+                .iter()
+                .map(|(d, v)| format!("{d} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for i in &info.inputs {
+            println!("input:  {i}");
+        }
+        for o in &info.outputs {
+            println!("output: {o}");
+        }
+        println!("parameters: {}", info.parameters);
+        if info.external_files.is_empty() {
+            println!("external data: none (self-contained)");
+        }
+        for (f, n) in &info.external_files {
+            println!("external data: {f} ({n} tensors)");
+        }
+        println!("calibration in the model: {}", info.calibration.describe());
+        match &load {
+            Ok(()) => println!("loads: yes (interface checked, optimised)"),
+            Err(e) => println!("loads: no: {e}"),
+        }
+    }
+    Ok(if load.is_ok() { 0 } else { 2 })
+}
+
+fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
+    let mut model = files::load_model(&args.model, args.temperature.as_deref())?;
+    if let Some(b) = args.batch {
+        model.set_batch_size(b);
+    }
+    let mut replay = Replay::new(&model, args.layout, args.strict);
+    let mut progress = output::Progress::new(files::size_of(&args.recording));
+    files::for_each_chunk(&args.recording, |chunk| {
+        replay.push(chunk)?;
+        progress.update(
+            replay.bytes_read(),
+            replay.predictions().len(),
+            replay.diagnostics().skipped_lines,
+        );
+        Ok(())
+    })?;
+    let outcome = replay.finish()?;
+    progress.done();
+    for e in &outcome.diagnostics.line_errors {
+        eprintln!("countscope: skipped {e}");
+    }
+    let kept = outcome.diagnostics.line_errors.len() as u64;
+    if outcome.diagnostics.skipped_lines > kept {
+        eprintln!(
+            "countscope: … and {} more skipped line(s)",
+            outcome.diagnostics.skipped_lines - kept
+        );
+    }
+    if outcome.predictions.is_empty() {
+        return Err(Fatal(format!(
+            "{}: no usable window ({} line(s) skipped)",
+            args.recording.display(),
+            outcome.diagnostics.skipped_lines
+        )));
+    }
+    Ok((model, outcome))
+}

@@ -1,0 +1,169 @@
+//! `wasm-pack.toml`: the project's wasm build profile, and building `pkg/` from it.
+//!
+//! wasm-pack reads its own settings only from `Cargo.toml`'s `[package.metadata.wasm-pack]`; everything
+//! else (target, output folder, features, test browsers) wasm-pack takes as flags, which `cargo xtask`
+//! passes from here. The one setting both files hold, the `wasm-opt` flags, must agree: [`Profile::load`]
+//! refuses to go on when they do not.
+
+use crate::{root, run, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// `[build]` of wasm-pack.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Build {
+    pub target: String,
+    pub out_dir: String,
+    pub out_name: String,
+    pub profile: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub wasm_opt: Vec<String>,
+}
+
+/// `[test]` of wasm-pack.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Test {
+    pub browsers: Vec<String>,
+    pub chromedriver: String,
+    pub profile: String,
+    pub tests: Vec<String>,
+}
+
+/// The whole profile.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub build: Build,
+    pub test: Test,
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.parse()
+        .map_err(|e| format!("{}: not valid TOML: {e}", path.display()))
+}
+
+impl Profile {
+    /// Read wasm-pack.toml and check it against Cargo.toml's wasm-pack metadata.
+    pub fn load() -> Result<Self> {
+        let path = root().join("wasm-pack.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let profile: Profile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cargo = read_toml(&root().join("Cargo.toml"))?;
+        let metadata = cargo
+            .get("package")
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("wasm-pack"))
+            .and_then(|w| w.get("profile"))
+            .and_then(|p| p.get(&profile.build.profile))
+            .and_then(|p| p.get("wasm-opt"));
+        let in_cargo: Option<Vec<String>> = metadata.and_then(|v| {
+            v.as_array()?
+                .iter()
+                .map(|s| s.as_str().map(String::from))
+                .collect()
+        });
+        if in_cargo.as_ref() != Some(&profile.build.wasm_opt) {
+            return Err(format!(
+                "wasm-pack.toml and Cargo.toml disagree: wasm-pack.toml [build] wasm-opt = {:?}, but Cargo.toml \
+                 [package.metadata.wasm-pack.profile.{}] wasm-opt = {:?} (wasm-pack reads only Cargo.toml): make them equal",
+                profile.build.wasm_opt, profile.build.profile, in_cargo
+            ));
+        }
+        Ok(profile)
+    }
+
+    fn pkg_dir(&self) -> PathBuf {
+        root().join(&self.build.out_dir)
+    }
+
+    /// The built module.
+    pub fn wasm_path(&self) -> PathBuf {
+        self.pkg_dir()
+            .join(format!("{}_bg.wasm", self.build.out_name))
+    }
+
+    /// Whether `pkg/` is missing or older than any source it is built from.
+    pub fn pkg_is_stale(&self) -> bool {
+        let built = match std::fs::metadata(self.wasm_path()).and_then(|m| m.modified()) {
+            Ok(t) => t,
+            Err(_) => return true,
+        };
+        let r = root();
+        let inputs = [
+            r.join("Cargo.toml"),
+            r.join("Cargo.lock"),
+            r.join("wasm-pack.toml"),
+            r.join(".cargo/config.toml"),
+        ];
+        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max())
+            > Some(built)
+    }
+
+    /// `wasm-pack build` with this profile.
+    pub fn build_pkg(&self) -> Result {
+        let b = &self.build;
+        let mut cmd = Command::new("wasm-pack");
+        cmd.args(["build", "--target", &b.target, "--out-dir", &b.out_dir])
+            .args(["--out-name", &b.out_name, &format!("--{}", b.profile)])
+            .arg("--no-pack");
+        if !b.features.is_empty() {
+            cmd.args(["--features", &b.features.join(",")]);
+        }
+        run(&mut cmd)?;
+        let wasm = self.wasm_path();
+        let size = std::fs::metadata(&wasm)
+            .map_err(|e| format!("{}: {e}", wasm.display()))?
+            .len();
+        eprintln!("built {} ({:.2} MB)", wasm.display(), size as f64 / 1e6);
+        Ok(())
+    }
+
+    /// Build `pkg/` unless it is fresh.
+    pub fn ensure_pkg(&self) -> Result {
+        if self.pkg_is_stale() {
+            self.build_pkg()
+        } else {
+            eprintln!("pkg/ is up to date");
+            Ok(())
+        }
+    }
+
+    /// `wasm-pack test` over the browser tests.
+    pub fn browser_tests(&self) -> Result {
+        let t = &self.test;
+        for browser in &t.browsers {
+            let mut cmd = Command::new("wasm-pack");
+            cmd.args(["test", "--headless", &format!("--{browser}")]);
+            if browser == "chrome" {
+                cmd.args(["--chromedriver", &t.chromedriver]);
+            }
+            cmd.arg(format!("--{}", t.profile)).args(["--", "--locked"]);
+            for test in &t.tests {
+                cmd.args(["--test", test]);
+            }
+            run(&mut cmd)?;
+        }
+        Ok(())
+    }
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn newest(dir: &Path) -> Option<SystemTime> {
+    let mut best = mtime(dir);
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        let t = if p.is_dir() { newest(&p) } else { mtime(&p) };
+        best = best.max(t);
+    }
+    best
+}

@@ -1,0 +1,104 @@
+//! `cargo xtask serve`: the page on a loopback port.
+//!
+//! Three folders and nothing else are reachable: `www/` at `/`, `pkg/` at `/pkg/` and `artifacts/` at
+//! `/artifacts/`. tower-http's `ServeDir` resolves paths (it refuses `..` and anything outside its folder)
+//! and sets MIME types (`.wasm` as `application/wasm`, so streaming compilation works). Responses say
+//! `Cache-Control: no-cache`, so a rebuilt `pkg/` is picked up on reload.
+
+use crate::profile::Profile;
+use crate::{root, step, Result};
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Options of `cargo xtask serve`.
+pub struct Options {
+    pub port: u16,
+    pub host: IpAddr,
+    /// Build pkg/ first when missing or stale (`--no-build` turns it off, for tests that built it).
+    pub build: bool,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut o = Options {
+            port: 8080,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            build: true,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match a.as_str() {
+                "--port" => {
+                    let v = value("--port")?;
+                    o.port = v.parse().map_err(|_| format!("--port {v:?} is not a port number"))?;
+                }
+                "--host" => {
+                    let v = value("--host")?;
+                    o.host = v
+                        .parse()
+                        .map_err(|_| format!("--host {v:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"))?;
+                }
+                "--no-build" => o.build = false,
+                other => {
+                    return Err(format!(
+                        "serve: unknown argument {other:?}; usage: cargo xtask serve [--port 8080] [--host 127.0.0.1] [--no-build]"
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// The router: the three folders, nothing else.
+pub fn app() -> Router {
+    let r = root();
+    Router::new()
+        .nest_service("/pkg", ServeDir::new(r.join("pkg")))
+        .nest_service("/artifacts", ServeDir::new(r.join("artifacts")))
+        .fallback_service(ServeDir::new(r.join("www")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+}
+
+pub fn serve(args: &[String]) -> Result {
+    let opts = Options::parse(args)?;
+    if opts.build {
+        step("the wasm package (pkg/)");
+        crate::ensure_wasm_tools()?;
+        Profile::load()?.ensure_pkg()?;
+    }
+    let addr = SocketAddr::new(opts.host, opts.port);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the server runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            format!("cannot listen on {addr}: {e} (another server on that port? try --port)")
+        })?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        // Printed on stdout, alone on its line: the end-to-end test reads the port from it.
+        println!("serving http://{local}/");
+        if !opts.host.is_loopback() {
+            eprintln!("warning: listening on {} — reachable from other machines", opts.host);
+        }
+        eprintln!("www/, pkg/ and artifacts/ only; Ctrl-C stops");
+        axum::serve(listener, app())
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| format!("server: {e}"))
+    })
+}

@@ -195,7 +195,10 @@ pub fn timeline<DB: DrawingBackend>(
             let share = (c.first..c.end).filter(|&i| series.is_wrong(i)).count() as f64
                 / (c.end - c.first) as f64;
             plot.draw(&Rectangle::new(
-                [(c.first as f64, -0.5), (c.end as f64, N_CLASSES as f64 - 0.5)],
+                [
+                    (c.first as f64, -0.5),
+                    (c.end as f64, N_CLASSES as f64 - 0.5),
+                ],
                 pal.wrong.mix(0.08 + 0.22 * share).filled(),
             ))
             .map_err(&e)?;
@@ -218,12 +221,7 @@ pub fn timeline<DB: DrawingBackend>(
         Some(t) => t as f32,
         None => f32::NAN,
     });
-    step_columns(
-        plot,
-        &truth,
-        pal.truth.mix(0.9).stroke_width(style.px(3.0)),
-    )
-    .map_err(&e)?;
+    step_columns(plot, &truth, pal.truth.mix(0.9).stroke_width(style.px(3.0))).map_err(&e)?;
     let pred = min_max_columns(len, width, |i| series.count[i] as f32);
     step_columns(plot, &pred, pal.pred.stroke_width(style.px(1.5))).map_err(&e)?;
     draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
@@ -459,10 +457,14 @@ pub fn confusion<DB: DrawingBackend>(
     let k = N_CLASSES as i32;
     let mut chart = ChartBuilder::on(area)
         .margin(style.px(6.0))
-        .x_label_area_size(style.px(20.0))
-        .y_label_area_size(style.px(24.0))
-        .build_cartesian_2d(0..k, 0..k)
+        .x_label_area_size(style.px(34.0))
+        .y_label_area_size(style.px(36.0))
+        .build_cartesian_2d((0..k - 1).into_segmented(), (0..k - 1).into_segmented())
         .map_err(&e)?;
+    let centre = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(c) => format!("{c}"),
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -470,7 +472,11 @@ pub fn confusion<DB: DrawingBackend>(
         .y_labels(N_CLASSES)
         .x_desc("predicted")
         .y_desc("truth")
-        .y_label_formatter(&|y| format!("{}", k - 1 - y))
+        .x_label_formatter(&centre)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(c) => format!("{}", k - 1 - c),
+            _ => String::new(),
+        })
         .label_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
         .axis_desc_style(("sans-serif", style.font(10.0)).into_font().color(&pal.fg))
         .axis_style(pal.muted)
@@ -479,6 +485,7 @@ pub fn confusion<DB: DrawingBackend>(
     let plot = chart.plotting_area();
     let (w, _) = plot.dim_in_pixel();
     let show_counts = w as f64 / N_CLASSES as f64 >= 24.0 * style.scale;
+    let at = |x: i32, y: i32| (SegmentValue::Exact(x), SegmentValue::Exact(y));
     for (t, row) in matrix.iter().enumerate() {
         let total: u64 = row.iter().sum();
         for (p, &n) in row.iter().enumerate() {
@@ -490,14 +497,14 @@ pub fn confusion<DB: DrawingBackend>(
             let y = k - 1 - t as i32;
             let colour = if t == p { pal.right } else { pal.wrong };
             plot.draw(&Rectangle::new(
-                [(p as i32, y), (p as i32 + 1, y + 1)],
+                [at(p as i32, y), at(p as i32 + 1, y + 1)],
                 colour.mix(0.06 + 0.85 * share).filled(),
             ))
             .map_err(&e)?;
             if show_counts && n > 0 {
                 plot.draw(&Text::new(
                     n.to_string(),
-                    (p as i32, y + 1),
+                    at(p as i32, y + 1),
                     ("sans-serif", style.font(9.0)).into_font().color(&pal.fg),
                 ))
                 .map_err(&e)?;
@@ -519,8 +526,8 @@ pub fn reliability<DB: DrawingBackend>(
     area.fill(&pal.bg).map_err(&e)?;
     let mut chart = ChartBuilder::on(area)
         .margin(style.px(6.0))
-        .x_label_area_size(style.px(20.0))
-        .y_label_area_size(style.px(28.0))
+        .x_label_area_size(style.px(34.0))
+        .y_label_area_size(style.px(40.0))
         .build_cartesian_2d(0.0..1.0, 0.0..1.0)
         .map_err(&e)?;
     chart
@@ -556,12 +563,8 @@ pub fn reliability<DB: DrawingBackend>(
         ))
         .map_err(&e)?;
         if let Some(c) = b.mean_confidence {
-            plot.draw(&Circle::new(
-                (c, acc),
-                style.px(3.0),
-                pal.fg.filled(),
-            ))
-            .map_err(&e)?;
+            plot.draw(&Circle::new((c, acc), style.px(3.0), pal.fg.filled()))
+                .map_err(&e)?;
         }
     }
     area.present().map_err(&e)
@@ -635,7 +638,12 @@ mod tests {
     /// Draw into a fresh `w × h` picture.
     fn draw(w: u32, h: u32, f: impl FnOnce(&DrawingArea<Pixels<'_>, Shift>)) -> Image {
         let mut rgb = vec![[0; 3]; (w * h) as usize];
-        f(&Pixels { w, h, rgb: &mut rgb }.into_drawing_area());
+        f(&Pixels {
+            w,
+            h,
+            rgb: &mut rgb,
+        }
+        .into_drawing_area());
         Image { w, h, rgb }
     }
 
@@ -680,7 +688,10 @@ mod tests {
         let mut at = Vec::new();
         for cursor in [1_000, 90_000] {
             let px = draw(600, 200, |area| timeline(area, &s, cursor, style).unwrap());
-            assert!(count_colour(&px, pal.pred, 0..600) > 500, "prediction drawn");
+            assert!(
+                count_colour(&px, pal.pred, 0..600) > 500,
+                "prediction drawn"
+            );
             let cols: Vec<u32> = (0..600)
                 .filter(|&x| count_colour(&px, pal.cursor, x..x + 1) > 50)
                 .collect();
@@ -709,12 +720,18 @@ mod tests {
                 heatmap(&parts[5], None, style).unwrap();
             });
             // Each of the first five panels has plenty of non-background pixels.
-            for (k, (x0, y0)) in [(0, 0), (133, 0), (266, 0), (0, 150), (133, 150)].iter().enumerate() {
+            for (k, (x0, y0)) in [(0, 0), (133, 0), (266, 0), (0, 150), (133, 150)]
+                .iter()
+                .enumerate()
+            {
                 let busy = (*y0..y0 + 150)
                     .flat_map(|y| (*x0..x0 + 133).map(move |x| (x, y)))
                     .filter(|&(x, y)| px.rgb[(y * 400 + x) as usize] != [bg.0, bg.1, bg.2])
                     .count();
-                assert!(busy > 800, "panel {k} (dark {dark}) drew only {busy} pixels");
+                assert!(
+                    busy > 800,
+                    "panel {k} (dark {dark}) drew only {busy} pixels"
+                );
             }
         }
     }

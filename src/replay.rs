@@ -54,7 +54,8 @@ fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The header of per-frame CSV (`countscope replay --format csv`, the page's CSV export).
-pub const CSV_HEADER: &str = "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
+pub const CSV_HEADER: &str =
+    "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
 p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7";
 
 /// One prediction as a CSV row under [`CSV_HEADER`] (empty cells for what the recording does not say).

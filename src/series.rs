@@ -113,6 +113,15 @@ impl Series {
                 N_CLASSES - 1
             )));
         }
+        if let Some(t) = truth
+            .iter()
+            .find(|&&t| t as usize >= N_CLASSES && t != NO_TRUTH)
+        {
+            return Err(ColumnsError(format!(
+                "a truth of {t} is outside 0–{} ({NO_TRUTH} means unlabelled)",
+                N_CLASSES - 1
+            )));
+        }
         Ok(Series {
             line,
             ts_start,
@@ -340,7 +349,22 @@ mod tests {
             vec![0.0],
         )
         .unwrap_err();
-        assert!(e.to_string().contains("9"), "{e}");
+        assert!(e.to_string().contains("count of 9"), "{e}");
+        let e = Series::from_columns(
+            vec![1],
+            vec![0.0],
+            vec![0.0],
+            vec![9],
+            vec![0],
+            vec![0.0],
+            vec![0],
+            vec![0],
+            vec![0.0; 8],
+            vec![0.0; 8],
+            vec![0.0],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("truth of 9"), "{e}");
     }
 
     #[test]
@@ -351,7 +375,9 @@ mod tests {
         let cols = min_max_columns(v.len(), 100, |i| v[i]);
         assert_eq!(cols.len(), 100);
         assert_eq!(cols.iter().map(|c| c.end - c.first).sum::<usize>(), 10_000);
-        assert!(cols.iter().any(|c| c.max == 7.0 && (c.first..c.end).contains(&4321)));
+        assert!(cols
+            .iter()
+            .any(|c| c.max == 7.0 && (c.first..c.end).contains(&4321)));
         assert_eq!(cols[99].min, 0.0);
         // Fewer windows than pixels: one column per window.
         assert_eq!(min_max_columns(3, 100, |i| i as f32).len(), 3);

@@ -65,7 +65,9 @@ mod tests {
     #[test]
     fn windows_come_back_within_half_a_step() {
         let mut store = WindowStore::default();
-        let w: Vec<f32> = (0..WINDOW_LEN).map(|i| (i as f32 * 0.37).sin() * 40.0 + 50.0).collect();
+        let w: Vec<f32> = (0..WINDOW_LEN)
+            .map(|i| (i as f32 * 0.37).sin() * 40.0 + 50.0)
+            .collect();
         store.push(&w);
         store.push(&[3.0; WINDOW_LEN]);
         let back = store.window(0).unwrap();

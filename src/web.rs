@@ -57,9 +57,10 @@ impl Model {
     ) -> Result<Model, JsError> {
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
         if !external.is_undefined() && !external.is_null() {
-            let entries = js_sys::Object::entries(external.dyn_ref::<js_sys::Object>().ok_or_else(
-                || JsError::new("external data must be an object of name → Uint8Array"),
-            )?);
+            let entries =
+                js_sys::Object::entries(external.dyn_ref::<js_sys::Object>().ok_or_else(|| {
+                    JsError::new("external data must be an object of name → Uint8Array")
+                })?);
             for entry in entries.iter() {
                 let pair = js_sys::Array::from(&entry);
                 let name = pair
@@ -123,7 +124,11 @@ impl Session {
     /// Start replaying against `model`. `layout` is `labelled` (default), `frame-major` or `as-stored`;
     /// `keep_windows` keeps every window (8-bit) for the heatmap.
     #[wasm_bindgen(constructor)]
-    pub fn new(model: &Model, layout: Option<String>, keep_windows: bool) -> Result<Session, JsError> {
+    pub fn new(
+        model: &Model,
+        layout: Option<String>,
+        keep_windows: bool,
+    ) -> Result<Session, JsError> {
         let policy: LayoutPolicy = match layout.as_deref() {
             None | Some("") => LayoutPolicy::Labelled,
             Some(s) => s.parse().map_err(|e: String| JsError::new(&e))?,
@@ -198,7 +203,11 @@ impl Replayed {
 
     /// The report as `countscope report` prints it.
     #[wasm_bindgen(js_name = reportText)]
-    pub fn report_text(&self, targets: Option<String>, cross_room: bool) -> Result<String, JsError> {
+    pub fn report_text(
+        &self,
+        targets: Option<String>,
+        cross_room: bool,
+    ) -> Result<String, JsError> {
         let gates = gate_set(targets, cross_room)?;
         Ok(Report::build(&self.outcome, &self.model, &gates).to_text())
     }

@@ -16,7 +16,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 wasm_bindgen_test_configure!(run_in_browser);
 
 const MODEL: &[u8] = include_bytes!("../artifacts/count_v1.onnx");
-const SAMPLE: &[u8] = include_bytes!("../artifacts/recordings/room100-heldout-10min.paired.jsonl.gz");
+const SAMPLE: &[u8] =
+    include_bytes!("../artifacts/recordings/room100-heldout-10min.paired.jsonl.gz");
 const REFERENCE: &str = include_str!("../artifacts/reference.json");
 
 fn replay_in_chunks(model: &Model, bytes: &[u8], sizes: &[usize]) -> Replayed {
@@ -45,7 +46,11 @@ fn odd_chunks_give_onnxruntimes_logits() {
         .find(|r| r["recording"] == "recordings/room100-heldout-10min.paired.jsonl.gz")
         .expect("reference block for the held-out sample");
     let tolerance = reference["tolerance"].as_f64().unwrap() as f32;
-    let (lines, logits, conf) = (replayed.line(), replayed.count_logits(), replayed.conf_logit());
+    let (lines, logits, conf) = (
+        replayed.line(),
+        replayed.count_logits(),
+        replayed.conf_logit(),
+    );
     let mut checked = 0;
     for (k, line) in block["lines"].as_array().unwrap().iter().enumerate() {
         let i = lines
@@ -55,10 +60,16 @@ fn odd_chunks_give_onnxruntimes_logits() {
         for c in 0..8 {
             let want = block["count_logits"][k][c].as_f64().unwrap() as f32;
             let got = logits[i * 8 + c];
-            assert!((got - want).abs() <= tolerance, "line {line} class {c}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= tolerance,
+                "line {line} class {c}: {got} vs {want}"
+            );
         }
         let want = block["conf_logits"][k].as_f64().unwrap() as f32;
-        assert!((conf[i] - want).abs() <= tolerance, "line {line} confidence");
+        assert!(
+            (conf[i] - want).abs() <= tolerance,
+            "line {line} confidence"
+        );
         checked += 1;
     }
     assert_eq!(checked, 64);
@@ -73,8 +84,14 @@ fn odd_chunks_give_onnxruntimes_logits() {
     let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).unwrap();
     assert_eq!(get(&report, "windows").as_f64(), Some(747.0));
     let findings = js_sys::Array::from(&get(&report, "findings"));
-    assert_eq!(get(&findings.get(0), "code").as_string().as_deref(), Some("synthetic-recording"));
-    assert!(replayed.report_text(None, false).unwrap().contains("ADR-103"));
+    assert_eq!(
+        get(&findings.get(0), "code").as_string().as_deref(),
+        Some("synthetic-recording")
+    );
+    assert!(replayed
+        .report_text(None, false)
+        .unwrap()
+        .contains("ADR-103"));
     assert!(replayed.csv().lines().count() == 748);
     assert_eq!(replayed.window(0).map(|w| w.len()), Some(1120));
 }
@@ -83,20 +100,44 @@ fn odd_chunks_give_onnxruntimes_logits() {
 fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
     let onnx: &[u8] = include_bytes!("fixtures/countnet_external.onnx");
     let data: &[u8] = include_bytes!("fixtures/countnet_external.onnx.data");
-    assert_eq!(Model::external_files(onnx).unwrap(), vec!["countnet_external.onnx.data".to_string()]);
+    assert_eq!(
+        Model::external_files(onnx).unwrap(),
+        vec!["countnet_external.onnx.data".to_string()]
+    );
 
-    let missing = Model::new(onnx, JsValue::UNDEFINED, None).err().expect("refused");
-    let text: String = JsValue::from(missing).dyn_into::<js_sys::Error>().unwrap().message().into();
+    let missing = Model::new(onnx, JsValue::UNDEFINED, None)
+        .err()
+        .expect("refused");
+    let text: String = JsValue::from(missing)
+        .dyn_into::<js_sys::Error>()
+        .unwrap()
+        .message()
+        .into();
     assert!(text.contains("countnet_external.onnx.data"), "{text}");
 
     let files = js_sys::Object::new();
-    js_sys::Reflect::set(&files, &"countnet_external.onnx.data".into(), &js_sys::Uint8Array::from(data)).unwrap();
+    js_sys::Reflect::set(
+        &files,
+        &"countnet_external.onnx.data".into(),
+        &js_sys::Uint8Array::from(data),
+    )
+    .unwrap();
     let model = Model::new(onnx, files.into(), Some("1.5\n".into())).expect("loads with its data");
-    assert!(model.calibration_text().contains("1.5"), "{}", model.calibration_text());
+    assert!(
+        model.calibration_text().contains("1.5"),
+        "{}",
+        model.calibration_text()
+    );
 
     let wrong: &[u8] = include_bytes!("fixtures/wrong_channels.onnx");
-    let err = Model::new(wrong, JsValue::UNDEFINED, None).err().expect("refused");
-    let text: String = JsValue::from(err).dyn_into::<js_sys::Error>().unwrap().message().into();
+    let err = Model::new(wrong, JsValue::UNDEFINED, None)
+        .err()
+        .expect("refused");
+    let text: String = JsValue::from(err)
+        .dyn_into::<js_sys::Error>()
+        .unwrap()
+        .message()
+        .into();
     assert!(text.contains("expected") && text.contains("56"), "{text}");
 }
 
@@ -115,22 +156,36 @@ fn bad_lines_are_listed_and_the_good_ones_replayed() {
     let replayed = replay_in_chunks(&model, bad.as_bytes(), &[333]);
     assert_eq!(replayed.len(), lines.len() - 1);
     let report = replayed.report(None, false).unwrap();
-    let bad_lines = js_sys::Array::from(&js_sys::Reflect::get(&report, &"bad_lines".into()).unwrap());
+    let bad_lines =
+        js_sys::Array::from(&js_sys::Reflect::get(&report, &"bad_lines".into()).unwrap());
     let first = bad_lines.get(0);
-    assert_eq!(js_sys::Reflect::get(&first, &"line".into()).unwrap().as_f64(), Some(3.0));
+    assert_eq!(
+        js_sys::Reflect::get(&first, &"line".into())
+            .unwrap()
+            .as_f64(),
+        Some(3.0)
+    );
 }
 
 fn canvas(w: u32, h: u32) -> HtmlCanvasElement {
     let document = web_sys::window().unwrap().document().unwrap();
-    let c: HtmlCanvasElement = document.create_element("canvas").unwrap().dyn_into().unwrap();
-    c.set_attribute("style", &format!("width:{w}px;height:{h}px;display:block")).unwrap();
+    let c: HtmlCanvasElement = document
+        .create_element("canvas")
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    c.set_attribute("style", &format!("width:{w}px;height:{h}px;display:block"))
+        .unwrap();
     document.body().unwrap().append_child(&c).unwrap();
     c
 }
 
 fn pixels(c: &HtmlCanvasElement) -> Vec<u8> {
     let ctx: CanvasRenderingContext2d = c.get_context("2d").unwrap().unwrap().dyn_into().unwrap();
-    ctx.get_image_data(0.0, 0.0, c.width() as f64, c.height() as f64).unwrap().data().0
+    ctx.get_image_data(0.0, 0.0, c.width() as f64, c.height() as f64)
+        .unwrap()
+        .data()
+        .0
 }
 
 /// Columns (x) where the cursor colour (light theme) fills at least `min` pixels.
@@ -173,15 +228,26 @@ fn plots_draw_real_pixels_and_the_cursor_moves() {
 
     let timeline = canvas(600, 160);
     plots.draw_timeline(&timeline, 20, false, 2.0).unwrap();
-    assert_eq!((timeline.width(), timeline.height()), (1200, 320), "backing store scaled by the pixel ratio");
+    assert_eq!(
+        (timeline.width(), timeline.height()),
+        (1200, 320),
+        "backing store scaled by the pixel ratio"
+    );
     let px = pixels(&timeline);
     let distinct: std::collections::HashSet<&[u8]> = px.chunks(4).collect();
-    assert!(distinct.len() > 20, "a drawn plot has many colours, found {}", distinct.len());
+    assert!(
+        distinct.len() > 20,
+        "a drawn plot has many colours, found {}",
+        distinct.len()
+    );
     let before = cursor_columns(&timeline, 100);
     assert!(!before.is_empty(), "the cursor is drawn");
     plots.draw_timeline(&timeline, 700, false, 2.0).unwrap();
     let after = cursor_columns(&timeline, 100);
-    assert!(!after.is_empty() && after[0] > before[0] + 600, "cursor moved: {before:?} → {after:?}");
+    assert!(
+        !after.is_empty() && after[0] > before[0] + 600,
+        "cursor moved: {before:?} → {after:?}"
+    );
 
     let conf = canvas(600, 120);
     plots.draw_confidence(&conf, 20, false, 1.0).unwrap();

@@ -139,6 +139,30 @@ fn ensure_chromium() -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// playwright-core at the version pinned in tests/e2e/package-lock.json (`npm ci`: exactly the lockfile).
+/// It drives Debian's Chromium; it never downloads a browser.
+fn ensure_npm_deps() -> Result {
+    let dir = root().join("tests/e2e");
+    let installed = dir.join("node_modules/playwright-core/package.json");
+    let lock = dir.join("package-lock.json");
+    let fresh = match (std::fs::metadata(&installed), std::fs::metadata(&lock)) {
+        (Ok(i), Ok(l)) => i.modified().ok() >= l.modified().ok(),
+        _ => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    if output("npm", &["--version"]).is_none() {
+        return Err(
+            "the end-to-end test needs Node.js and npm (on Debian: apt-get install -y nodejs npm)"
+                .into(),
+        );
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", "tests/e2e"])
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
+}
+
 fn wasmtime() -> String {
     std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into())
 }
@@ -202,6 +226,18 @@ fn test() -> Result {
 
     step("browser suite 1: the wasm API in headless Chromium (wasm-pack test, tests/web.rs)");
     profile.browser_tests()?;
+
+    step("browser suite 2: the served page end to end (playwright-core driving /usr/bin/chromium, tests/e2e)");
+    profile.ensure_pkg()?;
+    run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
+    ensure_npm_deps()?;
+    let addr = serve::spawn_background()?;
+    eprintln!("serving http://{addr}/ for the end-to-end test");
+    run(Command::new("node")
+        .arg("tests/e2e/e2e.mjs")
+        .env("BASE_URL", format!("http://{addr}/"))
+        .env("COUNTSCOPE", root().join("target/release/countscope"))
+        .env("OUT", root().join("target/e2e")))?;
     eprintln!(
         "\nall suites passed in {:.0} s",
         started.elapsed().as_secs_f64()

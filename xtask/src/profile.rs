@@ -21,7 +21,8 @@ pub struct Build {
     pub profile: String,
     #[serde(default)]
     pub features: Vec<String>,
-    pub wasm_opt: Vec<String>,
+    /// `false` or a list of flags, exactly as in Cargo.toml's wasm-pack metadata.
+    pub wasm_opt: toml::Value,
 }
 
 /// `[test]` of wasm-pack.toml.
@@ -52,7 +53,8 @@ impl Profile {
     /// Read wasm-pack.toml and check it against Cargo.toml's wasm-pack metadata.
     pub fn load() -> Result<Self> {
         let path = root().join("wasm-pack.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let profile: Profile =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let cargo = read_toml(&root().join("Cargo.toml"))?;
@@ -63,17 +65,12 @@ impl Profile {
             .and_then(|w| w.get("profile"))
             .and_then(|p| p.get(&profile.build.profile))
             .and_then(|p| p.get("wasm-opt"));
-        let in_cargo: Option<Vec<String>> = metadata.and_then(|v| {
-            v.as_array()?
-                .iter()
-                .map(|s| s.as_str().map(String::from))
-                .collect()
-        });
-        if in_cargo.as_ref() != Some(&profile.build.wasm_opt) {
+        if metadata != Some(&profile.build.wasm_opt) {
+            let shown = metadata.map_or("(absent)".to_string(), |v| v.to_string());
             return Err(format!(
-                "wasm-pack.toml and Cargo.toml disagree: wasm-pack.toml [build] wasm-opt = {:?}, but Cargo.toml \
-                 [package.metadata.wasm-pack.profile.{}] wasm-opt = {:?} (wasm-pack reads only Cargo.toml): make them equal",
-                profile.build.wasm_opt, profile.build.profile, in_cargo
+                "wasm-pack.toml and Cargo.toml disagree: wasm-pack.toml [build] wasm-opt = {}, but Cargo.toml \
+                 [package.metadata.wasm-pack.profile.{}] wasm-opt = {shown} (wasm-pack reads only Cargo.toml): make them equal",
+                profile.build.wasm_opt, profile.build.profile
             ));
         }
         Ok(profile)
@@ -102,8 +99,7 @@ impl Profile {
             r.join("wasm-pack.toml"),
             r.join(".cargo/config.toml"),
         ];
-        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max())
-            > Some(built)
+        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max()) > Some(built)
     }
 
     /// `wasm-pack build` with this profile.

@@ -71,6 +71,29 @@ pub fn app() -> Router {
         ))
 }
 
+/// Serve on an ephemeral loopback port from a background thread (for the end-to-end test); returns the
+/// address. The thread ends with the process.
+pub fn spawn_background() -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot listen on a loopback port: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the test server");
+        runtime.block_on(async move {
+            let listener =
+                tokio::net::TcpListener::from_std(listener).expect("the test server's socket");
+            if let Err(e) = axum::serve(listener, app()).await {
+                eprintln!("test server: {e}");
+            }
+        })
+    });
+    Ok(addr)
+}
+
 pub fn serve(args: &[String]) -> Result {
     let opts = Options::parse(args)?;
     if opts.build {
@@ -91,7 +114,10 @@ pub fn serve(args: &[String]) -> Result {
         // Printed on stdout, alone on its line: the end-to-end test reads the port from it.
         println!("serving http://{local}/");
         if !opts.host.is_loopback() {
-            eprintln!("warning: listening on {} — reachable from other machines", opts.host);
+            eprintln!(
+                "warning: listening on {} — reachable from other machines",
+                opts.host
+            );
         }
         eprintln!("www/, pkg/ and artifacts/ only; Ctrl-C stops");
         axum::serve(listener, app())

@@ -1,0 +1,295 @@
+// End-to-end: the served page in Debian's headless Chromium, driven by playwright-core (no browser
+// download). Run by `cargo xtask test`, which starts `cargo xtask serve` and passes:
+//   BASE_URL    the served page, e.g. http://127.0.0.1:41234/
+//   COUNTSCOPE  the native CLI binary (the reference the page must agree with)
+//   OUT         where screenshots and timings go (target/e2e)
+//
+// It checks: the default replay runs on first open; a recording and a model (with its external data file,
+// sorted out by content) dropped through a real DataTransfer replay to the same numbers as
+// `countscope report --json`; a malformed recording names its bad lines and replays the rest; a recording
+// with no usable window, a wrong file and a model without its .onnx.data are refused with the file named,
+// and what was loaded before stays; the keys move the cursor; two embedded replays run independently.
+
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import assert from 'node:assert/strict';
+
+const BASE = process.env.BASE_URL;
+const CLI = process.env.COUNTSCOPE;
+const OUT = process.env.OUT ?? 'target/e2e';
+const ROOT = new URL('../..', import.meta.url).pathname;
+assert.ok(BASE && CLI, 'BASE_URL and COUNTSCOPE must be set (cargo xtask test does)');
+mkdirSync(OUT, { recursive: true });
+
+const timings = {};
+let failures = 0;
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}\n${e.stack ?? e}`);
+  }
+}
+
+function cliReport(recording, model) {
+  let stdout;
+  try {
+    stdout = execFileSync(CLI, ['report', '--json', '--model', model, recording], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  } catch (e) {
+    // Exit code 1 means "a gate was not met": the report is still on stdout.
+    if (e.status !== 1) throw e;
+    stdout = e.stdout;
+  }
+  return JSON.parse(stdout);
+}
+
+/** Drop files on the page through a real DataTransfer carrying real File objects. */
+async function drop(page, files) {
+  const payload = files.map(({ name, bytes }) => ({ name, b64: Buffer.from(bytes).toString('base64') }));
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const { name, b64 } of payload) {
+      const bin = atob(b64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      dt.items.add(new File([bytes], name));
+    }
+    const el = document.querySelector('countscope-replay');
+    document.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, payload);
+}
+
+const file = (path) => ({ name: basename(path), bytes: readFileSync(path) });
+const shadow = (page, sel) => page.evaluate((sel) => document.querySelector('countscope-replay').shadowRoot.querySelector(sel)?.innerText ?? null, sel);
+const messages = (page) => shadow(page, '.messages');
+
+/** Resolves with the next `replayed` event's detail, or with the next error message. */
+function nextOutcome(page) {
+  return page.evaluate(() => new Promise((resolve) => {
+    const el = document.querySelector('countscope-replay');
+    const done = (kind) => (e) => { el.removeEventListener('replayed', onOk); el.removeEventListener('message', onMsg); resolve({ kind, detail: e.detail }); };
+    const onOk = done('replayed');
+    const onMsg = (e) => { if (e.detail.kind === 'error') done('error')(e); };
+    el.addEventListener('replayed', onOk);
+    el.addEventListener('message', onMsg);
+  }));
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+const pageErrors = [];
+const offOrigin = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) offOrigin.push(r.url()); });
+
+await check('first open replays the default model and sample recording', async () => {
+  const t0 = Date.now();
+  await page.goto(BASE);
+  await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  timings.first_open_to_plotted_ms = Date.now() - t0;
+  const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  const cli = cliReport(join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz'), join(ROOT, 'artifacts/count_v1.onnx'));
+  assert.equal(report.windows, cli.windows);
+  assert.equal(report.accuracy, cli.accuracy);
+  assert.equal(await shadow(page, '.synthetic'), 'SYNTHETIC');
+  assert.equal(await messages(page), '');
+});
+
+await check('a dropped recording + model (+ .onnx.data, sorted by content) gives the CLI report', async () => {
+  const rec = join(ROOT, 'artifacts/recordings/room100-heldout-10min.paired.jsonl.gz');
+  const onnx = join(ROOT, 'tests/fixtures/countnet_external.onnx');
+  const data = join(ROOT, 'tests/fixtures/countnet_external.onnx.data');
+  // Names that say nothing: the page must sort them by content (the data file keeps its name, the model names it).
+  const files = [{ ...file(rec), name: 'a' }, { ...file(data) }, { ...file(onnx), name: 'b' }];
+  const outcome = nextOutcome(page);
+  const t0 = Date.now();
+  await drop(page, files);
+  const got = await outcome;
+  assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
+  timings.drop_heldout_10min_to_plotted_ms = Date.now() - t0;
+  const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  const cli = cliReport(rec, onnx);
+  // Counts and argmax-based numbers exactly; numbers computed from the confidence to float rounding (the
+  // browser's wasm SIMD kernels and native x86 sum in different orders: logits agree to ~1e-6).
+  for (const k of ['windows', 'labelled_windows', 'accuracy', 'within_pm1', 'mae', 'majority_baseline', 'skipped_lines', 'gates_passed']) {
+    assert.equal(report[k], cli[k], `${k}: page ${report[k]} vs CLI ${cli[k]}`);
+  }
+  for (const k of ['spearman', 'brier', 'ece']) {
+    assert.ok(Math.abs(report[k] - cli[k]) < 1e-6, `${k}: page ${report[k]} vs CLI ${cli[k]}`);
+  }
+  assert.deepEqual(report.confusion, cli.confusion);
+  assert.deepEqual(report.findings.map((f) => f.code), cli.findings.map((f) => f.code));
+  assert.deepEqual(report.gates.map((g) => [g.name, g.status]), cli.gates.map((g) => [g.name, g.status]));
+  report.gates.forEach((g, i) => assert.ok(Math.abs(g.measured - cli.gates[i].measured) < 1e-6, g.name));
+  assert.equal(report.calibration.description, cli.calibration.description);
+  // What the page shows is those numbers.
+  const shown = await page.evaluate(() => Object.fromEntries([...document.querySelector('countscope-replay').shadowRoot.querySelectorAll('[data-metric]')].map((e) => [e.dataset.metric, e.textContent])));
+  assert.equal(shown.windows, String(cli.windows));
+  assert.equal(shown.accuracy, `${(100 * cli.accuracy).toFixed(1)} %`);
+  assert.equal(shown.within_pm1, `${(100 * cli.within_pm1).toFixed(1)} %`);
+  assert.equal(shown.mae, cli.mae.toFixed(3));
+  assert.equal(shown.spearman, cli.spearman == null ? '—' : cli.spearman.toFixed(3));
+});
+
+await check('keys move the cursor: End, Home, N (next wrong)', async () => {
+  await page.keyboard.press('End');
+  await page.waitForFunction(() => /window 747 \/ 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout').innerText));
+  await page.keyboard.press('Home');
+  await page.waitForFunction(() => /window 1 \/ 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout').innerText));
+  await page.keyboard.press('n');
+  await page.waitForFunction(() => /wrong/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout .verdict')?.innerText ?? ''));
+  await page.keyboard.press('ArrowRight');
+});
+
+await check('a malformed recording names its bad lines and replays the rest', async () => {
+  const text = execFileSync(CLI, ['simulate', '--seed', '9', '--room', '2', '--duration', '40s'], { encoding: 'utf8' });
+  const lines = text.trimEnd().split('\n');
+  lines[2] = '{"csi": [1, 2, 3';
+  lines[6] = 'not json at all';
+  const outcome = nextOutcome(page);
+  await drop(page, [{ name: 'broken.paired.jsonl', bytes: Buffer.from(lines.join('\n') + '\n') }]);
+  const got = await outcome;
+  assert.equal(got.kind, 'replayed');
+  const msg = await messages(page);
+  assert.match(msg, /2 bad line\(s\) skipped/);
+  assert.match(msg, /line 3: /);
+  assert.match(msg, /line 7: /);
+  const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  assert.equal(report.windows, lines.length - 2);
+  assert.deepEqual(report.bad_lines.map((b) => b.line), [3, 7]);
+  await page.screenshot({ path: join(OUT, 'bad-lines.png') });
+});
+
+await check('errors name the problem and keep what was loaded', async () => {
+  const before = await page.evaluate(() => document.querySelector('countscope-replay').report.windows);
+  // No usable window.
+  let outcome = nextOutcome(page);
+  await drop(page, [{ name: 'garbage.jsonl', bytes: Buffer.from('{"csi": 1}\n{"nope": true}\n') }]);
+  let got = await outcome;
+  assert.equal(got.kind, 'error');
+  assert.match(got.detail.text, /garbage\.jsonl: no usable window — 2 line\(s\) skipped: line 1: .*line 2: /);
+  // A file that is none of the kinds.
+  await drop(page, [{ name: 'photo.png', bytes: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]) }]);
+  await page.waitForFunction(() => /photo\.png: not a recording/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText));
+  // A model without its external data: the missing file is named.
+  outcome = nextOutcome(page);
+  await drop(page, [file(join(ROOT, 'tests/fixtures/countnet_external.onnx'))]);
+  got = await outcome;
+  assert.equal(got.kind, 'error');
+  assert.match(got.detail.text, /countnet_external\.onnx\.data/);
+  // A model with the wrong interface: expected and found.
+  outcome = nextOutcome(page);
+  await drop(page, [file(join(ROOT, 'tests/fixtures/wrong_channels.onnx'))]);
+  got = await outcome;
+  assert.equal(got.kind, 'error');
+  assert.match(got.detail.text, /expected .*found/);
+  const after = await page.evaluate(() => ({ state: document.querySelector('countscope-replay').getAttribute('state'), windows: document.querySelector('countscope-replay').report.windows }));
+  assert.deepEqual(after, { state: 'ready', windows: before });
+});
+
+await check('the 30-minute sample dropped: time to full plot', async () => {
+  const outcome = nextOutcome(page);
+  const t0 = Date.now();
+  await drop(page, [file(join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz')), file(join(ROOT, 'artifacts/count_v1.onnx'))]);
+  const got = await outcome;
+  assert.equal(got.kind, 'replayed');
+  timings.drop_30min_to_plotted_ms = Date.now() - t0;
+  timings.drop_30min_in_page = got.detail.timing;
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(OUT, 'page.png'), fullPage: true });
+});
+
+await check('exports: per-frame CSV has a row per window, the JSON is the report', async () => {
+  const shadowClick = (act) => page.evaluate((act) => document.querySelector('countscope-replay').shadowRoot.querySelector(`button[data-act=${act}]`).click(), act);
+  let wait = page.waitForEvent('download');
+  await shadowClick('csv');
+  const csv = readFileSync(await (await wait).path(), 'utf8').trimEnd().split('\n');
+  assert.equal(csv.length, 2240 + 1);
+  assert.match(csv[0], /^line,ts_start,ts_end,truth,count,correct,confidence,/);
+  wait = page.waitForEvent('download');
+  await shadowClick('json');
+  const json = JSON.parse(readFileSync(await (await wait).path(), 'utf8'));
+  assert.equal(json.windows, 2240);
+  wait = page.waitForEvent('download');
+  await shadowClick('png');
+  const png = readFileSync(await (await wait).path());
+  assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+});
+
+await check('the layout can be overridden and the report says so', async () => {
+  const outcome = nextOutcome(page);
+  await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.layout'); s.value = 'as-stored'; s.dispatchEvent(new Event('change')); });
+  assert.equal((await outcome).kind, 'replayed');
+  const layout = await page.evaluate(() => document.querySelector('countscope-replay').report.layout);
+  assert.equal(layout.as_stored, 2240);
+  assert.equal(layout.transposed, 0);
+  const back = nextOutcome(page);
+  await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.layout'); s.value = 'labelled'; s.dispatchEvent(new Event('change')); });
+  assert.equal((await back).kind, 'replayed');
+});
+
+await check('the embed page runs two independent replays', async () => {
+  const embed = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  embed.on('pageerror', (e) => pageErrors.push(e.message));
+  await embed.goto(new URL('embed.html', BASE).href);
+  await embed.waitForFunction(() => [...document.querySelectorAll('countscope-replay')].every((e) => e.getAttribute('state') === 'ready'), null, { timeout: 120_000 });
+  const windows = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.report.windows));
+  assert.deepEqual(windows, [2240, 747]);
+  await embed.click('#held-out');
+  await embed.keyboard.press('End');
+  await embed.waitForFunction(() => document.querySelector('#held-out').shadowRoot.querySelector('.readout b').innerText === 'window 747 / 747');
+  await embed.waitForTimeout(100);
+  const readouts = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.shadowRoot.querySelector('.readout b').innerText));
+  assert.deepEqual(readouts, ['window 1 / 2240', 'window 747 / 747'], 'the key moved only the focused replay');
+  await embed.screenshot({ path: join(OUT, 'embed.png'), fullPage: true });
+  await embed.close();
+});
+
+// A measurement, not a check: a long recording (e.g. a simulated 24 hours) opened through the file picker,
+// so the page reads a disk-backed File by streaming. Run with COUNTSCOPE_E2E_LONG=path/to/recording.
+if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(process.env.COUNTSCOPE_E2E_LONG)}: time to full plot and memory`, async () => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const outcome = nextOutcome(page);
+  const t0 = Date.now();
+  let peakHeap = 0;
+  const poll = setInterval(async () => {
+    const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
+    peakHeap = Math.max(peakHeap, heap);
+  }, 250);
+  await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]').id = 'pick');
+  const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
+  await input.asElement().setInputFiles(process.env.COUNTSCOPE_E2E_LONG);
+  const got = await outcome;
+  clearInterval(poll);
+  assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
+  const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  timings.long = {
+    file: basename(process.env.COUNTSCOPE_E2E_LONG),
+    windows: got.detail.report.windows,
+    drop_to_plotted_ms: Date.now() - t0,
+    in_page: got.detail.timing,
+    main_js_heap_peak_mb: peakHeap / 1e6,
+    main_js_heap_total_mb: metrics.JSHeapTotalSize / 1e6,
+  };
+  await page.screenshot({ path: join(OUT, 'long.png'), fullPage: true });
+});
+
+await check('no page errors, nothing fetched off the origin', async () => {
+  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(offOrigin, []);
+});
+
+await browser.close();
+writeFileSync(join(OUT, 'timings.json'), JSON.stringify(timings, null, 2));
+console.log(`timings: ${JSON.stringify(timings)}\nscreenshots: ${join(OUT, 'page.png')}, ${join(OUT, 'embed.png')}`);
+if (failures) {
+  console.log(`${failures} end-to-end check(s) failed`);
+  process.exit(1);
+}

@@ -40,7 +40,8 @@ TEMPLATE.innerHTML = `
     <span class="sources"></span>
     <span class="synthetic" hidden title="These windows were made by a simulator, not measured">SYNTHETIC</span>
     <span class="grow"></span>
-    <label class="full-only picker">Open files…<input type="file" multiple hidden></label>
+    <button class="full-only" data-act="open" title="Open a recording, a model (+ .onnx.data), a .temperature">Open files…</button>
+    <input type="file" multiple hidden>
   </div>
   <div class="progress" hidden><progress max="1" value="0"></progress><span></span></div>
   <div class="messages" role="status" aria-live="polite"></div>
@@ -344,6 +345,7 @@ class CountscopeReplay extends HTMLElement {
       this.openFiles(e.dataTransfer.files);
     });
     this.$('input[type=file]').addEventListener('change', (e) => this.openFiles(e.target.files));
+    this.$('.load-bar').addEventListener('click', (e) => { if (e.target.closest('button')?.dataset.act === 'open') this.$('input[type=file]').click(); });
     this.$('.transport').addEventListener('click', (e) => this.act(e.target.closest('button')?.dataset.act));
     this.$('.exports').addEventListener('click', (e) => this.act(e.target.closest('button')?.dataset.act));
     this.$('.speed').addEventListener('change', (e) => { this.speed = Number(e.target.value); if (this.playing) { this.pause(); this.play(); } });

@@ -147,6 +147,37 @@ await check('keys move the cursor: End, Home, N (next wrong)', async () => {
   await page.keyboard.press('ArrowRight');
 });
 
+await check('Space plays (real time × speed) and pauses', async () => {
+  await page.keyboard.press('Home');
+  await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.speed'); s.value = '64'; s.dispatchEvent(new Event('change')); });
+  await page.keyboard.press(' ');
+  await page.waitForTimeout(1000);
+  await page.keyboard.press(' ');
+  const at = await page.evaluate(() => document.querySelector('countscope-replay').cursor);
+  // 64× real time for ~1 s is ~64 s of recording: 0.8 s windows → ~80 windows (wide bounds: a noisy machine).
+  assert.ok(at >= 20 && at <= 160, `cursor at ${at} after ~1 s at 64×`);
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').cursor), at, 'paused');
+});
+
+await check('dark mode follows prefers-color-scheme', async () => {
+  const bg = () => page.evaluate(() => {
+    const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
+    return [...c.getContext('2d').getImageData(2, 2, 1, 1).data.slice(0, 3)];
+  });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForFunction(() => {
+    const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
+    return c.getContext('2d').getImageData(2, 2, 1, 1).data[0] < 60;
+  });
+  assert.deepEqual(await bg(), [24, 26, 31]);
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.waitForFunction(() => {
+    const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
+    return c.getContext('2d').getImageData(2, 2, 1, 1).data[0] > 200;
+  });
+});
+
 await check('a malformed recording names its bad lines and replays the rest', async () => {
   const text = execFileSync(CLI, ['simulate', '--seed', '9', '--room', '2', '--duration', '40s'], { encoding: 'utf8' });
   const lines = text.trimEnd().split('\n');

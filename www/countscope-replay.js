@@ -16,7 +16,10 @@ const here = (path) => new URL(path, import.meta.url).href;
 const DEFAULT_MODEL = here('./artifacts/count_v1.onnx');
 const DEFAULT_RECORDING = here('./artifacts/recordings/room0-30min.paired.jsonl.gz');
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
-const engine = init({ module_or_path: here('./pkg/countscope_bg.wasm') });
+// Compiled once per page: the main thread instantiates it for drawing, and every element's worker gets
+// the same compiled module (no second download, no second compile).
+const compiled = WebAssembly.compileStreaming(fetch(here('./pkg/countscope_bg.wasm')));
+const engine = compiled.then((module) => init({ module_or_path: module }));
 
 const fmt = {
   pct: (v) => (v == null ? '—' : `${(100 * v).toFixed(1)} %`),
@@ -43,7 +46,7 @@ TEMPLATE.innerHTML = `
     <button class="full-only" data-act="open" title="Open a recording, a model (+ .onnx.data), a .temperature">Open files…</button>
     <input type="file" multiple hidden>
   </div>
-  <div class="progress" hidden><progress max="1" value="0"></progress><span></span></div>
+  <div class="progress" hidden><progress max="1" value="0"></progress><span></span><button data-act="cancel" title="Stop reading; keep what was loaded before">Cancel</button></div>
   <div class="messages" role="status" aria-live="polite"></div>
   <div class="bar transport" role="toolbar" aria-label="Replay">
     <button data-act="home" title="First window (Home)">|◀</button>
@@ -128,6 +131,10 @@ class CountscopeReplay extends HTMLElement {
     this.worker = new Worker(here('./replay-worker.js'), { type: 'module' });
     this.worker.onmessage = ({ data }) => this.onWorker(data);
     this.worker.onerror = (e) => this.message('error', `the replay worker failed: ${e.message ?? e}`);
+    compiled.then(
+      (module) => this.worker?.postMessage({ type: 'init', module }),
+      (e) => this.message('error', `cannot load the engine (pkg/countscope_bg.wasm): ${e.message}`),
+    );
     this.bindControls();
     this.resize = new ResizeObserver(() => this.redraw());
     this.resize.observe(this.$('.plots'));
@@ -161,7 +168,7 @@ class CountscopeReplay extends HTMLElement {
     if (!r) return;
     if (data.type === 'progress') return r.onProgress?.(data);
     this.requests.delete(data.id);
-    if (data.type === 'error') r.reject(new Error(data.message));
+    if (data.type === 'error') r.reject(Object.assign(new Error(data.message), { stopped: data.stopped }));
     else r.resolve(data);
   }
 
@@ -174,7 +181,7 @@ class CountscopeReplay extends HTMLElement {
       await this.loadModelUrl(new URL(model, location.href).href);
       await this.replay(new URL(recording, location.href).href);
     } catch (e) {
-      this.message('error', e.message);
+      if (!e.stopped) this.message('error', e.message);
     }
   }
 
@@ -236,7 +243,7 @@ class CountscopeReplay extends HTMLElement {
 
   async replay(source) {
     const name = typeof source === 'string' ? source.split('/').pop() : source.name;
-    this.lastSource = source;
+    const token = (this.loadToken = (this.loadToken ?? 0) + 1);
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
     const bar = this.$('.progress progress'), label = this.$('.progress span');
@@ -249,11 +256,15 @@ class CountscopeReplay extends HTMLElement {
       if (p.total) bar.value = p.bytes / p.total; else bar.removeAttribute('value');
       label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
     }).catch((e) => {
-      this.$('.progress').hidden = true;
-      this.state = this.plots ? 'ready' : 'error';
-      this.setAttribute('state', this.state);
+      if (token === this.loadToken) {
+        // Failed or cancelled, and no newer load took over: back to what was loaded before.
+        this.$('.progress').hidden = true;
+        this.state = this.plots ? 'ready' : 'error';
+        this.setAttribute('state', this.state);
+      }
       throw e;
     });
+    this.lastSource = source;
     await engine;
     const c = result.columns;
     const plots = new Plots(c.line, c.tsStart, c.tsEnd, c.truth, c.count, c.confidence, c.p95Low, c.p95High, c.probs, c.countLogits, c.confLogit);
@@ -322,7 +333,7 @@ class CountscopeReplay extends HTMLElement {
       if (found.recording) await this.replay(found.recording);
       else if (found.model && this.lastSource) await this.replay(this.lastSource);
     } catch (e) {
-      this.message('error', e.message);
+      if (!e.stopped) this.message('error', e.message);
       this.$('.progress').hidden = true;
       this.state = this.plots ? 'ready' : 'error';
       this.setAttribute('state', this.state);
@@ -345,6 +356,9 @@ class CountscopeReplay extends HTMLElement {
       this.openFiles(e.dataTransfer.files);
     });
     this.$('input[type=file]').addEventListener('change', (e) => this.openFiles(e.target.files));
+    this.$('.progress').addEventListener('click', (e) => {
+      if (e.target.closest('button')?.dataset.act === 'cancel') this.worker.postMessage({ type: 'cancel' });
+    });
     this.$('.load-bar').addEventListener('click', (e) => { if (e.target.closest('button')?.dataset.act === 'open') this.$('input[type=file]').click(); });
     this.$('.transport').addEventListener('click', (e) => this.act(e.target.closest('button')?.dataset.act));
     this.$('.exports').addEventListener('click', (e) => this.act(e.target.closest('button')?.dataset.act));
@@ -353,7 +367,7 @@ class CountscopeReplay extends HTMLElement {
     for (const sel of ['.targets', '.cross-room']) this.$(sel).addEventListener('change', () => this.rescore());
     this.$('.layout').value = this.getAttribute('layout') || 'labelled';
     this.$('.layout').addEventListener('change', () => {
-      if (this.lastSource) this.replay(this.lastSource).catch((e) => this.message('error', e.message));
+      if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
     });
     (full() ? document : root).addEventListener('keydown', (e) => this.key(e));
     this.$('canvas[data-plot=timeline]').addEventListener('click', (e) => this.clickTime(e));

@@ -2,18 +2,26 @@
 // so the page stays responsive however large the file. It never holds the whole recording: chunks from
 // File.stream() or fetch() go straight into Session.push and are dropped.
 //
-// Messages in:  {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null}
+// Messages in:  {type: 'init', module: WebAssembly.Module} (first; the page compiled it once)
+//               {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null}
 //               {id, type: 'replay', source: File|Blob|string(URL), layout}
 //               {id, type: 'report', targets, crossRoom}
 //               {id, type: 'window', index}
+//               {type: 'cancel'} (stops the replay in progress; what was loaded before stays)
 // Messages out: {id, type: 'progress', windows, bytes, total, skipped}
 //               {id, type: 'done', ...result} | {id, type: 'error', message}
 
 import init, { Model, Session } from './pkg/countscope.js';
 
-const ready = init({ module_or_path: new URL('./pkg/countscope_bg.wasm', import.meta.url) });
+// The page sends the compiled module first ({type: 'init', module}); requests that arrive before it wait.
+let start;
+const ready = new Promise((resolve) => { start = resolve; });
 let model = null;
 let replayed = null;
+// The replay in progress: a newer replay or a cancel stops the older one at its next chunk.
+let active = 0;
+
+class Stopped extends Error {}
 
 async function loadModel({ onnx, external, temperature }) {
   const next = new Model(onnx, external ?? {}, temperature ?? undefined);
@@ -39,9 +47,14 @@ async function replay(id, { source, layout, targets, crossRoom }) {
   const session = new Session(model, layout || undefined, true);
   const reader = stream.getReader();
   let lastPost = 0;
+  active = id;
   try {
     for (;;) {
       const { done, value } = await reader.read();
+      if (active !== id) {
+        reader.cancel().catch(() => {});
+        throw new Stopped('stopped: a newer replay or a cancel');
+      }
       if (done) break;
       session.push(value);
       const now = performance.now();
@@ -77,9 +90,14 @@ async function replay(id, { source, layout, targets, crossRoom }) {
 
 onmessage = async ({ data }) => {
   const { id, type } = data;
+  if (type === 'init') {
+    start(init({ module_or_path: data.module }));
+    return;
+  }
   try {
     const wasm = await ready;
     let result, transfer = [];
+    if (type === 'cancel') { active = 0; return; }
     if (type === 'model') result = await loadModel(data);
     else if (type === 'replay') [result, transfer] = await replay(id, data);
     else if (type === 'report') {
@@ -93,6 +111,6 @@ onmessage = async ({ data }) => {
     if (result && type === 'replay') result.memory.wasm = wasm.memory.buffer.byteLength;
     postMessage({ id, type: 'done', ...result }, transfer);
   } catch (e) {
-    postMessage({ id, type: 'error', message: e?.message ?? String(e) });
+    postMessage({ id, type: 'error', message: e?.message ?? String(e), stopped: e instanceof Stopped });
   }
 };

@@ -288,14 +288,22 @@ if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(proc
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
   const outcome = nextOutcome(page);
-  const t0 = Date.now();
   let peakHeap = 0;
   const poll = setInterval(async () => {
     const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
     peakHeap = Math.max(peakHeap, heap);
   }, 250);
-  await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]').id = 'pick');
   const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
+  // First: Cancel stops a long read and keeps what was loaded before.
+  const before = await page.evaluate(() => document.querySelector('countscope-replay').report.windows);
+  await input.asElement().setInputFiles(process.env.COUNTSCOPE_E2E_LONG);
+  await page.waitForFunction(() => /windows/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.progress span').innerText));
+  await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=cancel]').click());
+  await page.waitForSelector('countscope-replay[state=ready]');
+  assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').report.windows), before);
+  assert.equal(await messages(page), '');
+  await input.asElement().setInputFiles([]);
+  const t0 = Date.now();
   await input.asElement().setInputFiles(process.env.COUNTSCOPE_E2E_LONG);
   const got = await outcome;
   clearInterval(poll);

@@ -163,3 +163,17 @@ fn newest(dir: &Path) -> Option<SystemTime> {
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_profile_agrees_with_cargo_toml() {
+        let p = Profile::load().unwrap();
+        assert_eq!(p.build.target, "web");
+        assert_eq!(p.build.out_dir, "pkg");
+        assert!(p.test.tests.contains(&"web".to_string()));
+        assert!(p.wasm_path().ends_with("pkg/countscope_bg.wasm"));
+    }
+}

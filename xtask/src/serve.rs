@@ -14,6 +14,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Options of `cargo xtask serve`.
+#[derive(Debug)]
 pub struct Options {
     pub port: u16,
     pub host: IpAddr,
@@ -127,4 +128,83 @@ pub fn serve(args: &[String]) -> Result {
             .await
             .map_err(|e| format!("server: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text.lines().next().unwrap_or("").to_string();
+        (status, text)
+    }
+
+    #[test]
+    fn only_www_pkg_and_artifacts_are_reachable() {
+        let addr = spawn_background().unwrap();
+        assert!(addr.ip().is_loopback());
+        let (status, body) = get(addr, "/");
+        assert!(status.contains("200"), "{status}");
+        assert!(body.contains("<countscope-replay"), "index.html at /");
+        assert!(body
+            .to_ascii_lowercase()
+            .contains("cache-control: no-cache"));
+        let (status, body) = get(addr, "/artifacts/recordings/samples.tsv");
+        assert!(
+            status.contains("200") && body.contains("room0-30min"),
+            "{status}"
+        );
+        for outside in [
+            "/Cargo.toml",
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/artifacts/../Cargo.toml",
+            "/artifacts/%2e%2e/Cargo.toml",
+            "/src/lib.rs",
+            "/www/index.html",
+            "/pkg/../Cargo.toml",
+        ] {
+            let (status, _) = get(addr, outside);
+            assert!(
+                status.contains("404") || status.contains("400"),
+                "{outside}: {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_parse_and_refuse_nonsense() {
+        let o = Options::parse(&[]).unwrap();
+        assert_eq!(
+            (o.port, o.host.to_string(), o.build),
+            (8080, "127.0.0.1".into(), true)
+        );
+        let args: Vec<String> = ["--port", "9000", "--host", "0.0.0.0", "--no-build"]
+            .map(String::from)
+            .to_vec();
+        let o = Options::parse(&args).unwrap();
+        assert_eq!(
+            (o.port, o.host.to_string(), o.build),
+            (9000, "0.0.0.0".into(), false)
+        );
+        assert!(Options::parse(&["--port".into(), "http".into()])
+            .unwrap_err()
+            .contains("not a port"));
+        assert!(Options::parse(&["--port".into()])
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(Options::parse(&["--open".into()])
+            .unwrap_err()
+            .contains("unknown argument"));
+    }
 }

@@ -11,6 +11,7 @@ use crate::series::{min_max_columns, Column, Series};
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::ops::Range;
 
 /// How to draw: light or dark, and the device-pixel scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,6 +104,15 @@ fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> PlotError {
     }
 }
 
+/// The windows a time plot shows: `view` if it is a non-empty range inside the series, else all of them.
+pub fn clamp_view(series: &Series, view: Range<usize>) -> Range<usize> {
+    if view.start < view.end && view.end <= series.len() {
+        view
+    } else {
+        0..series.len()
+    }
+}
+
 /// `m:ss` or `h:mm:ss` for an elapsed time in seconds.
 pub fn format_elapsed(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
@@ -155,22 +165,25 @@ fn step_columns<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
 }
 
 /// (a) The timeline: predicted count as a step line over the ground truth, wrong windows shaded (darker
-/// where more of a pixel column is wrong), the 95 % interval as a band, and the cursor.
+/// where more of a pixel column is wrong), the 95 % interval as a band, and the cursor. `view` is the
+/// range of windows shown (zoom); an empty or out-of-range view shows everything.
 pub fn timeline<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
+    view: Range<usize>,
     cursor: usize,
     style: Style,
 ) -> Result<(), PlotError> {
     let e = err("timeline");
     let pal = style.palette();
     area.fill(&pal.bg).map_err(&e)?;
-    let n = series.len().max(1) as f64;
+    let view = clamp_view(series, view);
+    let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
     let mut chart = ChartBuilder::on(area)
         .margin(style.px(8.0))
         .x_label_area_size(style.px(22.0))
         .y_label_area_size(style.px(28.0))
-        .build_cartesian_2d(0.0..n, -0.5..(N_CLASSES as f64 - 0.5))
+        .build_cartesian_2d(x_range, -0.5..(N_CLASSES as f64 - 0.5))
         .map_err(&e)?;
     chart
         .configure_mesh()
@@ -186,11 +199,10 @@ pub fn timeline<DB: DrawingBackend>(
         .draw()
         .map_err(&e)?;
     let width = chart.plotting_area().dim_in_pixel().0 as usize;
-    let len = series.len();
     let plot = chart.plotting_area();
 
     // Wrong windows: share of each column that is wrong, as shading.
-    for c in min_max_columns(len, width, |i| series.is_wrong(i) as u8 as f32) {
+    for c in min_max_columns(view.clone(), width, |i| series.is_wrong(i) as u8 as f32) {
         if c.max > 0.0 {
             let share = (c.first..c.end).filter(|&i| series.is_wrong(i)).count() as f64
                 / (c.end - c.first) as f64;
@@ -205,8 +217,8 @@ pub fn timeline<DB: DrawingBackend>(
         }
     }
     // The 95 % band: lowest low and highest high in each column.
-    let lows = min_max_columns(len, width, |i| series.p95_low[i] as f32);
-    let highs = min_max_columns(len, width, |i| series.p95_high[i] as f32);
+    let lows = min_max_columns(view.clone(), width, |i| series.p95_low[i] as f32);
+    let highs = min_max_columns(view.clone(), width, |i| series.p95_high[i] as f32);
     for (lo, hi) in lows.iter().zip(&highs) {
         plot.draw(&Rectangle::new(
             [
@@ -217,14 +229,16 @@ pub fn timeline<DB: DrawingBackend>(
         ))
         .map_err(&e)?;
     }
-    let truth = min_max_columns(len, width, |i| match series.truth_at(i) {
+    let truth = min_max_columns(view.clone(), width, |i| match series.truth_at(i) {
         Some(t) => t as f32,
         None => f32::NAN,
     });
     step_columns(plot, &truth, pal.truth.mix(0.9).stroke_width(style.px(3.0))).map_err(&e)?;
-    let pred = min_max_columns(len, width, |i| series.count[i] as f32);
+    let pred = min_max_columns(view.clone(), width, |i| series.count[i] as f32);
     step_columns(plot, &pred, pal.pred.stroke_width(style.px(1.5))).map_err(&e)?;
-    draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
+    if view.contains(&cursor) {
+        draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
+    }
     area.present().map_err(&e)
 }
 
@@ -247,22 +261,24 @@ fn draw_cursor<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
 }
 
 /// (b) Confidence over time: the range of confidences in each pixel column, right windows and wrong
-/// windows drawn separately (unlabelled ones muted), and the cursor.
+/// windows drawn separately (unlabelled ones muted), and the cursor; `view` as for [`timeline`].
 pub fn confidence<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
+    view: Range<usize>,
     cursor: usize,
     style: Style,
 ) -> Result<(), PlotError> {
     let e = err("confidence");
     let pal = style.palette();
     area.fill(&pal.bg).map_err(&e)?;
-    let n = series.len().max(1) as f64;
+    let view = clamp_view(series, view);
+    let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
     let mut chart = ChartBuilder::on(area)
         .margin(style.px(8.0))
         .x_label_area_size(style.px(22.0))
         .y_label_area_size(style.px(28.0))
-        .build_cartesian_2d(0.0..n, 0.0..1.0)
+        .build_cartesian_2d(x_range, 0.0..1.0)
         .map_err(&e)?;
     chart
         .configure_mesh()
@@ -278,7 +294,6 @@ pub fn confidence<DB: DrawingBackend>(
         .draw()
         .map_err(&e)?;
     let width = chart.plotting_area().dim_in_pixel().0 as usize;
-    let len = series.len();
     let plot = chart.plotting_area();
     let mark = style.px(2.0);
     for (colour, keep) in [
@@ -286,7 +301,7 @@ pub fn confidence<DB: DrawingBackend>(
         (pal.right, Some(false)),
         (pal.wrong, Some(true)),
     ] {
-        let cols = min_max_columns(len, width, |i| {
+        let cols = min_max_columns(view.clone(), width, |i| {
             let wrong = series.truth_at(i).map(|t| t != series.count[i]);
             if wrong == keep {
                 series.confidence[i]
@@ -302,7 +317,9 @@ pub fn confidence<DB: DrawingBackend>(
             .map_err(&e)?;
         }
     }
-    draw_cursor(plot, series, cursor, 0.0, 1.0, style).map_err(&e)?;
+    if view.contains(&cursor) {
+        draw_cursor(plot, series, cursor, 0.0, 1.0, style).map_err(&e)?;
+    }
     area.present().map_err(&e)
 }
 
@@ -687,7 +704,9 @@ mod tests {
         let pal = style.palette();
         let mut at = Vec::new();
         for cursor in [1_000, 90_000] {
-            let px = draw(600, 200, |area| timeline(area, &s, cursor, style).unwrap());
+            let px = draw(600, 200, |area| {
+                timeline(area, &s, 0..0, cursor, style).unwrap()
+            });
             assert!(
                 count_colour(&px, pal.pred, 0..600) > 500,
                 "prediction drawn"
@@ -699,6 +718,23 @@ mod tests {
             at.push(cols[0]);
         }
         assert!(at[1] > at[0] + 300, "the cursor moved right: {at:?}");
+
+        // Zoomed to 2,000 windows around window 90,000: the cursor sits mid-plot; outside the view it is
+        // not drawn.
+        let zoomed = draw(600, 200, |area| {
+            timeline(area, &s, 89_000..91_000, 90_000, style).unwrap()
+        });
+        let cols: Vec<u32> = (0..600)
+            .filter(|&x| count_colour(&zoomed, pal.cursor, x..x + 1) > 50)
+            .collect();
+        assert!(
+            cols.first().is_some_and(|&x| (260..360).contains(&x)),
+            "{cols:?}"
+        );
+        let outside = draw(600, 200, |area| {
+            timeline(area, &s, 89_000..91_000, 1_000, style).unwrap()
+        });
+        assert_eq!(count_colour(&outside, pal.cursor, 0..600), 0);
     }
 
     #[test]
@@ -712,7 +748,7 @@ mod tests {
             let bg = style.palette().bg;
             let px = draw(400, 300, |area| {
                 let parts = area.split_evenly((2, 3));
-                confidence(&parts[0], &s, 10, style).unwrap();
+                confidence(&parts[0], &s, 0..s.len(), 10, style).unwrap();
                 heatmap(&parts[1], Some(&window), style).unwrap();
                 probabilities(&parts[2], s.probs_at(3), s.truth_at(3), (2, 4), style).unwrap();
                 confusion(&parts[3], &m.confusion, style).unwrap();

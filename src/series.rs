@@ -238,18 +238,24 @@ pub struct Column {
     pub max: f32,
 }
 
-/// Downsample `values` to at most `width` columns, each keeping its minimum and maximum, so a line drawn
-/// through them shows every spike however long the series (the classic min/max decimation: drawing costs
-/// O(width), not O(windows)). Values that are NaN are ignored; a column of only NaN is left out.
-pub fn min_max_columns(n: usize, width: usize, value: impl Fn(usize) -> f32) -> Vec<Column> {
+/// Downsample the windows in `range` to at most `width` columns, each keeping its minimum and maximum, so
+/// a line drawn through them shows every spike however long the series (the classic min/max decimation:
+/// drawing costs O(width), not O(windows)). `value(i)` is read for absolute indices `i` in `range`, and
+/// columns carry absolute indices too. NaN values are ignored; a column of only NaN is left out.
+pub fn min_max_columns(
+    range: std::ops::Range<usize>,
+    width: usize,
+    value: impl Fn(usize) -> f32,
+) -> Vec<Column> {
+    let n = range.len();
     if n == 0 || width == 0 {
         return Vec::new();
     }
     let cols = width.min(n);
     let mut out = Vec::with_capacity(cols);
     for c in 0..cols {
-        let first = c * n / cols;
-        let end = ((c + 1) * n / cols).max(first + 1);
+        let first = range.start + c * n / cols;
+        let end = (range.start + (c + 1) * n / cols).max(first + 1);
         let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
         for i in first..end {
             let v = value(i);
@@ -372,7 +378,7 @@ mod tests {
         let mut v = vec![1.0f32; 10_000];
         v[4321] = 7.0;
         v[9999] = 0.0;
-        let cols = min_max_columns(v.len(), 100, |i| v[i]);
+        let cols = min_max_columns(0..v.len(), 100, |i| v[i]);
         assert_eq!(cols.len(), 100);
         assert_eq!(cols.iter().map(|c| c.end - c.first).sum::<usize>(), 10_000);
         assert!(cols
@@ -380,8 +386,13 @@ mod tests {
             .any(|c| c.max == 7.0 && (c.first..c.end).contains(&4321)));
         assert_eq!(cols[99].min, 0.0);
         // Fewer windows than pixels: one column per window.
-        assert_eq!(min_max_columns(3, 100, |i| i as f32).len(), 3);
-        assert!(min_max_columns(0, 100, |_| 0.0).is_empty());
-        assert!(min_max_columns(3, 100, |_| f32::NAN).is_empty());
+        assert_eq!(min_max_columns(0..3, 100, |i| i as f32).len(), 3);
+        assert!(min_max_columns(0..0, 100, |_| 0.0).is_empty());
+        assert!(min_max_columns(0..3, 100, |_| f32::NAN).is_empty());
+        // A zoomed view: absolute indices, only the view's windows read.
+        let cols = min_max_columns(4000..4400, 4, |i| v[i]);
+        assert_eq!((cols[0].first, cols[3].end), (4000, 4400));
+        assert_eq!(cols[3].max, 7.0);
+        assert!(cols[..3].iter().all(|c| c.max == 1.0));
     }
 }

@@ -389,30 +389,38 @@ impl Plots {
         self.series.prev_wrong(i)
     }
 
-    /// Draw the timeline with the cursor at window `cursor`.
+    /// Draw the timeline of windows `from..to` (zoom; an empty range draws all) with the cursor at window
+    /// `cursor`.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = drawTimeline)]
     pub fn draw_timeline(
         &self,
         canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
         cursor: usize,
         dark: bool,
         scale: f64,
     ) -> Result<(), JsError> {
         let area = canvas_area(canvas, scale)?;
-        plot::timeline(&area, &self.series, cursor, Style { dark, scale }).map_err(js_err)
+        plot::timeline(&area, &self.series, from..to, cursor, Style { dark, scale }).map_err(js_err)
     }
 
-    /// Draw confidence over time with the cursor at window `cursor`.
+    /// Draw confidence over windows `from..to` with the cursor at window `cursor`.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = drawConfidence)]
     pub fn draw_confidence(
         &self,
         canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
         cursor: usize,
         dark: bool,
         scale: f64,
     ) -> Result<(), JsError> {
         let area = canvas_area(canvas, scale)?;
-        plot::confidence(&area, &self.series, cursor, Style { dark, scale }).map_err(js_err)
+        plot::confidence(&area, &self.series, from..to, cursor, Style { dark, scale })
+            .map_err(js_err)
     }
 
     /// Draw window `i`'s class probabilities.

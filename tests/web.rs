@@ -227,7 +227,9 @@ fn plots_draw_real_pixels_and_the_cursor_moves() {
     assert_eq!(plots.len(), 747);
 
     let timeline = canvas(600, 160);
-    plots.draw_timeline(&timeline, 20, false, 2.0).unwrap();
+    plots
+        .draw_timeline(&timeline, 0, 0, 20, false, 2.0)
+        .unwrap();
     assert_eq!(
         (timeline.width(), timeline.height()),
         (1200, 320),
@@ -242,7 +244,9 @@ fn plots_draw_real_pixels_and_the_cursor_moves() {
     );
     let before = cursor_columns(&timeline, 100);
     assert!(!before.is_empty(), "the cursor is drawn");
-    plots.draw_timeline(&timeline, 700, false, 2.0).unwrap();
+    plots
+        .draw_timeline(&timeline, 0, 0, 700, false, 2.0)
+        .unwrap();
     let after = cursor_columns(&timeline, 100);
     assert!(
         !after.is_empty() && after[0] > before[0] + 600,
@@ -250,7 +254,9 @@ fn plots_draw_real_pixels_and_the_cursor_moves() {
     );
 
     let conf = canvas(600, 120);
-    plots.draw_confidence(&conf, 20, false, 1.0).unwrap();
+    plots
+        .draw_confidence(&conf, 0, 747, 20, false, 1.0)
+        .unwrap();
     assert!(!cursor_columns(&conf, 50).is_empty());
 
     for draw in [

@@ -63,7 +63,7 @@ TEMPLATE.innerHTML = `
   </div>
   <div class="readout" aria-live="off"></div>
   <div class="plots">
-    <figure class="wide"><figcaption>Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red</figcaption><canvas data-plot="timeline"></canvas></figure>
+    <figure class="wide"><figcaption>Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red · <span class="zoom-note"></span></figcaption><canvas data-plot="timeline"></canvas></figure>
     <figure class="wide"><figcaption>Confidence: right (teal), wrong (red), unlabelled (grey)</figcaption><canvas data-plot="confidence"></canvas></figure>
     <figure><figcaption>Current window (56 subcarriers × 20 frames)</figcaption><canvas data-plot="heatmap"></canvas></figure>
     <figure><figcaption>Class probabilities (truth outlined)</figcaption><canvas data-plot="probs"></canvas></figure>
@@ -276,6 +276,7 @@ class CountscopeReplay extends HTMLElement {
     this.recordingName = result.name;
     this.windows.clear();
     this.cursor = 0;
+    this.zoom = null;
     this.$('.scrub').max = String(plots.len() - 1);
     this.$('.progress').hidden = true;
     this.clearMessages();
@@ -370,14 +371,13 @@ class CountscopeReplay extends HTMLElement {
       if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
     });
     (full() ? document : root).addEventListener('keydown', (e) => this.key(e));
-    this.$('canvas[data-plot=timeline]').addEventListener('click', (e) => this.clickTime(e));
-    this.$('canvas[data-plot=confidence]').addEventListener('click', (e) => this.clickTime(e));
+    for (const name of ['timeline', 'confidence']) this.bindTimePlot(this.canvas(name));
   }
 
   key(e) {
     if (e.target?.tagName === 'INPUT' && e.target.type !== 'range') return;
     if (e.target?.tagName === 'SELECT') return;
-    const map = { ' ': 'play', ArrowLeft: 'back', ArrowRight: 'fwd', Home: 'home', End: 'end', n: 'next-wrong', N: 'prev-wrong', p: 'prev-wrong' };
+    const map = { ' ': 'play', ArrowLeft: 'back', ArrowRight: 'fwd', Home: 'home', End: 'end', n: 'next-wrong', N: 'prev-wrong', p: 'prev-wrong', '+': 'zoom-in', '=': 'zoom-in', '-': 'zoom-out', 0: 'zoom-all' };
     const act = map[e.key];
     if (!act) return;
     e.preventDefault();
@@ -398,23 +398,80 @@ class CountscopeReplay extends HTMLElement {
       case 'fwd': return this.seek(this.cursor + 1);
       case 'home': return this.seek(0);
       case 'end': return this.seek(last);
+      case 'zoom-in': return this.zoomAt(this.cursor, 1 / 2);
+      case 'zoom-out': return this.zoomAt(this.cursor, 2);
+      case 'zoom-all': this.zoom = null; return this.redrawCursor();
       case 'next-wrong': { const i = p.nextWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
       case 'prev-wrong': { const i = p.prevWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
     }
   }
 
-  clickTime(e) {
-    if (!this.plots) return;
+  /** Click to jump, wheel to zoom around the pointer, drag to pan, double-click to see everything. */
+  bindTimePlot(canvas) {
+    let drag = null;
+    canvas.addEventListener('wheel', (e) => {
+      if (!this.plots) return;
+      e.preventDefault();
+      this.zoomAt(this.indexAt(e), e.deltaY < 0 ? 1 / 1.25 : 1.25);
+    }, { passive: false });
+    canvas.addEventListener('pointerdown', (e) => {
+      if (!this.plots) return;
+      drag = { x: e.clientX, view: this.viewRange(), moved: false };
+      canvas.setPointerCapture(e.pointerId);
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!drag) return;
+      const dx = e.clientX - drag.x;
+      if (Math.abs(dx) > 3) drag.moved = true;
+      if (!drag.moved || !this.zoom) return;
+      const [a, b] = drag.view;
+      const shift = Math.round((-dx / Math.max(1, canvas.getBoundingClientRect().width - 44)) * (b - a));
+      this.setView(a + shift, b - a);
+    });
+    canvas.addEventListener('pointerup', (e) => {
+      if (drag && !drag.moved) this.seek(this.indexAt(e));
+      drag = null;
+    });
+    canvas.addEventListener('dblclick', () => { this.zoom = null; this.redrawCursor(); });
+  }
+
+  /** The window under the pointer: the plot area starts after the y labels (28 CSS px + 8 margin) and
+   *  ends 8 px before the edge, and maps the view linearly. */
+  indexAt(e) {
     const rect = e.target.getBoundingClientRect();
-    // The plot area starts after the y labels (28 CSS px + 8 margin) and ends 8 px before the edge.
-    const x = (e.clientX - rect.left - 36) / Math.max(1, rect.width - 44);
-    this.seek(Math.round(Math.min(1, Math.max(0, x)) * (this.plots.len() - 1)));
+    const frac = Math.min(1, Math.max(0, (e.clientX - rect.left - 36) / Math.max(1, rect.width - 44)));
+    const [a, b] = this.viewRange();
+    return Math.min(b - 1, Math.floor(a + frac * (b - a)));
+  }
+
+  viewRange() {
+    return this.zoom ?? [0, this.plots.len()];
+  }
+
+  setView(start, span) {
+    const n = this.plots.len();
+    span = Math.max(Math.min(20, n), Math.min(n, Math.round(span)));
+    start = Math.max(0, Math.min(n - span, Math.round(start)));
+    this.zoom = span >= n ? null : [start, start + span];
+    this.redrawCursor();
+  }
+
+  /** Zoom by `factor` (< 1 in) keeping window `i` under the same pixel. */
+  zoomAt(i, factor) {
+    const [a, b] = this.viewRange();
+    const span = (b - a) * factor;
+    this.setView(i - (i - a) * (span / (b - a)), span);
   }
 
   seek(i) {
     if (!this.plots) return;
     this.cursor = Math.max(0, Math.min(this.plots.len() - 1, i));
     this.$('.scrub').value = String(this.cursor);
+    // A zoomed view follows the cursor.
+    if (this.zoom && (this.cursor < this.zoom[0] || this.cursor >= this.zoom[1])) {
+      const span = this.zoom[1] - this.zoom[0];
+      this.setView(this.cursor - span / 2, span);
+    }
     this.redrawCursor();
   }
 
@@ -490,8 +547,12 @@ class CountscopeReplay extends HTMLElement {
       const [dark, scale] = this.style();
       const i = this.cursor;
       try {
-        p.drawTimeline(this.canvas('timeline'), i, dark, scale);
-        p.drawConfidence(this.canvas('confidence'), i, dark, scale);
+        const [a, b] = this.viewRange();
+        p.drawTimeline(this.canvas('timeline'), a, b, i, dark, scale);
+        p.drawConfidence(this.canvas('confidence'), a, b, i, dark, scale);
+        this.$('.zoom-note').textContent = this.zoom
+          ? `showing windows ${a + 1}–${b} of ${p.len()} (${fmt.clock(p.elapsed(a))}–${fmt.clock(p.elapsed(b - 1))}); double-click or 0 shows all`
+          : 'wheel to zoom, drag to pan';
         p.drawProbabilities(this.canvas('probs'), i, dark, scale);
       } catch (e) {
         this.message('error', e.message ?? String(e));

@@ -147,6 +147,23 @@ await check('keys move the cursor: End, Home, N (next wrong)', async () => {
   await page.keyboard.press('ArrowRight');
 });
 
+await check('the time plots zoom (keys, wheel) around the cursor and reset', async () => {
+  const note = () => shadow(page, '.zoom-note');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('+');
+  await page.keyboard.press('+');
+  await page.waitForFunction(() => /showing windows 1–187 of 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
+  await page.keyboard.press('0');
+  await page.waitForFunction(() => /wheel to zoom/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
+  const box = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]'));
+  const r = await box.asElement().boundingBox();
+  await page.mouse.move(r.x + r.width / 2, r.y + r.height / 2);
+  await page.mouse.wheel(0, -300);
+  await page.waitForFunction(() => /showing windows/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
+  assert.match(await note(), /showing windows \d+–\d+ of 747/);
+  await page.keyboard.press('0');
+});
+
 await check('Space plays (real time × speed) and pauses', async () => {
   await page.keyboard.press('Home');
   await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.speed'); s.value = '64'; s.dispatchEvent(new Event('change')); });

@@ -178,8 +178,17 @@ class CountscopeReplay extends HTMLElement {
     const model = params.get('model') ?? this.getAttribute('model') ?? DEFAULT_MODEL;
     const recording = params.get('recording') ?? this.getAttribute('recording') ?? DEFAULT_RECORDING;
     try {
-      await this.loadModelUrl(new URL(model, location.href).href);
-      await this.replay(new URL(recording, location.href).href);
+      const sameOrigin = (what, url) => {
+        const u = new URL(url, location.href);
+        if (u.origin !== location.origin) {
+          throw new Error(`refusing the ${what} ${u.href}: this page fetches only from its own origin (${location.origin}); download the file and drop it instead`);
+        }
+        return u.href;
+      };
+      const modelUrl = sameOrigin('model', model);
+      const recordingUrl = sameOrigin('recording', recording);
+      await this.loadModelUrl(modelUrl);
+      await this.replay(recordingUrl);
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
     }
@@ -190,7 +199,8 @@ class CountscopeReplay extends HTMLElement {
     try {
       response = await fetch(url);
     } catch (e) {
-      throw new Error(`cannot fetch the ${what} ${url}: ${e.message}`);
+      const other = new URL(url, location.href).origin !== location.origin;
+      throw new Error(`cannot fetch the ${what} ${url}: ${e.message}${other ? ' (this page fetches only from its own origin: download the file and drop it instead)' : ''}`);
     }
     if (!response.ok) throw new Error(`cannot fetch the ${what} ${url}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());

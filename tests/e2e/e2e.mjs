@@ -337,6 +337,16 @@ if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(proc
   await page.screenshot({ path: join(OUT, 'long.png'), fullPage: true });
 });
 
+await check('a ?recording= URL on another origin is refused with a reason', async () => {
+  const other = await browser.newPage();
+  const errors = [];
+  other.on('pageerror', (e) => errors.push(e.message));
+  await other.goto(new URL('?recording=http://example.invalid/r.jsonl', BASE).href);
+  await other.waitForFunction(() => /only from its own origin/.test(document.querySelector('countscope-replay')?.shadowRoot.querySelector('.messages').innerText ?? ''), null, { timeout: 60_000 });
+  await other.close();
+  assert.deepEqual(errors, []);
+});
+
 await check('no page errors, nothing fetched off the origin', async () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(offOrigin, []);

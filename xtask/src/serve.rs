@@ -13,6 +13,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// Same-origin only; `wasm-unsafe-eval` lets the page compile its own wasm.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+    connect-src 'self'; img-src 'self' data: blob:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+
 /// Options of `cargo xtask serve`.
 #[derive(Debug)]
 pub struct Options {
@@ -69,6 +73,12 @@ pub fn app() -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
+        ))
+        // The page's promise, enforced by the browser for the page and its worker alike: nothing is
+        // fetched from (or sent to) anywhere but this origin.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
         ))
 }
 

@@ -82,17 +82,19 @@ TEMPLATE.innerHTML = `
   </div>
 </div>`;
 
-/** Sort dropped files by what they contain, not by their names. */
+/** Sort dropped files by what they contain. The one exception is external weight data: raw floats have no
+ *  signature, so a file is that when its name says so (`*.data`, `*.bin`), which is also how the model
+ *  refers to it. */
 async function classify(files) {
   const out = { recording: null, model: null, data: {}, temperature: null, rejected: [] };
   for (const f of files) {
     const head = new Uint8Array(await f.slice(0, 64).arrayBuffer());
     const text = new TextDecoder().decode(head).replace(/^\uFEFF/, '').trimStart();
-    if (head[0] === 0x1f && head[1] === 0x8b) out.recording = f; // gzip: a compressed recording
+    if (/\.data$|\.bin$/i.test(f.name)) out.data[f.name] = f;
+    else if (head[0] === 0x1f && head[1] === 0x8b) out.recording = f; // gzip: a compressed recording
     else if (text.startsWith('{')) out.recording = f; // JSON lines
     else if (head[0] === 0x08 && head.length > 2 && head[1] < 0x20) out.model = f; // ONNX: field 1 (ir_version)
     else if (f.size < 64 && /^\s*[0-9.eE+-]+\s*$/.test(text)) out.temperature = f;
-    else if (/\.data$|\.bin$/i.test(f.name)) out.data[f.name] = f;
     else out.rejected.push(f.name);
   }
   return out;

@@ -214,7 +214,6 @@ class CountscopeReplay extends HTMLElement {
     this.setBusy(`loading model ${url.split('/').pop()}…`);
     const onnx = await this.fetchBytes(url, 'model');
     const external = {};
-
     await engine;
     for (const name of Model.externalFiles(onnx)) {
       external[name] = await this.fetchBytes(new URL(name, url).href, `model's external data`);
@@ -232,7 +231,6 @@ class CountscopeReplay extends HTMLElement {
 
   async loadModelFiles(model, data, temperatureFile) {
     const onnx = new Uint8Array(await model.arrayBuffer());
-
     await engine;
     const external = {};
     for (const name of Model.externalFiles(onnx)) {

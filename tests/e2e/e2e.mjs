@@ -86,6 +86,7 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
 const pageErrors = [];
 const offOrigin = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
+page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
 page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) offOrigin.push(r.url()); });
 
 await check('first open replays the default model and sample recording', async () => {
@@ -285,6 +286,7 @@ await check('the layout can be overridden and the report says so', async () => {
 await check('the embed page runs two independent replays', async () => {
   const embed = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   embed.on('pageerror', (e) => pageErrors.push(e.message));
+  embed.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
   await embed.goto(new URL('embed.html', BASE).href);
   await embed.waitForFunction(() => [...document.querySelectorAll('countscope-replay')].every((e) => e.getAttribute('state') === 'ready'), null, { timeout: 120_000 });
   const windows = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.report.windows));
@@ -347,7 +349,7 @@ await check('a ?recording= URL on another origin is refused with a reason', asyn
   assert.deepEqual(errors, []);
 });
 
-await check('no page errors, nothing fetched off the origin', async () => {
+await check('no page errors or console errors, nothing fetched off the origin', async () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(offOrigin, []);
 });

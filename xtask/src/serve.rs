@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Same-origin only; `wasm-unsafe-eval` lets the page compile its own wasm.
+/// Same-origin only; `wasm-unsafe-eval` lets the page compile its own wasm, and inline styles are allowed
+/// because plotters measures text with a styled `<span>`.
 const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
-    connect-src 'self'; img-src 'self' data: blob:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+    connect-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'none'";
 
 /// Options of `cargo xtask serve`.
 #[derive(Debug)]

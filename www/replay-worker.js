@@ -61,6 +61,8 @@ async function replay(id, { source, layout, targets, crossRoom }) {
       if (now - lastPost > 100) {
         lastPost = now;
         postMessage({ id, type: 'progress', windows: session.windows(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
+        // A file's chunks can arrive as microtasks only: yield a task so a cancel (or a newer load) is seen.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
   } catch (e) {

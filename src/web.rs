@@ -12,12 +12,13 @@
 
 use crate::model::{parse_temperature, CountModel, ExternalData, Source};
 use crate::plot::{self, Style};
-use crate::recording::LayoutPolicy;
+use crate::recording::{Decoder, LayoutPolicy, LineError, Parser, Record};
 use crate::replay::{Outcome, Replay};
 use crate::report::gates::Targets;
 use crate::report::{GateSet, Metrics, Report};
 use crate::series::Series;
 use crate::sim::{SimConfig, Simulator};
+use crate::WINDOW_LEN;
 use plotters::prelude::IntoDrawingArea;
 use plotters_canvas::CanvasBackend;
 use serde::Serialize;
@@ -109,6 +110,106 @@ impl Model {
     #[wasm_bindgen(js_name = batchSize)]
     pub fn batch_size(&self) -> usize {
         self.inner.batch_size()
+    }
+
+    /// Change the windows per inference call (for benchmarks: the page keeps the engine's default). Only
+    /// while no [`Session`] shares the model, so a running replay never changes under its feet.
+    #[wasm_bindgen(js_name = setBatchSize)]
+    pub fn set_batch_size(&mut self, n: usize) -> Result<(), JsError> {
+        Rc::get_mut(&mut self.inner)
+            .ok_or_else(|| {
+                JsError::new("the batch size cannot change while a replay uses this model")
+            })?
+            .set_batch_size(n);
+        Ok(())
+    }
+
+    /// Run raw windows (model order, 1120 values each; normalised here) and return, per window, the 8
+    /// count logits followed by the confidence logit. This is the bare engine, for benchmarks and for
+    /// checking countscope against another runtime on the very same inputs; replays go through [`Session`].
+    pub fn infer(&self, windows: &[f32]) -> Result<Vec<f32>, JsError> {
+        if windows.len() % WINDOW_LEN != 0 {
+            return Err(JsError::new(&format!(
+                "infer takes whole windows of {WINDOW_LEN} values; got {} values",
+                windows.len()
+            )));
+        }
+        let logits = self.inner.infer(windows).map_err(js_err)?;
+        Ok(logits
+            .count
+            .iter()
+            .zip(&logits.conf)
+            .flat_map(|(c, &f)| c.iter().copied().chain(std::iter::once(f)))
+            .collect())
+    }
+}
+
+/// The recording reader alone, without a model: push chunks, count windows and bad lines. It exists so
+/// the reader's speed can be measured in the browser against `JSON.parse` (`cargo xtask bench`); every
+/// window is still built in model order, as a replay would, and then dropped.
+#[wasm_bindgen]
+pub struct RecordingParser {
+    parser: Parser,
+    decoder: Decoder,
+    out: Vec<Result<Record, LineError>>,
+    windows: usize,
+    bad_lines: usize,
+}
+
+#[wasm_bindgen]
+impl RecordingParser {
+    /// A reader with the `labelled` layout, accepting plain or gzip bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> RecordingParser {
+        RecordingParser {
+            parser: Parser::new(LayoutPolicy::Labelled),
+            decoder: Decoder::default(),
+            out: Vec::new(),
+            windows: 0,
+            bad_lines: 0,
+        }
+    }
+
+    fn absorb(&mut self) {
+        for r in self.out.drain(..) {
+            match r {
+                Ok(_) => self.windows += 1,
+                Err(_) => self.bad_lines += 1,
+            }
+        }
+    }
+
+    /// Feed the next chunk (any size, split anywhere).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        let (parser, out) = (&mut self.parser, &mut self.out);
+        self.decoder
+            .push(chunk, &mut |b| parser.push(b, out))
+            .map_err(js_err)?;
+        self.absorb();
+        Ok(())
+    }
+
+    /// End of input: returns the number of windows read (bad lines are in [`RecordingParser::bad_lines`]).
+    pub fn finish(&mut self) -> Result<usize, JsError> {
+        let (parser, out) = (&mut self.parser, &mut self.out);
+        self.decoder
+            .finish(&mut |b| parser.push(b, out))
+            .map_err(js_err)?;
+        self.parser.finish(&mut self.out);
+        self.absorb();
+        Ok(self.windows)
+    }
+
+    /// Lines that could not become a window so far.
+    #[wasm_bindgen(js_name = badLines)]
+    pub fn bad_lines(&self) -> usize {
+        self.bad_lines
+    }
+}
+
+impl Default for RecordingParser {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -154,3 +154,124 @@ fn the_sample_model_is_small_self_contained_and_calibrated() {
     let report = countscope::Report::build(&outcome, &model, &countscope::GateSet::default());
     assert_eq!(report.findings[0].code, "synthetic-recording");
 }
+
+/// `countscope bench --dump` hands other engines (onnxruntime, onnxruntime-web) the very windows countscope
+/// ran: the dumped windows are the recording's, the normalised ones are what the model saw, and the dumped
+/// logits equal onnxruntime's reference. Its JSON carries every figure `cargo xtask bench` reads.
+#[test]
+fn bench_dumps_the_windows_and_logits_other_engines_are_checked_against() {
+    let reference: Value =
+        serde_json::from_slice(&std::fs::read(artifacts().join("reference.json")).unwrap())
+            .unwrap();
+    let rec = &reference["recordings"][0];
+    let sample = artifacts().join(rec["recording"].as_str().unwrap());
+    let lines: Vec<u64> = rec["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        (1..=64).collect::<Vec<_>>(),
+        "the reference covers the first 64 lines"
+    );
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-dump");
+    let _ = std::fs::remove_dir_all(&dir);
+    let heldout = artifacts().join("recordings/room100-heldout-10min.paired.jsonl.gz");
+    let o = Command::new(env!("CARGO_BIN_EXE_countscope"))
+        .args([
+            "bench",
+            "--json",
+            "--windows",
+            "64",
+            "--batch",
+            "1,16",
+            "--repeat",
+            "2",
+        ])
+        .arg("-m")
+        .arg(artifacts().join("count_v1.onnx"))
+        .arg("--windows-from")
+        .arg(&sample)
+        .arg("--parse")
+        .arg(&heldout)
+        .arg("--dump")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let batches: Vec<u64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["batch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(batches, [1, 16]);
+    for r in v["results"].as_array().unwrap() {
+        let us = &r["us_per_window"];
+        assert!(us["min"].as_f64().unwrap() > 0.0);
+        assert!(
+            us["min"].as_f64() <= us["median"].as_f64()
+                && us["median"].as_f64() <= us["max"].as_f64()
+        );
+    }
+    assert_eq!(v["parse"]["windows"], 747);
+    assert_eq!(v["parse"]["bad_lines"], 0);
+    assert!(v["parse"]["mb_per_s"]["median"].as_f64().unwrap() > 0.0);
+
+    let f32s = |name: &str| -> Vec<f32> {
+        std::fs::read(dir.join(name))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let (raw, norm, logits) = (
+        f32s("windows.f32"),
+        f32s("windows-normalised.f32"),
+        f32s("logits.f32"),
+    );
+    let onnx = std::fs::read(artifacts().join("count_v1.onnx")).unwrap();
+    let model = CountModel::load(&onnx, &NoExternalData, None).unwrap();
+    let outcome = replay(&model, &sample);
+    assert_eq!(raw.len(), 64 * countscope::WINDOW_LEN);
+    let mut parsed = Vec::new();
+    let mut parser = countscope::recording::Parser::new(LayoutPolicy::Labelled);
+    let mut out = Vec::new();
+    let bytes = {
+        let mut d = countscope::recording::Decoder::default();
+        let mut plain = Vec::new();
+        d.push(&std::fs::read(&sample).unwrap(), &mut |b| {
+            plain.extend_from_slice(b)
+        })
+        .unwrap();
+        d.finish(&mut |b| plain.extend_from_slice(b)).unwrap();
+        plain
+    };
+    parser.push(&bytes, &mut out);
+    for r in out.into_iter().take(64) {
+        parsed.extend_from_slice(&r.unwrap().window);
+    }
+    assert_eq!(
+        raw, parsed,
+        "the dumped windows are the recording's first 64, in model order"
+    );
+    let mut expect = raw.clone();
+    model.calibration().normalise(&mut expect);
+    assert_eq!(norm, expect);
+    assert_ne!(norm, raw, "the sample model normalises");
+    let tolerance = reference["tolerance"].as_f64().unwrap();
+    for (i, row) in logits.chunks_exact(9).enumerate() {
+        let want = rec["count_logits"][i].as_array().unwrap();
+        for (g, w) in row[..8].iter().zip(want) {
+            assert!(
+                (*g as f64 - w.as_f64().unwrap()).abs() <= tolerance,
+                "window {i}: {g} vs {w}"
+            );
+        }
+        assert!((row[8] as f64 - rec["conf_logits"][i].as_f64().unwrap()).abs() <= tolerance);
+        assert_eq!(row[8], outcome.predictions[i].conf_logit);
+    }
+}

@@ -7,7 +7,10 @@
 //! - `cargo xtask serve [--port 8080] [--host 127.0.0.1]`: builds `pkg/` when missing or stale, then serves
 //!   the page (`www/`, `pkg/`, `artifacts/` only) on loopback.
 //! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
+//! - `cargo xtask bench [--repeat 7] [--long-repeat 2] [--no-long]`: countscope against onnxruntime,
+//!   natively and in headless Chromium, in one run; prints a table, writes `target/bench/`.
 
+mod bench;
 mod profile;
 mod serve;
 
@@ -276,7 +279,8 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("serve") => serve::serve(&args[1..]),
         Some("samples") => samples(),
-        _ => Err("usage: cargo xtask <test|serve|samples>\n  test     install what is missing, then run every test suite\n  serve    build pkg/ if stale and serve the page on http://127.0.0.1:8080 (--port, --host)\n  samples  regenerate the synthetic sample recordings in artifacts/recordings".into()),
+        Some("bench") => bench::bench(&args[1..]),
+        _ => Err("usage: cargo xtask <test|serve|samples|bench>\n  test     install what is missing, then run every test suite\n  serve    build pkg/ if stale and serve the page on http://127.0.0.1:8080 (--port, --host)\n  samples  regenerate the synthetic sample recordings in artifacts/recordings\n  bench    measure countscope against onnxruntime natively and in Chromium (--repeat N, --long-repeat N, --no-long)".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,8 +66,18 @@ impl Options {
 
 /// The router: the three folders, nothing else.
 pub fn app() -> Router {
+    app_with(&[])
+}
+
+/// The router with extra folders mounted (`cargo xtask bench` adds its page and its data); the page's
+/// three folders and headers are unchanged.
+pub fn app_with(extra: &[(&str, std::path::PathBuf)]) -> Router {
     let r = root();
-    Router::new()
+    extra
+        .iter()
+        .fold(Router::new(), |router, (at, dir)| {
+            router.nest_service(at, ServeDir::new(dir))
+        })
         .nest_service("/pkg", ServeDir::new(r.join("pkg")))
         .nest_service("/artifacts", ServeDir::new(r.join("artifacts")))
         .fallback_service(ServeDir::new(r.join("www")))
@@ -86,6 +96,11 @@ pub fn app() -> Router {
 /// Serve on an ephemeral loopback port from a background thread (for the end-to-end test); returns the
 /// address. The thread ends with the process.
 pub fn spawn_background() -> Result<SocketAddr> {
+    spawn_background_with(Vec::new())
+}
+
+/// [`spawn_background`] with extra folders mounted (see [`app_with`]).
+pub fn spawn_background_with(extra: Vec<(&'static str, std::path::PathBuf)>) -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| format!("cannot listen on a loopback port: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -98,7 +113,7 @@ pub fn spawn_background() -> Result<SocketAddr> {
         runtime.block_on(async move {
             let listener =
                 tokio::net::TcpListener::from_std(listener).expect("the test server's socket");
-            if let Err(e) = axum::serve(listener, app()).await {
+            if let Err(e) = axum::serve(listener, app_with(&extra)).await {
                 eprintln!("test server: {e}");
             }
         })

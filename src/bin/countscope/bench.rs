@@ -1,12 +1,32 @@
-//! `countscope bench`: per-window inference time at several batch sizes, the same code natively and under
-//! wasmtime, so the two can be compared in one run. Timing lives here, in the shell: the core has no clock.
+//! `countscope bench`: per-window inference time at several batch sizes and the recording parser's
+//! throughput, the same code natively and under wasmtime, so the two can be compared in one run (and
+//! `cargo xtask bench` compares both with onnxruntime and with the browser). Timing lives here, in the shell:
+//! the core has no clock.
 
 use crate::{cli::Fatal, files};
-use countscope::WINDOW_LEN;
+use countscope::recording::{Decoder, LayoutPolicy, LineError, Parser, Record};
+use countscope::{model::CountModel, WINDOW_LEN};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// What to measure: `countscope bench`'s flags.
+pub struct Options {
+    pub model: PathBuf,
+    /// Windows per repetition.
+    pub windows: usize,
+    pub batches: Vec<usize>,
+    pub repeat: usize,
+    pub json: bool,
+    /// Take the windows from this recording (cycled up to `windows`) instead of pseudo-random ones.
+    pub windows_from: Option<PathBuf>,
+    /// Write the windows used, raw and normalised, into this folder, so other engines run the same inputs.
+    pub dump: Option<PathBuf>,
+    /// Also time the parser over this recording, decompressed into memory first.
+    pub parse: Option<PathBuf>,
+}
+
 /// Deterministic CSI-like amplitudes (0–60) from a fixed linear congruential generator.
-fn windows(n: usize) -> Vec<f32> {
+fn random_windows(n: usize) -> Vec<f32> {
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     (0..n * WINDOW_LEN)
         .map(|_| {
@@ -18,50 +38,180 @@ fn windows(n: usize) -> Vec<f32> {
         .collect()
 }
 
-pub fn run(
-    model: &std::path::Path,
-    n: usize,
-    batches: &[usize],
-    repeat: usize,
-    json: bool,
-) -> Result<u8, Fatal> {
-    let t0 = Instant::now();
-    let mut m = files::load_model(model, None)?;
-    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let data = windows(n.max(1));
-    let mut rows = Vec::new();
-    for &b in batches {
-        m.set_batch_size(b);
-        m.infer(&data[..WINDOW_LEN * b.min(n)])?; // warm-up
-        let mut us: Vec<f64> = (0..repeat.max(1))
-            .map(|_| {
-                let t = Instant::now();
-                m.infer(&data)
-                    .map(|_| t.elapsed().as_secs_f64() * 1e6 / n as f64)
-            })
-            .collect::<Result<_, _>>()?;
-        us.sort_by(f64::total_cmp);
-        rows.push((m.batch_size(), us[us.len() / 2], us[0], us[us.len() - 1]));
+/// The whole file, gunzipped when it is gzip.
+fn plain_bytes(path: &Path) -> Result<Vec<u8>, Fatal> {
+    let raw = files::read(path)?;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut dec = Decoder::default();
+    let err = |e: String| Fatal(format!("{}: {e}", path.display()));
+    dec.push(&raw, &mut |b| out.extend_from_slice(b))
+        .map_err(err)?;
+    dec.finish(&mut |b| out.extend_from_slice(b)).map_err(err)?;
+    Ok(out)
+}
+
+/// Parse `bytes` the way a replay does (1 MiB chunks), returning (windows, bad lines, model-order values).
+fn parse(bytes: &[u8], keep: bool) -> (usize, usize, Vec<f32>) {
+    let mut parser = Parser::new(LayoutPolicy::Labelled);
+    let (mut ok, mut bad, mut values) = (0, 0, Vec::new());
+    let mut out = Vec::new();
+    let mut absorb = |out: &mut Vec<Result<Record, LineError>>| {
+        for r in out.drain(..) {
+            match r {
+                Ok(rec) => {
+                    ok += 1;
+                    if keep {
+                        values.extend_from_slice(&rec.window);
+                    }
+                }
+                Err(_) => bad += 1,
+            }
+        }
+    };
+    for chunk in bytes.chunks(1 << 20) {
+        parser.push(chunk, &mut out);
+        absorb(&mut out);
     }
-    if json {
-        let v: Vec<_> = rows
+    parser.finish(&mut out);
+    absorb(&mut out);
+    (ok, bad, values)
+}
+
+/// Median, min and max of a sample (sorted in place).
+fn stats(v: &mut [f64]) -> serde_json::Value {
+    v.sort_by(f64::total_cmp);
+    serde_json::json!({ "median": v[v.len() / 2], "min": v[0], "max": v[v.len() - 1], "n": v.len() })
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn write_f32(path: &Path, values: &[f32]) -> Result<(), Fatal> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+}
+
+fn time_inference(
+    m: &mut CountModel,
+    data: &[f32],
+    batch: usize,
+    repeat: usize,
+) -> Result<serde_json::Value, Fatal> {
+    let n = data.len() / WINDOW_LEN;
+    m.set_batch_size(batch);
+    m.infer(&data[..WINDOW_LEN * batch.min(n)])?; // warm-up: tract plans the shapes on first use
+    let mut us: Vec<f64> = (0..repeat.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            m.infer(data)
+                .map(|_| t.elapsed().as_secs_f64() * 1e6 / n as f64)
+        })
+        .collect::<Result<_, _>>()?;
+    let s = stats(&mut us);
+    Ok(
+        serde_json::json!({ "batch": m.batch_size(), "us_per_window": s, "windows_per_s": 1e6 / s["median"].as_f64().unwrap_or(f64::NAN) }),
+    )
+}
+
+pub fn run(o: Options) -> Result<u8, Fatal> {
+    let t0 = Instant::now();
+    let mut m = files::load_model(&o.model, None)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let n = o.windows.max(1);
+    let (data, source) = match &o.windows_from {
+        None => (
+            random_windows(n),
+            "pseudo-random amplitudes 0-60".to_string(),
+        ),
+        Some(path) => {
+            let (found, _, values) = parse(&plain_bytes(path)?, true);
+            if found == 0 {
+                return Err(Fatal(format!("{}: no usable window", path.display())));
+            }
+            let data: Vec<f32> = values
+                .iter()
+                .copied()
+                .cycle()
+                .take(n * WINDOW_LEN)
+                .collect();
+            (
+                data,
+                format!("{} ({found} windows, cycled)", path.display()),
+            )
+        }
+    };
+    if let Some(dir) = &o.dump {
+        std::fs::create_dir_all(dir).map_err(|e| Fatal(format!("{}: {e}", dir.display())))?;
+        write_f32(&dir.join("windows.f32"), &data)?;
+        let mut norm = data.clone();
+        m.calibration().normalise(&mut norm);
+        write_f32(&dir.join("windows-normalised.f32"), &norm)?;
+        let logits = m.infer(&data)?;
+        let flat: Vec<f32> = logits
+            .count
             .iter()
-            .map(|&(b, med, min, max)| serde_json::json!({ "batch": b, "us_per_window": { "median": med, "min": min, "max": max }, "windows_per_s": 1e6 / med }))
+            .zip(&logits.conf)
+            .flat_map(|(c, &f)| c.iter().copied().chain(std::iter::once(f)))
             .collect();
+        write_f32(&dir.join("logits.f32"), &flat)?;
+    }
+    let rows = o
+        .batches
+        .iter()
+        .map(|&b| time_inference(&mut m, &data, b, o.repeat))
+        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = match &o.parse {
+        None => serde_json::Value::Null,
+        Some(path) => {
+            let bytes = plain_bytes(path)?;
+            let mut secs = Vec::new();
+            let mut found = (0, 0);
+            for _ in 0..o.repeat.max(1) {
+                let t = Instant::now();
+                let (ok, bad, _) = parse(&bytes, true);
+                secs.push(t.elapsed().as_secs_f64());
+                found = (ok, bad);
+            }
+            let mb_s: Vec<f64> = secs.iter().map(|s| bytes.len() as f64 / 1e6 / s).collect();
+            let w_s: Vec<f64> = secs.iter().map(|s| found.0 as f64 / s).collect();
+            serde_json::json!({ "file": path.display().to_string(), "bytes": bytes.len(), "windows": found.0, "bad_lines": found.1,
+                "mb_per_s": stats(&mut mb_s.clone()), "windows_per_s": stats(&mut w_s.clone()) })
+        }
+    };
+    if o.json {
         println!(
             "{}",
-            serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "repeat": repeat, "load_ms": load_ms, "results": v })
+            serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "source": source, "repeat": o.repeat, "load_ms": load_ms, "results": rows, "parse": parsed })
         );
     } else {
         println!(
-            "model load+optimise: {load_ms:.1} ms; {n} windows × {repeat} repeats ({})",
+            "model load+optimise: {load_ms:.1} ms; {n} windows × {} repeats ({}); windows: {source}",
+            o.repeat,
             std::env::consts::ARCH
         );
         println!("| batch | µs/window median | min | max | windows/s |\n|---|---|---|---|---|");
-        for (b, med, min, max) in rows {
+        for r in &rows {
+            let us = &r["us_per_window"];
             println!(
-                "| {b} | {med:.1} | {min:.1} | {max:.1} | {:.0} |",
-                1e6 / med
+                "| {} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                r["batch"],
+                num(&us["median"]),
+                num(&us["min"]),
+                num(&us["max"]),
+                num(&r["windows_per_s"])
+            );
+        }
+        if !parsed.is_null() {
+            let s = &parsed["mb_per_s"];
+            println!(
+                "parse {}: {} bytes, {} windows: {:.1} MB/s median (min {:.1}, max {:.1})",
+                parsed["file"],
+                parsed["bytes"],
+                parsed["windows"],
+                num(&s["median"]),
+                num(&s["min"]),
+                num(&s["max"])
             );
         }
     }

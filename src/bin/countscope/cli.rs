@@ -71,7 +71,8 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Time inference per window at several batch sizes (median of repeats, with min and max), on
-    /// deterministic pseudo-random windows. The same code runs natively and under wasmtime.
+    /// deterministic pseudo-random windows or a recording's, and optionally the parser's throughput. The
+    /// same code runs natively and under wasmtime (`cargo xtask bench` runs both, and the peers).
     Bench {
         /// The count model (.onnx).
         #[arg(long, short)]
@@ -88,6 +89,16 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Take the windows from this recording (cycled up to --windows) instead of pseudo-random ones.
+        #[arg(long)]
+        windows_from: Option<PathBuf>,
+        /// Write the windows used (raw and normalised, little-endian f32, model order) and their logits
+        /// into this folder, so another engine can run the very same inputs and be checked against them.
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// Also time the recording parser over this recording (decompressed into memory first).
+        #[arg(long)]
+        parse: Option<PathBuf>,
     },
     /// Write a SYNTHETIC recording in RuView's paired-JSONL format from a physical channel model (rooms,
     /// moving and breathing people, multipath, noise, AGC, dropped frames). Every line is marked synthetic.
@@ -182,7 +193,19 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             batch,
             repeat,
             json,
-        } => bench::run(&model, windows, &batch, repeat, json),
+            windows_from,
+            dump,
+            parse,
+        } => bench::run(bench::Options {
+            model,
+            windows,
+            batches: batch,
+            repeat,
+            json,
+            windows_from,
+            dump,
+            parse,
+        }),
         Command::Simulate {
             seed,
             room,

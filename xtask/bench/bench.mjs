@@ -1,0 +1,123 @@
+// The browser half of `cargo xtask bench`: drives Debian's headless Chromium (playwright-core, no browser
+// download) against the page served by xtask, and writes target/bench/browser.json.
+//
+//   BASE_URL   where xtask serves www/, pkg/, artifacts/, /bench/ (this folder) and /bench-data/
+//   OUT        the JSON file to write
+//   REPEAT     repetitions of every measurement (median, min and max are reported)
+//   BATCHES    comma-separated batch sizes
+//   RECORDING  the plain JSONL the readers are timed on (a URL path under /bench-data/)
+//   LONG       optional: a long recording on disk, opened through the page's file picker (end to end)
+//   LONG_REPEAT repetitions of the long recording (default 1: each takes tens of seconds)
+import { chromium } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+const BASE = process.env.BASE_URL;
+const REPEAT = Number(process.env.REPEAT ?? 5);
+const BATCHES = (process.env.BATCHES ?? '1,16').split(',').map(Number);
+const LONG_REPEAT = Number(process.env.LONG_REPEAT ?? 1);
+const log = (m) => process.stderr.write(`bench: ${m}\n`);
+
+function stats(v) {
+  const s = [...v].sort((a, b) => a - b);
+  return { median: s[s.length >> 1], min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-precise-memory-info'] });
+const errors = [];
+const watch = (page) => {
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.url()}`); });
+};
+const out = { chromium: browser.version() };
+
+log('inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)');
+{
+  const page = await browser.newPage();
+  watch(page);
+  await page.goto(new URL('bench/page.html', BASE).href);
+  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
+  Object.assign(out, await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, recording: process.env.RECORDING }));
+  await page.close();
+}
+
+log('end to end: the 30-minute sample dropped on the page, to every plot drawn');
+{
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+  watch(page);
+  const t0 = Date.now();
+  await page.goto(BASE);
+  await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  out.first_open_ms = Date.now() - t0;
+  const runs = [];
+  for (let r = 0; r < REPEAT; r++) {
+    runs.push(await page.evaluate(async () => {
+      const el = document.querySelector('countscope-replay');
+      const bytes = await (await fetch('/artifacts/recordings/room0-30min.paired.jsonl.gz')).arrayBuffer();
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'room0-30min.paired.jsonl.gz'));
+      const done = new Promise((resolve, reject) => {
+        el.addEventListener('replayed', (e) => resolve(e.detail), { once: true });
+        el.addEventListener('message', (e) => { if (e.detail.kind === 'error') reject(new Error(e.detail.text ?? 'error')); }, { once: true });
+      });
+      const t = performance.now();
+      document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const detail = await done;
+      return { drop_to_plotted_ms: performance.now() - t, windows: detail.report.windows, timing: detail.timing };
+    }));
+  }
+  out.e2e_30min = {
+    windows: runs[0].windows,
+    drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
+    worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),
+    memory_mb: { worker_wasm: runs.at(-1).timing.memory.wasm / 1e6, main_wasm: runs.at(-1).timing.memory.mainWasm / 1e6 },
+  };
+
+  if (process.env.LONG) {
+    log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
+    const long = [];
+    for (let r = 0; r < LONG_REPEAT; r++) {
+      // A fresh page per run: wasm memory never shrinks, so each run's figure is its own peak.
+      await page.goto(BASE);
+      await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+      let peakHeap = 0;
+      const poll = setInterval(async () => {
+        const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
+        peakHeap = Math.max(peakHeap, heap);
+      }, 250);
+      const outcome = page.evaluate(() => new Promise((resolve, reject) => {
+        const el = document.querySelector('countscope-replay');
+        el.addEventListener('replayed', (e) => resolve(e.detail), { once: true });
+        el.addEventListener('message', (e) => { if (e.detail.kind === 'error') reject(new Error(e.detail.text ?? 'error')); }, { once: true });
+      }));
+      const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
+      const t = Date.now();
+      await input.asElement().setInputFiles(process.env.LONG);
+      const detail = await outcome;
+      const ms = Date.now() - t;
+      clearInterval(poll);
+      long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap });
+    }
+    out.e2e_long = {
+      file: basename(process.env.LONG),
+      windows: long[0].windows,
+      pick_to_plotted_ms: stats(long.map((r) => r.ms)),
+      in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
+      memory_mb: {
+        worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),
+        window_store: long[0].timing.memory.windows / 1e6,
+        main_wasm: stats(long.map((r) => r.timing.memory.mainWasm / 1e6)),
+        main_js_heap_peak: stats(long.map((r) => r.peakHeap / 1e6)),
+      },
+    };
+  }
+  await page.close();
+}
+await browser.close();
+out.errors = errors;
+writeFileSync(process.env.OUT, JSON.stringify(out, null, 2));
+if (errors.length) {
+  console.error(`bench: page errors: ${errors.join('\n')}`);
+  process.exit(1);
+}

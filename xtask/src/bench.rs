@@ -1,0 +1,490 @@
+//! `cargo xtask bench`: countscope against onnxruntime, natively and in the browser, in one run on one
+//! machine, as ratios. Not part of `cargo xtask test`: timings are measurements, never pass/fail checks.
+//!
+//! Every engine runs the same model on the same windows (the 30-minute sample's 2,240 windows, dumped by
+//! `countscope bench --dump`), and every engine's outputs are compared with countscope's native logits
+//! before they are timed, so a ratio never compares different work. One thread everywhere. Each figure is
+//! the median of `--repeat` repetitions with min and max beside it.
+//!
+//! Writes `target/bench/bench.json` (everything measured, raw) and `target/bench/bench.md` (the table
+//! printed at the end, as pasted into the README).
+
+use crate::profile::Profile;
+use crate::{cargo, root, run, serve, step, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The model and the recording every engine runs.
+const MODEL: &str = "artifacts/count_v1.onnx";
+const SAMPLE: &str = "artifacts/recordings/room0-30min.paired.jsonl.gz";
+/// The simulated day for the long end-to-end run (SYNTHETIC), as `cargo xtask bench` makes it.
+const DAY_ARGS: [&str; 6] = ["--seed", "24", "--room", "4", "--duration", "24h"];
+/// The engine's default batch size (countscope::model::DEFAULT_BATCH) and the unbatched case.
+const BATCHES: &str = "1,16";
+
+struct Options {
+    repeat: usize,
+    long: bool,
+    long_repeat: usize,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let mut o = Options {
+            repeat: 7,
+            long: true,
+            long_repeat: 2,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut number = |name: &str| -> Result<usize> {
+                let v = it.next().ok_or_else(|| format!("{name} needs a number"))?;
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("{name} {v:?} is not a positive number"))
+            };
+            match a.as_str() {
+                "--repeat" => o.repeat = number("--repeat")?,
+                "--long-repeat" => o.long_repeat = number("--long-repeat")?,
+                "--no-long" => o.long = false,
+                other => return Err(format!("bench: unknown argument {other:?}; usage: cargo xtask bench [--repeat 7] [--long-repeat 2] [--no-long]")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+fn stdout_of(cmd: &mut Command) -> Result<String> {
+    eprintln!("$ {}", crate::describe(cmd));
+    let o = cmd
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot start `{}`: {e}", crate::describe(cmd)))?;
+    if !o.status.success() {
+        return Err(format!(
+            "`{}` failed ({}): {}",
+            crate::describe(cmd),
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    String::from_utf8(o.stdout).map_err(|e| e.to_string())
+}
+
+fn json_of(cmd: &mut Command) -> Result<Value> {
+    let text = stdout_of(cmd)?;
+    serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e}): {text}"))
+}
+
+/// onnxruntime in a virtual environment under target/bench, pinned by xtask/bench/requirements.txt.
+fn ensure_python() -> Result<PathBuf> {
+    let venv = root().join("target/bench/venv");
+    let python = venv.join("bin/python3");
+    let stamp = venv.join("requirements.txt");
+    let wanted = std::fs::read_to_string(root().join("xtask/bench/requirements.txt"))
+        .map_err(|e| format!("xtask/bench/requirements.txt: {e}"))?;
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(python);
+    }
+    let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&system).args(["-m", "venv"]).arg(&venv)).map_err(|e| {
+        format!("{e}\nthe native onnxruntime peer needs Python 3 with venv (on Debian: apt-get install -y python3-venv), or set PYTHON")
+    })?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "-r"])
+        .arg(root().join("xtask/bench/requirements.txt")))?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    Ok(python)
+}
+
+/// playwright-core and onnxruntime-web exactly as xtask/bench/package-lock.json pins them.
+fn ensure_npm() -> Result {
+    let dir = root().join("xtask/bench");
+    let fresh = match (
+        std::fs::metadata(dir.join("node_modules/.package-lock.json")),
+        std::fs::metadata(dir.join("package-lock.json")),
+    ) {
+        (Ok(i), Ok(l)) => i.modified().ok() >= l.modified().ok(),
+        _ => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", "xtask/bench"])
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
+}
+
+fn gunzip(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(out)
+}
+
+fn gzip_len(path: &Path) -> Result<(u64, u64)> {
+    use std::io::Write;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&bytes).map_err(|e| e.to_string())?;
+    let gz = enc.finish().map_err(|e| e.to_string())?;
+    Ok((bytes.len() as u64, gz.len() as u64))
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn version(program: &str, args: &[&str]) -> String {
+    crate::output(program, args)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn bench(args: &[String]) -> Result {
+    let o = Options::parse(args)?;
+    let started = std::time::Instant::now();
+    let repeat = o.repeat.to_string();
+    let out_dir = root().join("target/bench");
+    let data = out_dir.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+
+    step("toolchain and builds: pkg/, the native CLI, the wasm32-wasip2 component, onnxruntime (Python venv), npm packages");
+    crate::ensure_wasm_tools()?;
+    crate::ensure_cargo_tool(&crate::wasmtime(), "wasmtime-cli", crate::WASMTIME_VERSION)?;
+    crate::ensure_chromium()?;
+    Profile::load()?.ensure_pkg()?;
+    run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
+    run(Command::new(cargo()).args([
+        "build",
+        "--locked",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--bin",
+        "countscope",
+    ]))?;
+    let python = ensure_python()?;
+    ensure_npm()?;
+    let cli = root().join("target/release/countscope");
+    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
+    let plain = data.join("room0-30min.paired.jsonl");
+    std::fs::write(&plain, gunzip(&root().join(SAMPLE))?)
+        .map_err(|e| format!("{}: {e}", plain.display()))?;
+    let windows = "2240";
+
+    step("countscope native: inference and the reader (also dumps the windows every other engine runs)");
+    let native = json_of(
+        Command::new(&cli)
+            .args([
+                "bench",
+                "--json",
+                "-m",
+                MODEL,
+                "--windows",
+                windows,
+                "--batch",
+                BATCHES,
+                "--repeat",
+                &repeat,
+            ])
+            .args(["--windows-from", SAMPLE, "--parse", SAMPLE, "--dump"])
+            .arg(&data),
+    )?;
+
+    step("countscope under wasmtime (the wasm32-wasip2 component)");
+    let wasmtime = json_of(
+        Command::new(crate::wasmtime())
+            .args(["run", "-S", "cli-exit-with-code=y", "--dir"])
+            .arg(format!("{}::/repo", root().display()))
+            .arg(&component)
+            .args([
+                "bench",
+                "--json",
+                "-m",
+                "/repo/artifacts/count_v1.onnx",
+                "--windows",
+                windows,
+                "--batch",
+                BATCHES,
+                "--repeat",
+                &repeat,
+            ])
+            .args([
+                "--windows-from",
+                &format!("/repo/{SAMPLE}"),
+                "--parse",
+                &format!("/repo/{SAMPLE}"),
+            ]),
+    )?;
+
+    step("onnxruntime native (Python, one thread)");
+    let ort = json_of(
+        Command::new(&python)
+            .arg("xtask/bench/ort_native.py")
+            .arg(MODEL)
+            .arg(&data)
+            .args([BATCHES, &repeat]),
+    )?;
+
+    let day = out_dir.join("day-24h.paired.jsonl");
+    if o.long && !day.exists() {
+        step("simulating a 24-hour recording for the long end-to-end run (SYNTHETIC, once; kept in target/bench)");
+        run(Command::new(&cli)
+            .arg("simulate")
+            .args(DAY_ARGS)
+            .arg("-o")
+            .arg(&day))?;
+    }
+
+    step("the browser: countscope's wasm package vs onnxruntime-web, readers, end to end (headless Chromium)");
+    let addr = serve::spawn_background_with(vec![
+        ("/bench", root().join("xtask/bench")),
+        ("/bench-data", data.clone()),
+    ])?;
+    let browser_json = out_dir.join("browser.json");
+    let mut node = Command::new("node");
+    node.arg("xtask/bench/bench.mjs")
+        .env("BASE_URL", format!("http://{addr}/"))
+        .env("OUT", &browser_json)
+        .env("REPEAT", &repeat)
+        .env("BATCHES", BATCHES)
+        .env("RECORDING", "/bench-data/room0-30min.paired.jsonl")
+        .env("LONG_REPEAT", o.long_repeat.to_string());
+    if o.long {
+        node.env("LONG", &day);
+    }
+    run(&mut node)?;
+    let browser: Value = serde_json::from_str(
+        &std::fs::read_to_string(&browser_json)
+            .map_err(|e| format!("{}: {e}", browser_json.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", browser_json.display()))?;
+
+    let pkg = gzip_len(&root().join("pkg/countscope_bg.wasm"))?;
+    let wasi = gzip_len(&component)?;
+    let day_bytes = std::fs::metadata(&day).map(|m| m.len()).ok();
+    let machine = json!({
+        "cpu": cpu(),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "rustc": version("rustc", &["--version"]),
+        "node": version("node", &["--version"]),
+        "wasmtime": version(&crate::wasmtime(), &["--version"]),
+        "chromium": browser["chromium"],
+        "onnxruntime": ort["version"],
+        "onnxruntime_web": browser["ort_version"],
+        "date_utc": version("date", &["-u", "+%Y-%m-%d %H:%M"]),
+    });
+    let all = json!({
+        "machine": machine, "repeat": o.repeat, "windows": 2240, "model": MODEL, "recording": SAMPLE,
+        "native": native, "wasmtime": wasmtime, "onnxruntime_native": ort, "browser": browser,
+        "sizes": { "pkg_wasm": { "raw": pkg.0, "gzip": pkg.1 }, "wasi_component": { "raw": wasi.0, "gzip": wasi.1 } },
+        "long_recording_bytes": day_bytes,
+    });
+    let table = table(&all)?;
+    std::fs::write(
+        out_dir.join("bench.json"),
+        serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(out_dir.join("bench.md"), &table).map_err(|e| e.to_string())?;
+    println!("{table}");
+    eprintln!(
+        "\nbench finished in {:.0} s; raw figures in target/bench/bench.json, this table in target/bench/bench.md",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A `{median, min, max}` object as "median [min–max]".
+fn spread(v: &Value, digits: usize) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "{:.d$} [{:.d$}–{:.d$}]",
+        f("median"),
+        f("min"),
+        f("max"),
+        d = digits
+    )
+}
+
+fn median(v: &Value) -> f64 {
+    v["median"].as_f64().unwrap_or(f64::NAN)
+}
+
+/// The table printed at the end and written to target/bench/bench.md.
+fn table(all: &Value) -> Result<String> {
+    let m = &all["machine"];
+    let b = &all["browser"];
+    // µs per window per engine and batch (index 0 = batch 1, 1 = batch 16).
+    let native = |v: &Value, i: usize| v["results"][i]["us_per_window"].clone();
+    let browser = |engine: &str, i: usize| b["inference"][i][engine].clone();
+    let rows: Vec<(String, Value, Value)> = vec![
+        (
+            "countscope native (tract)".into(),
+            native(&all["native"], 0),
+            native(&all["native"], 1),
+        ),
+        (
+            format!(
+                "countscope, wasmtime {}",
+                m["wasmtime"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("wasmtime ")
+            ),
+            native(&all["wasmtime"], 0),
+            native(&all["wasmtime"], 1),
+        ),
+        (
+            "countscope wasm, Chromium".into(),
+            browser("countscope", 0),
+            browser("countscope", 1),
+        ),
+        (
+            format!(
+                "onnxruntime {} native",
+                m["onnxruntime"].as_str().unwrap_or("?")
+            ),
+            native(&all["onnxruntime_native"], 0),
+            native(&all["onnxruntime_native"], 1),
+        ),
+        (
+            format!(
+                "onnxruntime-web {} (wasm), Chromium",
+                m["onnxruntime_web"].as_str().unwrap_or("?")
+            ),
+            browser("ort", 0),
+            browser("ort", 1),
+        ),
+    ];
+    let ort_web = median(&rows[4].2);
+    let tract = median(&rows[0].2);
+    let mut t = String::new();
+    let mut line = |s: String| {
+        t.push_str(&s);
+        t.push('\n');
+    };
+    line(format!(
+        "countscope bench · {} · {} cores · {} · Chromium {} · {} UTC",
+        m["cpu"].as_str().unwrap_or("?"),
+        m["cores"],
+        m["rustc"].as_str().unwrap_or("?"),
+        m["chromium"].as_str().unwrap_or("?"),
+        m["date_utc"].as_str().unwrap_or("?")
+    ));
+    line(format!(
+        "One thread everywhere; {} repetitions, median [min–max]; the same {} windows of the SYNTHETIC 30-minute sample for every engine.\n",
+        all["repeat"], all["windows"]
+    ));
+    line("**Inference**, µs per window (lower is better); speed = windows/s relative to the peer (higher is better)\n".into());
+    line("| engine | batch 1 | batch 16 | windows/s at 16 | speed vs onnxruntime-web | speed vs countscope native |".into());
+    line("|---|---|---|---|---|---|".into());
+    for (name, b1, b16) in &rows {
+        let us = median(b16);
+        line(format!(
+            "| {name} | {} | {} | {:.0} | {:.2}× | {:.2}× |",
+            spread(b1, 1),
+            spread(b16, 1),
+            1e6 / us,
+            ort_web / us,
+            tract / us
+        ));
+    }
+    let agree = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    line(format!(
+        "\nOutputs agree with countscope native to {:.1e} (countscope wasm), {:.1e} (onnxruntime-web), {:.1e} (onnxruntime native) max |Δlogit|.\n",
+        agree(&b["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
+        agree(&b["inference"][1]["max_abs_diff_vs_native"]["ort"]),
+        agree(&all["onnxruntime_native"]["results"][1]["max_abs_diff_vs_countscope"])
+    ));
+    let p = &b["parse"];
+    line(format!(
+        "**Reading recordings** (the sample decompressed: {:.1} MB, {} windows), higher is better\n",
+        p["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        p["windows"]
+    ));
+    line("| reader | MB/s | windows/s |\n|---|---|---|".into());
+    for (name, v) in [
+        ("countscope native", &all["native"]["parse"]),
+        ("countscope, wasmtime", &all["wasmtime"]["parse"]),
+        ("countscope wasm, Chromium", &p["countscope"]),
+        ("JSON.parse per line + Float32Array, Chromium", &p["json"]),
+    ] {
+        line(format!(
+            "| {name} | {} | {} |",
+            spread(&v["mb_per_s"], 0),
+            spread(&v["windows_per_s"], 0)
+        ));
+    }
+    line("\n**End to end in the page** (Chromium; worker wasm memory is its peak: wasm memory never shrinks)\n".into());
+    line("| what | ms | memory |\n|---|---|---|".into());
+    let e = &b["e2e_30min"];
+    line(format!(
+        "| first open (navigation → default replay drawn) | {:.0} | |",
+        b["first_open_ms"].as_f64().unwrap_or(f64::NAN)
+    ));
+    line(format!(
+        "| 30-minute sample ({} windows) dropped → every plot drawn | {} | worker wasm {:.0} MB, main wasm {:.0} MB |",
+        e["windows"],
+        spread(&e["drop_to_plotted_ms"], 0),
+        e["memory_mb"]["worker_wasm"].as_f64().unwrap_or(f64::NAN),
+        e["memory_mb"]["main_wasm"].as_f64().unwrap_or(f64::NAN)
+    ));
+    if let Some(l) = b.get("e2e_long").filter(|l| !l.is_null()) {
+        let mm = &l["memory_mb"];
+        line(format!(
+            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn | {} | worker wasm {} MB (window store {:.0} MB), main wasm {} MB, main JS heap peak {} MB |",
+            l["windows"],
+            all["long_recording_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+            spread(&l["pick_to_plotted_ms"], 0),
+            spread(&mm["worker_wasm"], 0),
+            mm["window_store"].as_f64().unwrap_or(f64::NAN),
+            spread(&mm["main_wasm"], 0),
+            spread(&mm["main_js_heap_peak"], 1)
+        ));
+    }
+    let s = &all["sizes"];
+    let mb = |v: &Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
+    line("\n**Size and model load**\n".into());
+    line("| what | figure |\n|---|---|".into());
+    line(format!(
+        "| pkg/countscope_bg.wasm | {:.2} MB raw, {:.2} MB gzip -9 |",
+        mb(&s["pkg_wasm"]["raw"]),
+        mb(&s["pkg_wasm"]["gzip"])
+    ));
+    line(format!(
+        "| WASI component (countscope.wasm) | {:.2} MB raw, {:.2} MB gzip -9 |",
+        mb(&s["wasi_component"]["raw"]),
+        mb(&s["wasi_component"]["gzip"])
+    ));
+    line(format!(
+        "| wasm package fetch + compile + instantiate, Chromium | {:.0} ms |",
+        b["pkg_init_ms"].as_f64().unwrap_or(f64::NAN)
+    ));
+    line(format!(
+        "| model load + optimise, ms: countscope native / wasmtime / Chromium | {:.1} / {:.1} / {} |",
+        all["native"]["load_ms"].as_f64().unwrap_or(f64::NAN),
+        all["wasmtime"]["load_ms"].as_f64().unwrap_or(f64::NAN),
+        spread(&b["load_ms"]["countscope"], 1)
+    ));
+    line(format!(
+        "| session create, ms: onnxruntime native / onnxruntime-web | {} / {} |",
+        spread(&all["onnxruntime_native"]["load_ms"], 1),
+        spread(&b["load_ms"]["ort"], 1)
+    ));
+    Ok(t)
+}

@@ -16,9 +16,16 @@ const here = (path) => new URL(path, import.meta.url).href;
 const DEFAULT_MODEL = here('./artifacts/count_v1.onnx');
 const DEFAULT_RECORDING = here('./artifacts/recordings/room0-30min.paired.jsonl.gz');
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+// Two builds of the same engine: with relaxed SIMD (tract's matrix kernels use fused multiply-add) where the
+// browser validates it, else plain SIMD128. Same exports, same JS glue; `?engine=simd128` forces the plain one.
+// A one-function module whose body is f32x4.relaxed_madd over three v128 constants.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+  ...[0, 1, 2].flatMap(() => [253, 12, ...new Array(16).fill(0)]), 253, 133, 2, 11]);
+export const ENGINE = new URLSearchParams(location.search).get('engine') !== 'simd128' && WebAssembly.validate(RELAXED_PROBE)
+  ? 'relaxed-simd' : 'simd128';
 // Compiled once per page: the main thread instantiates it for drawing, and every element's worker gets
 // the same compiled module (no second download, no second compile).
-const compiled = WebAssembly.compileStreaming(fetch(here('./pkg/countscope_bg.wasm')));
+const compiled = WebAssembly.compileStreaming(fetch(here(ENGINE === 'relaxed-simd' ? './pkg/countscope_relaxed_bg.wasm' : './pkg/countscope_bg.wasm')));
 const engine = compiled.then((module) => init({ module_or_path: module }));
 
 const fmt = {
@@ -135,7 +142,7 @@ class CountscopeReplay extends HTMLElement {
     this.worker.onerror = (e) => this.message('error', `the replay worker failed: ${e.message ?? e}`);
     compiled.then(
       (module) => this.worker?.postMessage({ type: 'init', module }),
-      (e) => this.message('error', `cannot load the engine (pkg/countscope_bg.wasm): ${e.message}`),
+      (e) => this.message('error', `cannot load the engine (${ENGINE} build): ${e.message}`),
     );
     this.bindControls();
     this.resize = new ResizeObserver(() => this.redraw());
@@ -292,14 +299,14 @@ class CountscopeReplay extends HTMLElement {
     this.clearMessages();
     this.showBadLines();
     this.renderReport();
-    this.$('.sources').textContent = `${result.name} · model ${this.modelName}`;
+    this.$('.sources').textContent = `${result.name} · model ${this.modelName} · engine: wasm ${ENGINE}`;
     this.$('.synthetic').hidden = !(this.report.recording.synthetic_windows > 0);
     this.redraw();
     // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
     await this.drawWindow(this.cursor);
     const mainWasm = (await engine).memory.buffer.byteLength;
-    this.timing = { replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000, memory: { ...result.memory, mainWasm } };
+    this.timing = { engine: ENGINE, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000, memory: { ...result.memory, mainWasm } };
     this.state = 'ready';
     this.setAttribute('state', 'ready');
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, timing: this.timing } }));

@@ -38,7 +38,18 @@ log('inference, model load and readers (countscope wasm vs onnxruntime-web, coun
   watch(page);
   await page.goto(new URL('bench/page.html', BASE).href);
   await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
-  Object.assign(out, await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, recording: process.env.RECORDING }));
+  Object.assign(out, await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, recording: process.env.RECORDING, module: 'countscope_bg.wasm', peers: true }));
+  await page.close();
+}
+
+log('inference with the relaxed-SIMD build (the one the page loads where the browser has relaxed SIMD)');
+{
+  const page = await browser.newPage();
+  watch(page);
+  await page.goto(new URL('bench/page.html', BASE).href);
+  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
+  out.relaxed = await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, module: 'countscope_relaxed_bg.wasm', peers: false });
+  out.relaxed_simd_supported = await page.evaluate(async () => (await import('/countscope-replay.js')).ENGINE === 'relaxed-simd');
   await page.close();
 }
 
@@ -68,6 +79,7 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn')
     }));
   }
   out.e2e_30min = {
+    engine: runs[0].timing.engine,
     windows: runs[0].windows,
     drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
     worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),
@@ -100,6 +112,7 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn')
       long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap });
     }
     out.e2e_long = {
+      engine: long[0].timing.engine,
       file: basename(process.env.LONG),
       windows: long[0].windows,
       pick_to_plotted_ms: stats(long.map((r) => r.ms)),

@@ -102,9 +102,9 @@ function parseWithJson(bytes) {
   return windows;
 }
 
-window.bench = async ({ batches, repeat, recording }) => {
+window.bench = async ({ batches, repeat, recording, module, peers }) => {
   const t0 = performance.now();
-  const wasm = await init({ module_or_path: '/pkg/countscope_bg.wasm' });
+  const wasm = await init({ module_or_path: `/pkg/${module}` });
   const initMs = performance.now() - t0;
   const onnx = await fetchBytes('/artifacts/count_v1.onnx');
   const raw = await f32('/bench-data/windows.f32');
@@ -119,6 +119,7 @@ window.bench = async ({ batches, repeat, recording }) => {
     let t = performance.now();
     model = new Model(onnx, undefined, undefined);
     loads.countscope.push(performance.now() - t);
+    if (!peers) continue;
     await session?.release();
     t = performance.now();
     session = await ort.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
@@ -129,15 +130,19 @@ window.bench = async ({ batches, repeat, recording }) => {
   for (const b of batches) {
     model.setBatchSize(b);
     const cs = countscopeRunner(model, raw, n, b);
-    const or = ortRunner(session, norm, n, b);
-    const agreement = { countscope: maxAbsDiff(cs(), want), ort: maxAbsDiff(await or(), want) };
+    const or = peers ? ortRunner(session, norm, n, b) : null;
+    const agreement = { countscope: maxAbsDiff(cs(), want), ort: or ? maxAbsDiff(await or(), want) : null };
     // Interleave the engines' repetitions so a noisy moment hurts both alike.
     const us = { countscope: [], ort: [] };
     for (let r = 0; r < repeat; r++) {
       us.countscope.push((await timeRuns(cs, 1, n)).median);
-      us.ort.push((await timeRuns(or, 1, n)).median);
+      if (or) us.ort.push((await timeRuns(or, 1, n)).median);
     }
-    inference.push({ batch: b, countscope: stats(us.countscope), ort: stats(us.ort), max_abs_diff_vs_native: agreement });
+    inference.push({ batch: b, countscope: stats(us.countscope), ort: or ? stats(us.ort) : null, max_abs_diff_vs_native: agreement });
+  }
+  if (!peers) {
+    model.free();
+    return { module, windows: n, pkg_init_ms: initMs, load_ms: { countscope: stats(loads.countscope) }, inference };
   }
 
   const bytes = await fetchBytes(recording);
@@ -160,7 +165,7 @@ window.bench = async ({ batches, repeat, recording }) => {
     json: { mb_per_s: rate(parseSecs.json, bytes.length / 1e6), windows_per_s: rate(parseSecs.json, expected) },
   };
   const result = {
-    user_agent: navigator.userAgent, ort_version: ort.env.versions?.web ?? null, windows: n,
+    module, user_agent: navigator.userAgent, ort_version: ort.env.versions?.web ?? null, windows: n,
     pkg_init_ms: initMs, load_ms: { countscope: stats(loads.countscope), ort: stats(loads.ort) },
     inference, parse, wasm_memory_mb: wasm.memory.buffer.byteLength / 1e6,
   };

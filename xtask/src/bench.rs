@@ -275,6 +275,7 @@ pub fn bench(args: &[String]) -> Result {
     .map_err(|e| format!("{}: {e}", browser_json.display()))?;
 
     let pkg = gzip_len(&root().join("pkg/countscope_bg.wasm"))?;
+    let pkg_relaxed = gzip_len(&root().join("pkg/countscope_relaxed_bg.wasm"))?;
     let wasi = gzip_len(&component)?;
     let day_bytes = std::fs::metadata(&day).map(|m| m.len()).ok();
     let machine = json!({
@@ -291,7 +292,7 @@ pub fn bench(args: &[String]) -> Result {
     let all = json!({
         "machine": machine, "repeat": o.repeat, "windows": 2240, "model": MODEL, "recording": SAMPLE,
         "native": native, "wasmtime": wasmtime, "onnxruntime_native": ort, "browser": browser,
-        "sizes": { "pkg_wasm": { "raw": pkg.0, "gzip": pkg.1 }, "wasi_component": { "raw": wasi.0, "gzip": wasi.1 } },
+        "sizes": { "pkg_wasm": { "raw": pkg.0, "gzip": pkg.1 }, "pkg_relaxed_wasm": { "raw": pkg_relaxed.0, "gzip": pkg_relaxed.1 }, "wasi_component": { "raw": wasi.0, "gzip": wasi.1 } },
         "long_recording_bytes": day_bytes,
     });
     let table = table(&all)?;
@@ -332,6 +333,7 @@ fn table(all: &Value) -> Result<String> {
     // µs per window per engine and batch (index 0 = batch 1, 1 = batch 16).
     let native = |v: &Value, i: usize| v["results"][i]["us_per_window"].clone();
     let browser = |engine: &str, i: usize| b["inference"][i][engine].clone();
+    let relaxed = |i: usize| b["relaxed"]["inference"][i]["countscope"].clone();
     let rows: Vec<(String, Value, Value)> = vec![
         (
             "countscope native (tract)".into(),
@@ -350,9 +352,14 @@ fn table(all: &Value) -> Result<String> {
             native(&all["wasmtime"], 1),
         ),
         (
-            "countscope wasm, Chromium".into(),
+            "countscope wasm (simd128), Chromium".into(),
             browser("countscope", 0),
             browser("countscope", 1),
+        ),
+        (
+            "countscope wasm (relaxed-simd), Chromium".into(),
+            relaxed(0),
+            relaxed(1),
         ),
         (
             format!(
@@ -371,7 +378,7 @@ fn table(all: &Value) -> Result<String> {
             browser("ort", 1),
         ),
     ];
-    let ort_web = median(&rows[4].2);
+    let ort_web = median(&rows[5].2);
     let tract = median(&rows[0].2);
     let mut t = String::new();
     let mut line = |s: String| {
@@ -406,10 +413,12 @@ fn table(all: &Value) -> Result<String> {
     }
     let agree = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     line(format!(
-        "\nOutputs agree with countscope native to {:.1e} (countscope wasm), {:.1e} (onnxruntime-web), {:.1e} (onnxruntime native) max |Δlogit|.\n",
+        "\nOutputs agree with countscope native to {:.1e} (countscope wasm simd128), {:.1e} (relaxed-simd), {:.1e} (onnxruntime-web), {:.1e} (onnxruntime native) max |Δlogit|. The page loads the {} build in this Chromium.\n",
         agree(&b["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
+        agree(&b["relaxed"]["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
         agree(&b["inference"][1]["max_abs_diff_vs_native"]["ort"]),
-        agree(&all["onnxruntime_native"]["results"][1]["max_abs_diff_vs_countscope"])
+        agree(&all["onnxruntime_native"]["results"][1]["max_abs_diff_vs_countscope"]),
+        b["e2e_30min"]["engine"].as_str().unwrap_or("?")
     ));
     let p = &b["parse"];
     line(format!(
@@ -465,6 +474,11 @@ fn table(all: &Value) -> Result<String> {
         "| pkg/countscope_bg.wasm | {:.2} MB raw, {:.2} MB gzip -9 |",
         mb(&s["pkg_wasm"]["raw"]),
         mb(&s["pkg_wasm"]["gzip"])
+    ));
+    line(format!(
+        "| pkg/countscope_relaxed_bg.wasm | {:.2} MB raw, {:.2} MB gzip -9 |",
+        mb(&s["pkg_relaxed_wasm"]["raw"]),
+        mb(&s["pkg_relaxed_wasm"]["gzip"])
     ));
     line(format!(
         "| WASI component (countscope.wasm) | {:.2} MB raw, {:.2} MB gzip -9 |",

@@ -13,6 +13,7 @@
 mod bench;
 mod profile;
 mod serve;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

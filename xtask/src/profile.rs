@@ -23,6 +23,10 @@ pub struct Build {
     pub features: Vec<String>,
     /// `false` or a list of flags, exactly as in Cargo.toml's wasm-pack metadata.
     pub wasm_opt: toml::Value,
+    /// Also build `<out-name>_relaxed_bg.wasm` with `+relaxed-simd` (tract's matrix kernels then use fused
+    /// multiply-add); the page loads it where the browser validates relaxed SIMD.
+    #[serde(default)]
+    pub relaxed_simd: bool,
 }
 
 /// `[test]` of wasm-pack.toml.
@@ -86,10 +90,22 @@ impl Profile {
             .join(format!("{}_bg.wasm", self.build.out_name))
     }
 
+    /// The relaxed-SIMD build of the module, when the profile asks for one.
+    pub fn relaxed_wasm_path(&self) -> Option<PathBuf> {
+        self.build.relaxed_simd.then(|| {
+            self.pkg_dir()
+                .join(format!("{}_relaxed_bg.wasm", self.build.out_name))
+        })
+    }
+
     /// Whether `pkg/` is missing or older than any source it is built from.
     pub fn pkg_is_stale(&self) -> bool {
-        let built = match std::fs::metadata(self.wasm_path()).and_then(|m| m.modified()) {
-            Ok(t) => t,
+        let modules = std::iter::once(self.wasm_path()).chain(self.relaxed_wasm_path());
+        let built = match modules
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()))
+            .collect::<std::io::Result<Vec<_>>>()
+        {
+            Ok(t) => t.into_iter().min(),
             Err(_) => return true,
         };
         let r = root();
@@ -99,25 +115,55 @@ impl Profile {
             r.join("wasm-pack.toml"),
             r.join(".cargo/config.toml"),
         ];
-        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max()) > Some(built)
+        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max()) > built
     }
 
-    /// `wasm-pack build` with this profile.
-    pub fn build_pkg(&self) -> Result {
+    fn wasm_pack_build(&self, out_dir: &Path) -> Command {
         let b = &self.build;
         let mut cmd = Command::new("wasm-pack");
-        cmd.args(["build", "--target", &b.target, "--out-dir", &b.out_dir])
+        cmd.args(["build", "--target", &b.target, "--out-dir"])
+            .arg(out_dir)
             .args(["--out-name", &b.out_name, &format!("--{}", b.profile)])
             .arg("--no-pack");
         if !b.features.is_empty() {
             cmd.args(["--features", &b.features.join(",")]);
         }
-        run(&mut cmd)?;
+        cmd
+    }
+
+    /// `wasm-pack build` with this profile, then the relaxed-SIMD module when asked for. Both ship without
+    /// their `name` section (see [`crate::wasm`]).
+    pub fn build_pkg(&self) -> Result {
+        run(&mut self.wasm_pack_build(&self.pkg_dir()))?;
         let wasm = self.wasm_path();
-        let size = std::fs::metadata(&wasm)
-            .map_err(|e| format!("{}: {e}", wasm.display()))?
-            .len();
-        eprintln!("built {} ({:.2} MB)", wasm.display(), size as f64 / 1e6);
+        strip_names(&wasm, &wasm)?;
+        if let Some(relaxed) = self.relaxed_wasm_path() {
+            // Its own target folder, so neither build invalidates the other's cache. The env form of
+            // `target.<triple>.rustflags` wins over .cargo/config.toml.
+            let out = root().join("target/pkg-relaxed");
+            run(self
+                .wasm_pack_build(&out)
+                .env("CARGO_TARGET_DIR", root().join("target/wasm-relaxed"))
+                .env(
+                    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                    "-C target-feature=+simd128,+relaxed-simd",
+                ))?;
+            // The page loads one JS glue for either module: it must be the same glue.
+            let glue = |dir: &Path| {
+                let p = dir.join(format!("{}.js", self.build.out_name));
+                std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+            };
+            if glue(&out)? != glue(&self.pkg_dir())? {
+                return Err(format!(
+                    "the relaxed-SIMD build's JS glue ({}) differs from pkg/'s: the page cannot load both modules through one glue",
+                    out.display()
+                ));
+            }
+            strip_names(
+                &out.join(format!("{}_bg.wasm", self.build.out_name)),
+                &relaxed,
+            )?;
+        }
         Ok(())
     }
 
@@ -176,4 +222,19 @@ mod tests {
         assert!(p.test.tests.contains(&"web".to_string()));
         assert!(p.wasm_path().ends_with("pkg/countscope_bg.wasm"));
     }
+}
+
+/// Copy a built module from `from` to `to` without its `name` section.
+fn strip_names(from: &Path, to: &Path) -> Result {
+    let built = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let (stripped, gone) = crate::wasm::without_custom_sections(&built, &["name"])
+        .map_err(|e| format!("{}: {e}", from.display()))?;
+    std::fs::write(to, &stripped).map_err(|e| format!("{}: {e}", to.display()))?;
+    eprintln!(
+        "built {} ({:.2} MB; its {:.2} MB name section removed)",
+        to.display(),
+        stripped.len() as f64 / 1e6,
+        gone as f64 / 1e6
+    );
+    Ok(())
 }

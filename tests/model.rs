@@ -155,3 +155,30 @@ fn ruview_published_model_loads_with_its_data_file_and_names_it_without() {
     let sig = 1.0 / (1.0 + (-out.conf[0]).exp());
     assert!((sig - 0.48672).abs() < 5e-6, "sigmoid {sig}");
 }
+
+/// `CountModel::profile` times every op the plan runs, once per batch, with the caller's clock (a counter
+/// here, so each evaluation takes exactly one "second"), and its outputs are those of `infer`.
+#[test]
+fn profile_times_every_op_once_per_batch() {
+    let mut model = load("countnet_inline.onnx", &HashMap::new()).unwrap();
+    model.set_batch_size(4);
+    let windows: Vec<f32> = (0..10 * countscope::WINDOW_LEN)
+        .map(|i| (i % 61) as f32)
+        .collect();
+    let ticks = std::cell::Cell::new(0.0);
+    let clock = || {
+        ticks.set(ticks.get() + 1.0);
+        ticks.get()
+    };
+    let ops = model.profile(&windows, &clock).unwrap();
+    assert!(ops.iter().any(|o| o.op.contains("MatMul")), "{ops:?}");
+    assert!(ops.len() >= 5, "{ops:?}");
+    for o in &ops {
+        assert_eq!(
+            o.calls, 3,
+            "10 windows in batches of 4 run every op 3 times: {o:?}"
+        );
+        assert_eq!(o.seconds, 3.0, "{o:?}");
+    }
+    assert!(model.profile(&windows[1..], &clock).is_err());
+}

@@ -149,6 +149,19 @@ pub struct Logits {
     pub conf: Vec<f32>,
 }
 
+/// Time spent in one node of the optimised plan ([`CountModel::profile`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct OpTime {
+    /// The node's name in the plan (tract's, derived from the ONNX node names).
+    pub node: String,
+    /// The op tract chose for it after optimisation (e.g. `OptMatMul`, `Im2col`).
+    pub op: String,
+    /// Seconds spent evaluating it, summed over every batch.
+    pub seconds: f64,
+    /// Times it was evaluated.
+    pub calls: u32,
+}
+
 /// A loaded, checked, optimised count model ready to run windows.
 #[derive(Debug, Clone)]
 pub struct CountModel {
@@ -406,6 +419,72 @@ impl CountModel {
         }
     }
 
+    /// One batch of raw windows as the model's input tensor: padded to a fixed batch when the model has one,
+    /// normalised in the buffer that then becomes the tensor (moved, not copied: one copy per window).
+    fn input_tensor(&self, chunk: &[f32]) -> Result<Tensor, ModelError> {
+        let rows = self.fixed_batch.unwrap_or(chunk.len() / WINDOW_LEN);
+        let mut buf = Vec::with_capacity(rows * WINDOW_LEN);
+        buf.extend_from_slice(chunk);
+        buf.resize(rows * WINDOW_LEN, 0.0);
+        self.calibration.normalise(&mut buf);
+        Ok(
+            tract_ndarray::Array3::from_shape_vec((rows, N_SUBCARRIERS, N_FRAMES), buf)
+                .map_err(|e| ModelError::Tract {
+                    stage: "run",
+                    message: e.to_string(),
+                })?
+                .into_tensor(),
+        )
+    }
+
+    /// Where inference time goes: the seconds each op of the optimised plan took over `windows` (run in
+    /// batches, as [`CountModel::infer`] runs them), in plan order, ops that never ran left out. The core
+    /// has no clock, so the caller passes one (seconds, monotonic): the same profile then runs natively
+    /// and under wasmtime, and `countscope bench --profile` can show which op a slow target is slow in.
+    pub fn profile(
+        &self,
+        windows: &[f32],
+        clock: &dyn Fn() -> f64,
+    ) -> Result<Vec<OpTime>, ModelError> {
+        if windows.len() % WINDOW_LEN != 0 {
+            return Err(ModelError::Tract {
+                stage: "run",
+                message: format!(
+                    "{} values are not whole windows of {WINDOW_LEN}",
+                    windows.len()
+                ),
+            });
+        }
+        let mut times: Vec<OpTime> = self
+            .plan
+            .model()
+            .nodes()
+            .iter()
+            .map(|n| OpTime {
+                node: n.name.clone(),
+                op: n.op().name().to_string(),
+                seconds: 0.0,
+                calls: 0,
+            })
+            .collect();
+        let mut state = self.plan.spawn().map_err(tract_err("run"))?;
+        for chunk in windows.chunks(self.batch_size * WINDOW_LEN) {
+            let input = self.input_tensor(chunk)?;
+            state
+                .run_plan_with_eval(tvec!(input.into()), |ctx, op_state, node, inputs| {
+                    let t = clock();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    if let Some(slot) = times.get_mut(node.id) {
+                        slot.seconds += clock() - t;
+                        slot.calls += 1;
+                    }
+                    out
+                })
+                .map_err(tract_err("run"))?;
+        }
+        Ok(times.into_iter().filter(|t| t.calls > 0).collect())
+    }
+
     /// Run windows (model order, `WINDOW_LEN` values each, raw amplitudes): normalisation is applied here.
     /// Any number of windows; they are run in batches of [`CountModel::batch_size`].
     pub fn infer(&self, windows: &[f32]) -> Result<Logits, ModelError> {
@@ -417,18 +496,7 @@ impl CountModel {
         };
         for chunk in windows.chunks(self.batch_size * WINDOW_LEN) {
             let real = chunk.len() / WINDOW_LEN;
-            let rows = self.fixed_batch.unwrap_or(real);
-            // One copy per window: normalise in the buffer that then becomes the input tensor (moved, not copied).
-            let mut buf = Vec::with_capacity(rows * WINDOW_LEN);
-            buf.extend_from_slice(chunk);
-            buf.resize(rows * WINDOW_LEN, 0.0);
-            self.calibration.normalise(&mut buf);
-            let input = tract_ndarray::Array3::from_shape_vec((rows, N_SUBCARRIERS, N_FRAMES), buf)
-                .map_err(|e| ModelError::Tract {
-                    stage: "run",
-                    message: e.to_string(),
-                })?
-                .into_tensor();
+            let input = self.input_tensor(chunk)?;
             let result = self
                 .plan
                 .run(tvec!(input.into()))

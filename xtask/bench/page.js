@@ -132,6 +132,12 @@ window.bench = async ({ batches, repeat, recording, module, peers }) => {
     const cs = countscopeRunner(model, raw, n, b);
     const or = peers ? ortRunner(session, norm, n, b) : null;
     const agreement = { countscope: maxAbsDiff(cs(), want), ort: or ? maxAbsDiff(await or(), want) : null };
+    // Warm up for a second each: V8 compiles wasm with its baseline compiler first and moves hot functions
+    // to the optimising one in the background; timing before that finishes measures the baseline.
+    for (const run of [cs, or]) {
+      const until = performance.now() + 1000;
+      while (run && performance.now() < until) await run();
+    }
     // Interleave the engines' repetitions so a noisy moment hurts both alike.
     const us = { countscope: [], ort: [] };
     for (let r = 0; r < repeat; r++) {

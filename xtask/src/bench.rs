@@ -201,7 +201,14 @@ pub fn bench(args: &[String]) -> Result {
                 "--repeat",
                 &repeat,
             ])
-            .args(["--windows-from", SAMPLE, "--parse", SAMPLE, "--dump"])
+            .args([
+                "--windows-from",
+                SAMPLE,
+                "--parse",
+                SAMPLE,
+                "--profile",
+                "--dump",
+            ])
             .arg(&data),
     )?;
 
@@ -228,6 +235,7 @@ pub fn bench(args: &[String]) -> Result {
                 &format!("/repo/{SAMPLE}"),
                 "--parse",
                 &format!("/repo/{SAMPLE}"),
+                "--profile",
             ]),
     )?;
 
@@ -420,6 +428,30 @@ fn table(all: &Value) -> Result<String> {
         agree(&all["onnxruntime_native"]["results"][1]["max_abs_diff_vs_countscope"]),
         b["e2e_30min"]["engine"].as_str().unwrap_or("?")
     ));
+    line("**Where the time goes** (countscope's plan at batch 16, µs per window per kind of op; one profiled pass)\n".into());
+    line("| op | native | wasmtime | wasmtime / native |\n|---|---|---|---|".into());
+    let by_op = |v: &Value| {
+        let mut m: std::collections::BTreeMap<String, f64> = Default::default();
+        for op in v["profile"]["ops"].as_array().into_iter().flatten() {
+            *m.entry(op["op"].as_str().unwrap_or("?").to_string())
+                .or_default() += op["us_per_window"].as_f64().unwrap_or(0.0);
+        }
+        m
+    };
+    let (pn, pw) = (by_op(&all["native"]), by_op(&all["wasmtime"]));
+    let mut kinds: Vec<&String> = pn.keys().collect();
+    kinds.sort_by(|a, b| {
+        pw.get(*b)
+            .unwrap_or(&0.0)
+            .total_cmp(pw.get(*a).unwrap_or(&0.0))
+    });
+    for k in kinds {
+        let (a, w) = (pn[k], pw.get(k).copied().unwrap_or(f64::NAN));
+        if a.max(w) >= 0.5 {
+            line(format!("| {k} | {a:.1} | {w:.1} | {:.1}× |", w / a));
+        }
+    }
+    line(String::new());
     let p = &b["parse"];
     line(format!(
         "**Reading recordings** (the sample decompressed: {:.1} MB, {} windows), higher is better\n",
@@ -501,4 +533,61 @@ fn table(all: &Value) -> Result<String> {
         spread(&b["load_ms"]["ort"], 1)
     ));
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(median: f64) -> Value {
+        json!({ "median": median, "min": median * 0.9, "max": median * 1.2, "n": 5 })
+    }
+
+    /// A run's figures, shaped as the engines write them (µs per window at batch 1 and 16).
+    fn run_of(b1: f64, b16: f64) -> Value {
+        json!({ "load_ms": 10.0, "results": [{ "batch": 1, "us_per_window": st(b1) }, { "batch": 16, "us_per_window": st(b16) }],
+                "parse": { "mb_per_s": st(200.0), "windows_per_s": st(40000.0) },
+                "profile": { "ops": [{ "op": "OptMatMul", "us_per_window": b16 * 0.6 }, { "op": "Im2col", "us_per_window": b16 * 0.25 }] } })
+    }
+
+    #[test]
+    fn the_table_puts_every_engine_against_onnxruntime_web_and_native_tract() {
+        let cs = |b1: f64, b16: f64| {
+            json!([{ "countscope": st(b1), "ort": st(300.0), "max_abs_diff_vs_native": { "countscope": 1e-6, "ort": 2e-6 } },
+                                           { "countscope": st(b16), "ort": st(200.0), "max_abs_diff_vs_native": { "countscope": 1e-6, "ort": 2e-6 } }])
+        };
+        let all = json!({
+            "machine": { "cpu": "Test CPU", "cores": 2, "rustc": "rustc 1.95.0", "chromium": "156", "wasmtime": "wasmtime 48.0.8", "onnxruntime": "1.31.1", "onnxruntime_web": "1.30.0", "date_utc": "2026-11-29 00:00" },
+            "repeat": 5, "windows": 2240,
+            "native": run_of(110.0, 96.0), "wasmtime": run_of(260.0, 250.0),
+            "onnxruntime_native": { "version": "1.31.1", "load_ms": st(2.0), "results": [{ "batch": 1, "us_per_window": st(90.0), "max_abs_diff_vs_countscope": 3e-6 }, { "batch": 16, "us_per_window": st(64.0), "max_abs_diff_vs_countscope": 3e-6 }] },
+            "browser": {
+                "chromium": "156", "pkg_init_ms": 400.0, "load_ms": { "countscope": st(10.0), "ort": st(6.0) },
+                "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
+                "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
+                "first_open_ms": 1900.0,
+                "e2e_30min": { "engine": "relaxed-simd", "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "main_wasm": 3.0 } },
+                "e2e_long": null,
+            },
+            "sizes": { "pkg_wasm": { "raw": 15_450_000, "gzip": 3_670_000 }, "pkg_relaxed_wasm": { "raw": 15_490_000, "gzip": 3_690_000 }, "wasi_component": { "raw": 20_080_000, "gzip": 4_510_000 } },
+            "long_recording_bytes": null,
+        });
+        let t = table(&all).unwrap();
+        // onnxruntime-web runs 200 µs at batch 16: countscope relaxed at 160 µs is 1.25× its speed and
+        // 0.60× native tract's (96 µs).
+        assert!(t.contains("| countscope wasm (relaxed-simd), Chromium | 210.0 [189.0–252.0] | 160.0 [144.0–192.0] | 6250 | 1.25× | 0.60× |"), "{t}");
+        assert!(t.contains("| countscope native (tract) | 110.0 [99.0–132.0] | 96.0 [86.4–115.2] | 10417 | 2.08× | 1.00× |"), "{t}");
+        assert!(
+            t.contains("| onnxruntime-web 1.30.0 (wasm), Chromium |"),
+            "{t}"
+        );
+        assert!(t.contains("| OptMatMul | 57.6 | 150.0 | 2.6× |"), "{t}");
+        assert!(
+            t.contains("| JSON.parse per line + Float32Array, Chromium | 100 [90–120] |"),
+            "{t}"
+        );
+        assert!(t.contains("The page loads the relaxed-simd build"), "{t}");
+        assert!(!t.contains("24 h"), "no long run, no long row: {t}");
+        assert!(!t.contains("NaN"), "{t}");
+    }
 }

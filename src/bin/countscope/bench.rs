@@ -23,6 +23,8 @@ pub struct Options {
     pub dump: Option<PathBuf>,
     /// Also time the parser over this recording, decompressed into memory first.
     pub parse: Option<PathBuf>,
+    /// Also time each op of the plan (at the last batch size): where the time goes.
+    pub profile: bool,
 }
 
 /// Deterministic CSI-like amplitudes (0–60) from a fixed linear congruential generator.
@@ -161,6 +163,17 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
         .iter()
         .map(|&b| time_inference(&mut m, &data, b, o.repeat))
         .collect::<Result<Vec<_>, _>>()?;
+    let profile = if o.profile {
+        let t0 = Instant::now();
+        let clock = move || t0.elapsed().as_secs_f64();
+        let ops = m.profile(&data, &clock)?;
+        let total: f64 = ops.iter().map(|t| t.seconds).sum();
+        serde_json::json!({ "batch": m.batch_size(), "us_per_window": total * 1e6 / n as f64,
+            "ops": ops.iter().map(|t| serde_json::json!({ "node": t.node, "op": t.op, "calls": t.calls,
+                "us_per_window": t.seconds * 1e6 / n as f64, "share": t.seconds / total })).collect::<Vec<_>>() })
+    } else {
+        serde_json::Value::Null
+    };
     let parsed = match &o.parse {
         None => serde_json::Value::Null,
         Some(path) => {
@@ -182,7 +195,7 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
     if o.json {
         println!(
             "{}",
-            serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "source": source, "repeat": o.repeat, "load_ms": load_ms, "results": rows, "parse": parsed })
+            serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "source": source, "repeat": o.repeat, "load_ms": load_ms, "results": rows, "parse": parsed, "profile": profile })
         );
     } else {
         println!(
@@ -201,6 +214,22 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
                 num(&us["max"]),
                 num(&r["windows_per_s"])
             );
+        }
+        if !profile.is_null() {
+            println!(
+                "\nwhere the time goes at batch {} ({:.1} µs/window profiled):\n| op | node | µs/window | share |\n|---|---|---|---|",
+                profile["batch"],
+                num(&profile["us_per_window"])
+            );
+            for op in profile["ops"].as_array().into_iter().flatten() {
+                println!(
+                    "| {} | {} | {:.1} | {:.1} % |",
+                    op["op"].as_str().unwrap_or(""),
+                    op["node"].as_str().unwrap_or(""),
+                    num(&op["us_per_window"]),
+                    num(&op["share"]) * 100.0
+                );
+            }
         }
         if !parsed.is_null() {
             let s = &parsed["mb_per_s"];

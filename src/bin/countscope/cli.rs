@@ -99,6 +99,9 @@ enum Command {
         /// Also time the recording parser over this recording (decompressed into memory first).
         #[arg(long)]
         parse: Option<PathBuf>,
+        /// Also time every op of the optimised plan at the last batch size: where the time goes.
+        #[arg(long)]
+        profile: bool,
     },
     /// Write a SYNTHETIC recording in RuView's paired-JSONL format from a physical channel model (rooms,
     /// moving and breathing people, multipath, noise, AGC, dropped frames). Every line is marked synthetic.
@@ -196,6 +199,7 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             windows_from,
             dump,
             parse,
+            profile,
         } => bench::run(bench::Options {
             model,
             windows,
@@ -205,6 +209,7 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             windows_from,
             dump,
             parse,
+            profile,
         }),
         Command::Simulate {
             seed,

@@ -313,6 +313,27 @@ impl Replayed {
         Ok(Report::build(&self.outcome, &self.model, &gates).to_text())
     }
 
+    /// The report and its text from one [`Report::build`] (metrics, Spearman's ranking and the gates run
+    /// once): `{ report, text }`. The page asks for both after every replay and every change of targets.
+    #[wasm_bindgen(js_name = reportWithText)]
+    pub fn report_with_text(
+        &self,
+        targets: Option<String>,
+        cross_room: bool,
+    ) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Both<'a> {
+            report: &'a Report,
+            text: String,
+        }
+        let gates = gate_set(targets, cross_room)?;
+        let report = Report::build(&self.outcome, &self.model, &gates);
+        to_js(&Both {
+            text: report.to_text(),
+            report: &report,
+        })
+    }
+
     /// Windows replayed.
     pub fn len(&self) -> usize {
         self.series.len()

@@ -92,6 +92,16 @@ fn odd_chunks_give_onnxruntimes_logits() {
         .report_text(None, false)
         .unwrap()
         .contains("ADR-103"));
+    // One build for both: the same report and the same text as the two separate calls.
+    let both = replayed.report_with_text(None, true).unwrap();
+    assert_eq!(
+        js_sys::JSON::stringify(&get(&both, "report")).unwrap(),
+        js_sys::JSON::stringify(&report).unwrap()
+    );
+    assert_eq!(
+        get(&both, "text").as_string(),
+        Some(replayed.report_text(None, true).unwrap())
+    );
     assert!(replayed.csv().lines().count() == 748);
     assert_eq!(replayed.window(0).map(|w| w.len()), Some(1120));
 }

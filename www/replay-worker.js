@@ -71,7 +71,7 @@ async function replay(id, { source, layout, targets, crossRoom }) {
   }
   postMessage({ id, type: 'progress', windows: session.windows(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
   const result = session.finish();
-  const report = result.report(targets || undefined, !!crossRoom);
+  const { report, text: reportText } = result.reportWithText(targets || undefined, !!crossRoom);
   if (result.isEmpty()) {
     result.free();
     const bad = report.bad_lines.slice(0, 5).map((b) => `line ${b.line}: ${b.reason}`);
@@ -87,7 +87,7 @@ async function replay(id, { source, layout, targets, crossRoom }) {
   };
   const transfer = Object.values(columns).map((a) => a.buffer);
   const memory = { windows: result.windowBytes() };
-  return [{ name, columns, report, reportText: result.reportText(targets || undefined, !!crossRoom), seconds: (performance.now() - started) / 1000, memory }, transfer];
+  return [{ name, columns, report, reportText, seconds: (performance.now() - started) / 1000, memory }, transfer];
 }
 
 onmessage = async ({ data }) => {
@@ -104,7 +104,8 @@ onmessage = async ({ data }) => {
     else if (type === 'replay') [result, transfer] = await replay(id, data);
     else if (type === 'report') {
       if (!replayed) throw new Error('nothing replayed yet');
-      result = { report: replayed.report(data.targets || undefined, !!data.crossRoom), reportText: replayed.reportText(data.targets || undefined, !!data.crossRoom) };
+      const { report, text } = replayed.reportWithText(data.targets || undefined, !!data.crossRoom);
+      result = { report, reportText: text };
     } else if (type === 'window') {
       const w = replayed?.window(data.index);
       result = { window: w ?? null };

@@ -121,6 +121,39 @@ pub fn p95_interval(p: &[f32; N_CLASSES], mode: u8) -> (u8, u8) {
     (lo as u8, hi as u8)
 }
 
+impl FramePrediction {
+    /// A window's prediction from its logits: softmax, argmax, the 95 % interval and the calibrated
+    /// confidence. The one place logits become a reading, whether they were computed here or by another
+    /// shard of the same replay ([`Outcome::merge_shard`]).
+    pub fn from_logits(
+        line: u64,
+        ts_start: Option<f64>,
+        ts_end: Option<f64>,
+        truth: Option<u8>,
+        count_logits: [f32; N_CLASSES],
+        conf_logit: f32,
+        calibration: &Calibration,
+    ) -> Self {
+        let probs = softmax(&count_logits);
+        let count = argmax(&probs);
+        let (count_p95_low, count_p95_high) = p95_interval(&probs, count);
+        FramePrediction {
+            line,
+            ts_start,
+            ts_end,
+            truth,
+            count,
+            correct: truth.map(|t| t == count),
+            confidence: calibration.confidence(conf_logit),
+            count_p95_low,
+            count_p95_high,
+            probs,
+            count_logits,
+            conf_logit,
+        }
+    }
+}
+
 /// Turn a batch's logits into predictions for its records.
 pub fn predict(
     records: &[Record],
@@ -131,23 +164,15 @@ pub fn predict(
         .iter()
         .zip(logits.count.iter().zip(&logits.conf))
         .map(|(r, (count_logits, &conf_logit))| {
-            let probs = softmax(count_logits);
-            let count = argmax(&probs);
-            let (count_p95_low, count_p95_high) = p95_interval(&probs, count);
-            FramePrediction {
-                line: r.line,
-                ts_start: r.ts_start,
-                ts_end: r.ts_end,
-                truth: r.truth,
-                count,
-                correct: r.truth.map(|t| t == count),
-                confidence: calibration.confidence(conf_logit),
-                count_p95_low,
-                count_p95_high,
-                probs,
-                count_logits: *count_logits,
+            FramePrediction::from_logits(
+                r.line,
+                r.ts_start,
+                r.ts_end,
+                r.truth,
+                *count_logits,
                 conf_logit,
-            }
+                calibration,
+            )
         })
         .collect()
 }
@@ -164,6 +189,12 @@ pub enum ReplayError {
     /// A corrupt gzip stream in strict mode.
     #[error("{0} (strict mode stops here)")]
     Stream(String),
+    /// A shard that does not exist was asked for.
+    #[error("shard {index} of {count} does not exist (shards are numbered 0 to count - 1)")]
+    Shard { index: usize, count: usize },
+    /// Another shard's predictions do not fit this replay.
+    #[error("cannot merge shard: {0}")]
+    Merge(String),
 }
 
 /// Bad lines met during a replay.
@@ -199,6 +230,49 @@ pub struct Outcome {
     pub windows: Option<WindowStore>,
 }
 
+impl Outcome {
+    /// Merge the predictions another shard of the same replay made ([`Replay::shard`]): both lists are in
+    /// recording order, so this is one ordered merge by line. Every shard read the whole recording, so
+    /// the bad lines, layouts, bytes and windows kept here already describe all of it. A line predicted
+    /// twice means the shards overlapped, and is refused.
+    pub fn merge_shard(&mut self, other: Vec<FramePrediction>) -> Result<(), ReplayError> {
+        if other.windows(2).any(|w| w[0].line >= w[1].line) {
+            return Err(ReplayError::Merge(
+                "its predictions are not in recording order".into(),
+            ));
+        }
+        let mine = std::mem::take(&mut self.predictions);
+        let mut merged = Vec::with_capacity(mine.len() + other.len());
+        let (mut a, mut b) = (mine.into_iter().peekable(), other.into_iter().peekable());
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.line == y.line => {
+                    return Err(ReplayError::Merge(format!(
+                        "line {} was predicted by both shards",
+                        x.line
+                    )))
+                }
+                (Some(x), Some(y)) => x.line < y.line,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            merged.extend(if take_a { a.next() } else { b.next() });
+        }
+        self.predictions = merged;
+        Ok(())
+    }
+}
+
+/// Which share of the windows a replay runs through the model: blocks of `batch` consecutive good windows
+/// are dealt round-robin to `count` shards, so several replays of the same bytes (one per core, in the
+/// page's workers) together run every window exactly once, each in full batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shard {
+    index: usize,
+    count: usize,
+}
+
 /// A replay in progress: push chunks, then [`Replay::finish`].
 ///
 /// `M` is how the replay holds its model: `&CountModel` in the CLI, `Rc<CountModel>` in the page (whose
@@ -216,6 +290,9 @@ pub struct Replay<M: Borrow<CountModel>> {
     diagnostics: Diagnostics,
     layout: LayoutTally,
     store: Option<WindowStore>,
+    shard: Shard,
+    /// Good windows read so far (all shards').
+    good: u64,
 }
 
 impl<M: Borrow<CountModel>> Replay<M> {
@@ -235,7 +312,25 @@ impl<M: Borrow<CountModel>> Replay<M> {
             diagnostics: Diagnostics::default(),
             layout: LayoutTally::new(policy),
             store: None,
+            shard: Shard { index: 0, count: 1 },
+            good: 0,
         }
+    }
+
+    /// Run only shard `index` of `count` through the model (see [`Outcome::merge_shard`]): every window is
+    /// still read, counted, checked and (with [`Replay::keep_windows`]) kept, but only every `count`-th
+    /// batch is inferred. Call before the first push.
+    pub fn shard(&mut self, index: usize, count: usize) -> Result<(), ReplayError> {
+        if count == 0 || index >= count {
+            return Err(ReplayError::Shard { index, count });
+        }
+        self.shard = Shard { index, count };
+        Ok(())
+    }
+
+    /// Good windows read so far, inferred here or not: the progress of a sharded replay.
+    pub fn windows_read(&self) -> u64 {
+        self.good
     }
 
     /// Also keep every window (8-bit, ≈ 1.1 kB each) for displays that show any window after the fact.
@@ -313,8 +408,15 @@ impl<M: Borrow<CountModel>> Replay<M> {
                         self.diagnostics.synthetic_windows += 1;
                         self.diagnostics.synthetic_source.get_or_insert(tag);
                     }
+                    let batch = self.model.borrow().batch_size() as u64;
+                    let mine =
+                        (self.good / batch) % self.shard.count as u64 == self.shard.index as u64;
+                    self.good += 1;
+                    if !mine {
+                        continue;
+                    }
                     self.pending.push(record);
-                    if self.pending.len() >= self.model.borrow().batch_size() {
+                    if self.pending.len() as u64 >= batch {
                         self.run_pending()?;
                     }
                 }

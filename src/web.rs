@@ -13,12 +13,12 @@
 use crate::model::{parse_temperature, CountModel, ExternalData, Source};
 use crate::plot::{self, Style};
 use crate::recording::{Decoder, LayoutPolicy, LineError, Parser, Record};
-use crate::replay::{Outcome, Replay};
+use crate::replay::{FramePrediction, Outcome, Replay};
 use crate::report::gates::Targets;
 use crate::report::{GateSet, Metrics, Report};
-use crate::series::Series;
+use crate::series::{Series, NO_TRUTH};
 use crate::sim::{SimConfig, Simulator};
-use crate::WINDOW_LEN;
+use crate::{N_CLASSES, WINDOW_LEN};
 use plotters::prelude::IntoDrawingArea;
 use plotters_canvas::CanvasBackend;
 use serde::Serialize;
@@ -223,18 +223,25 @@ pub struct Session {
 #[wasm_bindgen]
 impl Session {
     /// Start replaying against `model`. `layout` is `labelled` (default), `frame-major` or `as-stored`;
-    /// `keep_windows` keeps every window (8-bit) for the heatmap.
+    /// `keep_windows` keeps every window (8-bit) for the heatmap. `shard` of `shards` (default 0 of 1)
+    /// runs only that share of the batches through the model, so several workers can replay the same
+    /// bytes in parallel; shard 0 then takes the others' columns with [`Replayed::merge_shard`].
     #[wasm_bindgen(constructor)]
     pub fn new(
         model: &Model,
         layout: Option<String>,
         keep_windows: bool,
+        shard: Option<usize>,
+        shards: Option<usize>,
     ) -> Result<Session, JsError> {
         let policy: LayoutPolicy = match layout.as_deref() {
             None | Some("") => LayoutPolicy::Labelled,
             Some(s) => s.parse().map_err(|e: String| JsError::new(&e))?,
         };
         let mut replay = Replay::new(model.inner.clone(), policy, false);
+        replay
+            .shard(shard.unwrap_or(0), shards.unwrap_or(1))
+            .map_err(js_err)?;
         if keep_windows {
             replay.keep_windows();
         }
@@ -249,9 +256,15 @@ impl Session {
         self.replay.push(chunk).map_err(js_err)
     }
 
-    /// Windows replayed so far.
+    /// Windows replayed so far (by this shard).
     pub fn windows(&self) -> usize {
         self.replay.predictions().len()
+    }
+
+    /// Good windows read so far, by every shard (each reads them all): the progress to show.
+    #[wasm_bindgen(js_name = windowsRead)]
+    pub fn windows_read(&self) -> f64 {
+        self.replay.windows_read() as f64
     }
 
     /// Lines skipped so far.
@@ -332,6 +345,50 @@ impl Replayed {
             text: report.to_text(),
             report: &report,
         })
+    }
+
+    /// Merge another shard's windows (its `line`, `tsStart`, `tsEnd`, `truth`, `countLogits` and
+    /// `confLogit` columns) into this replay: the readings are recomputed here from the logits with this
+    /// model's calibration, so a merged replay equals an unsharded one.
+    #[wasm_bindgen(js_name = mergeShard)]
+    pub fn merge_shard(
+        &mut self,
+        line: Vec<u32>,
+        ts_start: Vec<f64>,
+        ts_end: Vec<f64>,
+        truth: Vec<u8>,
+        count_logits: Vec<f32>,
+        conf_logit: Vec<f32>,
+    ) -> Result<(), JsError> {
+        let n = line.len();
+        if [ts_start.len(), ts_end.len(), truth.len(), conf_logit.len()] != [n; 4]
+            || count_logits.len() != n * N_CLASSES
+        {
+            return Err(JsError::new(&format!(
+                "a shard of {n} windows needs {n} values per column and {} count logits",
+                n * N_CLASSES
+            )));
+        }
+        let opt = |t: f64| (!t.is_nan()).then_some(t);
+        let calibration = self.model.calibration();
+        let predictions = (0..n)
+            .map(|i| {
+                let mut logits = [0.0; N_CLASSES];
+                logits.copy_from_slice(&count_logits[i * N_CLASSES..(i + 1) * N_CLASSES]);
+                FramePrediction::from_logits(
+                    u64::from(line[i]),
+                    opt(ts_start[i]),
+                    opt(ts_end[i]),
+                    (truth[i] != NO_TRUTH).then_some(truth[i]),
+                    logits,
+                    conf_logit[i],
+                    calibration,
+                )
+            })
+            .collect();
+        self.outcome.merge_shard(predictions).map_err(js_err)?;
+        self.series = Series::from_predictions(&self.outcome.predictions);
+        Ok(())
     }
 
     /// Windows replayed.

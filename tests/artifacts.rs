@@ -275,3 +275,62 @@ fn bench_dumps_the_windows_and_logits_other_engines_are_checked_against() {
         assert_eq!(row[8], outcome.predictions[i].conf_logit);
     }
 }
+
+/// Sharded replays (one per worker in the page) merged by line equal the unsharded replay: every window
+/// inferred exactly once, the bad lines and layouts seen by every shard, the windows kept by shard 0.
+#[test]
+fn sharded_replays_merge_into_the_unsharded_replay() {
+    let onnx = std::fs::read(artifacts().join("count_v1.onnx")).unwrap();
+    let model = CountModel::load(&onnx, &NoExternalData, None).unwrap();
+    let gz = std::fs::read(artifacts().join("recordings/room0-legacy-shape-2min.paired.jsonl.gz"))
+        .unwrap();
+    let mut plain = Vec::new();
+    let mut d = countscope::recording::Decoder::default();
+    d.push(&gz, &mut |b| plain.extend_from_slice(b)).unwrap();
+    d.finish(&mut |b| plain.extend_from_slice(b)).unwrap();
+    // Two bad lines in the middle, so every shard must report them.
+    let cut = plain
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(40)
+        .unwrap()
+        .0
+        + 1;
+    let bytes = [&plain[..cut], b"{not json\n[1,2]\n", &plain[cut..]].concat();
+    let run = |index: usize, count: usize| {
+        let mut r = Replay::new(&model, LayoutPolicy::Labelled, false);
+        r.shard(index, count).unwrap();
+        if index == 0 {
+            r.keep_windows();
+        }
+        for chunk in bytes.chunks(5000) {
+            r.push(chunk).unwrap();
+        }
+        r.finish().unwrap()
+    };
+    let whole = run(0, 1);
+    assert_eq!(whole.predictions.len(), 149);
+    assert_eq!(whole.diagnostics.skipped_lines, 2);
+    for count in [2, 3, 7] {
+        let mut merged = run(0, count);
+        assert!(merged.predictions.len() < whole.predictions.len());
+        for index in 1..count {
+            merged.merge_shard(run(index, count).predictions).unwrap();
+        }
+        assert_eq!(merged.predictions, whole.predictions, "{count} shards");
+        assert_eq!(merged.diagnostics, whole.diagnostics);
+        assert_eq!(merged.windows.as_ref().map(|w| w.len()), Some(149));
+        assert_eq!(
+            merged.windows.as_ref().unwrap().window(148),
+            whole.windows.as_ref().unwrap().window(148)
+        );
+    }
+    let mut again = run(0, 2);
+    assert!(
+        again.merge_shard(run(0, 2).predictions).is_err(),
+        "overlapping shards are refused"
+    );
+    let mut r = Replay::new(&model, LayoutPolicy::Labelled, false);
+    assert!(r.shard(2, 2).is_err() && r.shard(0, 0).is_err());
+}

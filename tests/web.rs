@@ -21,7 +21,18 @@ const SAMPLE: &[u8] =
 const REFERENCE: &str = include_str!("../artifacts/reference.json");
 
 fn replay_in_chunks(model: &Model, bytes: &[u8], sizes: &[usize]) -> Replayed {
-    let mut session = Session::new(model, None, true).expect("session");
+    replay_shard(model, bytes, sizes, 0, 1)
+}
+
+fn replay_shard(
+    model: &Model,
+    bytes: &[u8],
+    sizes: &[usize],
+    shard: usize,
+    shards: usize,
+) -> Replayed {
+    let mut session =
+        Session::new(model, None, shard == 0, Some(shard), Some(shards)).expect("session");
     let (mut at, mut k) = (0, 0);
     while at < bytes.len() {
         let end = (at + sizes[k % sizes.len()]).min(bytes.len());
@@ -104,6 +115,70 @@ fn odd_chunks_give_onnxruntimes_logits() {
     );
     assert!(replayed.csv().lines().count() == 748);
     assert_eq!(replayed.window(0).map(|w| w.len()), Some(1120));
+}
+
+/// The page replays on every core: each worker reads all the bytes and infers its share of the batches,
+/// then shard 0 merges the others' columns. The merged replay equals the unsharded one, column for column.
+#[wasm_bindgen_test]
+fn sharded_replays_merge_into_the_unsharded_replay() {
+    let model = Model::new(MODEL, JsValue::UNDEFINED, None).expect("the sample model loads");
+    let whole = replay_in_chunks(&model, SAMPLE, &[65_536]);
+    for shards in [2, 3] {
+        let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, shards);
+        assert!(
+            first.len() < whole.len(),
+            "shard 0 of {shards} infers only its share"
+        );
+        for k in 1..shards {
+            let other = replay_shard(&model, SAMPLE, &[4093], k, shards);
+            first
+                .merge_shard(
+                    other.line(),
+                    other.ts_start(),
+                    other.ts_end(),
+                    other.truth(),
+                    other.count_logits(),
+                    other.conf_logit(),
+                )
+                .expect("merge");
+        }
+        assert_eq!(first.len(), 747);
+        assert_eq!(first.line(), whole.line());
+        assert_eq!(first.count(), whole.count());
+        assert_eq!(first.count_logits(), whole.count_logits());
+        assert_eq!(first.confidence(), whole.confidence());
+        assert_eq!(first.p95_low(), whole.p95_low());
+        assert_eq!(first.truth(), whole.truth());
+        assert_eq!(first.csv(), whole.csv());
+        assert_eq!(
+            first.report_text(None, false).unwrap(),
+            whole.report_text(None, false).unwrap()
+        );
+        assert_eq!(
+            first.window(700),
+            whole.window(700),
+            "shard 0 keeps every window"
+        );
+    }
+    // Merging the same shard twice is refused, and a shard that does not exist cannot start.
+    let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
+    let other = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
+    let err = first
+        .merge_shard(
+            other.line(),
+            other.ts_start(),
+            other.ts_end(),
+            other.truth(),
+            other.count_logits(),
+            other.conf_logit(),
+        )
+        .err()
+        .expect("overlapping shards are refused");
+    assert!(format!("{:?}", JsValue::from(err)).contains("predicted by both shards"));
+    assert!(Session::new(&model, None, false, Some(2), Some(2)).is_err());
+    assert!(first
+        .merge_shard(vec![1], vec![], vec![], vec![], vec![], vec![])
+        .is_err());
 }
 
 #[wasm_bindgen_test]

@@ -5,8 +5,9 @@
 //
 // Attributes: recording, model (URLs; default: the sample model and the 30-minute sample recording),
 // layout (labelled | frame-major | as-stored), targets (v0.1.0 | v0.2.0), cross-room, full (the whole
-// app: drop zone, report panel, exports). Several elements on one page are independent: each has its own
-// worker and its own replay. It is sized by its container.
+// app: drop zone, report panel, exports), workers (how many replay workers: default one per core, at most
+// 4; `?workers=` on the full page). Several elements on one page are independent: each has its own workers
+// and its own replay. It is sized by its container.
 //
 // The element only moves bytes and pixels: parsing, inference, metrics and drawing are the wasm engine's.
 
@@ -137,11 +138,19 @@ class CountscopeReplay extends HTMLElement {
 
   connectedCallback() {
     if (this.worker) return;
-    this.worker = new Worker(here('./replay-worker.js'), { type: 'module' });
-    this.worker.onmessage = ({ data }) => this.onWorker(data);
-    this.worker.onerror = (e) => this.message('error', `the replay worker failed: ${e.message ?? e}`);
+    // One worker per core (at most 4; the `workers` attribute or, for the full page, `?workers=` sets it):
+    // the first streams, merges and keeps the replay, the others infer their share of the batches.
+    const asked = Number((this.hasAttribute('full') && new URLSearchParams(location.search).get('workers')) || this.getAttribute('workers'));
+    const count = Math.max(1, Math.min(4, Math.floor(asked) || navigator.hardwareConcurrency || 1));
+    this.workers = Array.from({ length: count }, () => {
+      const w = new Worker(here('./replay-worker.js'), { type: 'module' });
+      w.onmessage = ({ data }) => this.onWorker(data);
+      w.onerror = (e) => this.message('error', `a replay worker failed: ${e.message ?? e}`);
+      return w;
+    });
+    [this.worker, ...this.helpers] = this.workers;
     compiled.then(
-      (module) => this.worker?.postMessage({ type: 'init', module }),
+      (module) => this.workers?.forEach((w) => w.postMessage({ type: 'init', module })),
       (e) => this.message('error', `cannot load the engine (${ENGINE} build): ${e.message}`),
     );
     this.bindControls();
@@ -153,8 +162,10 @@ class CountscopeReplay extends HTMLElement {
   }
 
   disconnectedCallback() {
-    this.worker?.terminate();
+    this.workers?.forEach((w) => w.terminate());
+    this.workers = null;
     this.worker = null;
+    this.helpers = [];
     this.resize?.disconnect();
     this.pause();
   }
@@ -163,13 +174,21 @@ class CountscopeReplay extends HTMLElement {
     if (this.worker && this.started && old !== value) this.start();
   }
 
-  /** Ask the worker; resolves with its answer, rejects with its error message. */
-  ask(type, payload = {}, onProgress, transfer = []) {
+  /** Ask a worker (the primary by default); resolves with its answer, rejects with its error message. */
+  ask(type, payload = {}, onProgress, transfer = [], worker = this.worker) {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const answer = new Promise((resolve, reject) => {
       this.requests.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, type, ...payload }, transfer);
+      worker.postMessage({ id, type, ...payload }, transfer);
     });
+    answer.id = id;
+    return answer;
+  }
+
+  /** Load a model in every worker; the primary's answer (they all load the same bytes). */
+  async askModel(payload) {
+    const [answer] = await Promise.all(this.workers.map((w) => this.ask('model', payload, undefined, [], w)));
+    return answer;
   }
 
   onWorker(data) {
@@ -226,12 +245,12 @@ class CountscopeReplay extends HTMLElement {
       external[name] = await this.fetchBytes(new URL(name, url).href, `model's external data`);
     }
     let temperature = null;
-    const probe = await this.ask('model', { onnx, external, temperature: null });
+    const probe = await this.askModel({ onnx, external, temperature: null });
     if (probe.info.calibration.temperature_source.kind === 'default') {
       const side = await fetch(`${url}.temperature`).catch(() => null);
       if (side?.ok) temperature = await side.text();
     }
-    const loaded = temperature ? await this.ask('model', { onnx, external, temperature }) : probe;
+    const loaded = temperature ? await this.askModel({ onnx, external, temperature }) : probe;
     this.modelName = url.split('/').pop();
     this.modelInfo = loaded;
   }
@@ -245,7 +264,7 @@ class CountscopeReplay extends HTMLElement {
       if (file) external[name] = new Uint8Array(await file.arrayBuffer());
     }
     const temperature = temperatureFile ? await temperatureFile.text() : null;
-    this.modelInfo = await this.ask('model', { onnx, external, temperature });
+    this.modelInfo = await this.askModel({ onnx, external, temperature });
     this.modelName = model.name;
   }
 
@@ -264,15 +283,28 @@ class CountscopeReplay extends HTMLElement {
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
     const bar = this.$('.progress progress'), label = this.$('.progress span');
-    const result = await this.ask('replay', {
-      source,
-      layout: this.hasAttribute('full') ? this.$('.layout').value : this.getAttribute('layout'),
+    const layout = this.hasAttribute('full') ? this.$('.layout').value : this.getAttribute('layout');
+    const shards = this.workers.length;
+    const primary = this.ask('replay', {
+      source, layout, shards,
       targets: this.$('.targets').value,
       crossRoom: this.$('.cross-room').checked,
     }, (p) => {
       if (p.total) bar.value = p.bytes / p.total; else bar.removeAttribute('value');
       label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
-    }).catch((e) => {
+    });
+    // The helpers read the same bytes and infer the other shards; their columns go to the primary.
+    const helperWasm = [];
+    this.helpers.forEach((w, k) => {
+      this.ask('shard', { source, layout, shard: k + 1, shards }, undefined, [], w).then(
+        ({ columns, wasm }) => {
+          helperWasm[k] = wasm;
+          this.worker?.postMessage({ type: 'merge', replay: primary.id, columns }, Object.values(columns).map((a) => a.buffer));
+        },
+        (e) => this.worker?.postMessage({ type: 'merge', replay: primary.id, error: e.message }),
+      );
+    });
+    const result = await primary.catch((e) => {
       if (token === this.loadToken) {
         // Failed or cancelled, and no newer load took over: back to what was loaded before.
         this.$('.progress').hidden = true;
@@ -299,14 +331,17 @@ class CountscopeReplay extends HTMLElement {
     this.clearMessages();
     this.showBadLines();
     this.renderReport();
-    this.$('.sources').textContent = `${result.name} · model ${this.modelName} · engine: wasm ${ENGINE}`;
+    this.$('.sources').textContent = `${result.name} · model ${this.modelName} · engine: wasm ${ENGINE} × ${this.workers.length} worker(s)`;
     this.$('.synthetic').hidden = !(this.report.recording.synthetic_windows > 0);
     this.redraw();
     // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
     await this.drawWindow(this.cursor);
     const mainWasm = (await engine).memory.buffer.byteLength;
-    this.timing = { engine: ENGINE, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000, memory: { ...result.memory, mainWasm } };
+    this.timing = {
+      engine: ENGINE, workers: shards, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000,
+      memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
+    };
     this.state = 'ready';
     this.setAttribute('state', 'ready');
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, timing: this.timing } }));
@@ -375,7 +410,7 @@ class CountscopeReplay extends HTMLElement {
     });
     this.$('input[type=file]').addEventListener('change', (e) => this.openFiles(e.target.files));
     this.$('.progress').addEventListener('click', (e) => {
-      if (e.target.closest('button')?.dataset.act === 'cancel') this.worker.postMessage({ type: 'cancel' });
+      if (e.target.closest('button')?.dataset.act === 'cancel') this.workers.forEach((w) => w.postMessage({ type: 'cancel' }));
     });
     this.$('.load-bar').addEventListener('click', (e) => { if (e.target.closest('button')?.dataset.act === 'open') this.$('input[type=file]').click(); });
     this.$('.transport').addEventListener('click', (e) => this.act(e.target.closest('button')?.dataset.act));

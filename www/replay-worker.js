@@ -2,9 +2,16 @@
 // so the page stays responsive however large the file. It never holds the whole recording: chunks from
 // File.stream() or fetch() go straight into Session.push and are dropped.
 //
+// The page runs one worker per core on a replay: every worker reads all the bytes (parsing is cheap) and
+// runs its share of the batches through the model (inference is not); the helpers hand their columns to
+// the primary worker (through the page), which merges them into one replay (Replayed.mergeShard).
+//
 // Messages in:  {type: 'init', module: WebAssembly.Module} (first; the page compiled it once)
 //               {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null}
-//               {id, type: 'replay', source: File|Blob|string(URL), layout}
+//               {id, type: 'replay', source: File|Blob|string(URL), layout, targets, crossRoom, shards}
+//                 (the primary: shard 0 of `shards`; it waits for shards-1 'merge' messages)
+//               {id, type: 'shard', source, layout, shard, shards} (a helper: its columns come back)
+//               {type: 'merge', replay: id, columns | error} (a helper's result, for the primary's replay id)
 //               {id, type: 'report', targets, crossRoom}
 //               {id, type: 'window', index}
 //               {type: 'cancel'} (stops the replay in progress; what was loaded before stays)
@@ -40,14 +47,38 @@ async function openSource(source) {
   return { stream: source.stream(), total: source.size, name: source.name ?? 'recording' };
 }
 
-async function replay(id, { source, layout, targets, crossRoom }) {
-  if (!model) throw new Error('no model loaded');
-  const started = performance.now();
+// Helpers' results for the primary's replays, by replay id: {got: [columns], waiting: resolver}.
+const merges = new Map();
+
+function mergeSlot(id) {
+  if (!merges.has(id)) merges.set(id, { got: [], error: null, wake: null });
+  return merges.get(id);
+}
+
+/** The other shards' columns, once all `count` have arrived (or the first failure, or a stop). */
+async function otherShards(id, count) {
+  const slot = mergeSlot(id);
+  try {
+    for (;;) {
+      if (slot.error) throw new Error(slot.error);
+      if (active !== id) throw new Stopped('stopped: a newer replay or a cancel');
+      if (slot.got.length >= count) return slot.got;
+      await new Promise((resolve) => { slot.wake = resolve; });
+    }
+  } finally {
+    merges.delete(id);
+  }
+}
+
+/** Stream `source` through `session`, posting progress; throws Stopped when a newer replay or a cancel
+ *  takes over. */
+async function pump(id, session, source, reportProgress) {
   const { stream, total, name } = await openSource(source);
-  const session = new Session(model, layout || undefined, true);
   const reader = stream.getReader();
   let lastPost = 0;
   active = id;
+  // An older replay still waiting for its helpers is over: wake it so it sees that and stops.
+  for (const [other, slot] of merges) if (other !== id) slot.wake?.();
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -60,7 +91,7 @@ async function replay(id, { source, layout, targets, crossRoom }) {
       const now = performance.now();
       if (now - lastPost > 100) {
         lastPost = now;
-        postMessage({ id, type: 'progress', windows: session.windows(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
+        if (reportProgress) postMessage({ id, type: 'progress', windows: session.windowsRead(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
         // A file's chunks can arrive as microtasks only: yield a task so a cancel (or a newer load) is seen.
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
@@ -69,8 +100,48 @@ async function replay(id, { source, layout, targets, crossRoom }) {
     session.free();
     throw e;
   }
-  postMessage({ id, type: 'progress', windows: session.windows(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
+  if (reportProgress) postMessage({ id, type: 'progress', windows: session.windowsRead(), bytes: session.bytesRead(), total, skipped: session.skippedLines() });
+  return name;
+}
+
+/** A helper's share: its columns, for the primary to merge. */
+async function replayShard(id, { source, layout, shard, shards }) {
+  if (!model) throw new Error('no model loaded');
+  const session = new Session(model, layout || undefined, false, shard, shards);
+  await pump(id, session, source, false);
   const result = session.finish();
+  try {
+    const columns = {
+      line: result.line(), tsStart: result.tsStart(), tsEnd: result.tsEnd(), truth: result.truth(),
+      countLogits: result.countLogits(), confLogit: result.confLogit(),
+    };
+    return [{ columns }, Object.values(columns).map((a) => a.buffer)];
+  } finally {
+    result.free();
+  }
+}
+
+async function replay(id, { source, layout, targets, crossRoom, shards = 1 }) {
+  if (!model) throw new Error('no model loaded');
+  const started = performance.now();
+  const session = new Session(model, layout || undefined, true, 0, shards);
+  mergeSlot(id);
+  let name;
+  try {
+    name = await pump(id, session, source, true);
+  } catch (e) {
+    merges.delete(id);
+    throw e;
+  }
+  const result = session.finish();
+  try {
+    for (const c of shards > 1 ? await otherShards(id, shards - 1) : []) {
+      result.mergeShard(c.line, c.tsStart, c.tsEnd, c.truth, c.countLogits, c.confLogit);
+    }
+  } catch (e) {
+    result.free();
+    throw e;
+  }
   const { report, text: reportText } = result.reportWithText(targets || undefined, !!crossRoom);
   if (result.isEmpty()) {
     result.free();
@@ -99,9 +170,23 @@ onmessage = async ({ data }) => {
   try {
     const wasm = await ready;
     let result, transfer = [];
-    if (type === 'cancel') { active = 0; return; }
+    if (type === 'cancel') {
+      active = 0;
+      for (const slot of merges.values()) slot.wake?.();
+      return;
+    }
+    if (type === 'merge') {
+      // A helper's result for a replay that is no longer waiting (stopped, failed) is dropped.
+      const slot = merges.get(data.replay);
+      if (!slot) return;
+      if (data.error) slot.error = data.error;
+      else slot.got.push(data.columns);
+      slot.wake?.();
+      return;
+    }
     if (type === 'model') result = await loadModel(data);
     else if (type === 'replay') [result, transfer] = await replay(id, data);
+    else if (type === 'shard') [result, transfer] = await replayShard(id, data);
     else if (type === 'report') {
       if (!replayed) throw new Error('nothing replayed yet');
       const { report, text } = replayed.reportWithText(data.targets || undefined, !!data.crossRoom);
@@ -112,6 +197,7 @@ onmessage = async ({ data }) => {
       if (w) transfer = [w.buffer];
     } else throw new Error(`unknown request ${type}`);
     if (result && type === 'replay') result.memory.wasm = wasm.memory.buffer.byteLength;
+    if (result && type === 'shard') result.wasm = wasm.memory.buffer.byteLength;
     postMessage({ id, type: 'done', ...result }, transfer);
   } catch (e) {
     postMessage({ id, type: 'error', message: e?.message ?? String(e), stopped: e instanceof Stopped });

@@ -114,6 +114,9 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   const got = await outcome;
   assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
   timings.drop_heldout_10min_to_plotted_ms = Date.now() - t0;
+  // The replay ran on one worker per core (at most 4): helpers inferred their shards, the primary merged.
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.equal(got.detail.timing.workers, Math.max(1, Math.min(4, cores)));
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   const cli = cliReport(rec, onnx);
   // Counts and argmax-based numbers exactly; numbers computed from the confidence to float rounding (the
@@ -252,6 +255,25 @@ await check('the 30-minute sample dropped: time to full plot', async () => {
   timings.drop_30min_in_page = got.detail.timing;
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(OUT, 'page.png'), fullPage: true });
+});
+
+await check('one worker and several give the same replay, logit for logit', async () => {
+  const mine = await page.evaluate(() => {
+    const el = document.querySelector('countscope-replay');
+    return { workers: el.timing.workers, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line) };
+  });
+  const single = await browser.newPage();
+  await single.goto(new URL('?workers=1', BASE).href);
+  await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  const one = await single.evaluate(() => {
+    const el = document.querySelector('countscope-replay');
+    return { workers: el.timing.workers, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line) };
+  });
+  await single.close();
+  assert.equal(one.workers, 1);
+  assert.equal(one.lines.length, 2240);
+  assert.deepEqual(one.lines, mine.lines);
+  assert.deepEqual(one.logits, mine.logits, `${mine.workers} workers vs 1`);
 });
 
 await check('exports: per-frame CSV has a row per window, the JSON is the report', async () => {

@@ -53,14 +53,8 @@ log('inference with the relaxed-SIMD build (the one the page loads where the bro
   await page.close();
 }
 
-log('end to end: the 30-minute sample dropped on the page, to every plot drawn');
-{
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
-  watch(page);
-  const t0 = Date.now();
-  await page.goto(BASE);
-  await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  out.first_open_ms = Date.now() - t0;
+/** The 30-minute sample dropped on a page `REPEAT` times: drop → every plot drawn. */
+async function thirtyMinutes(page) {
   const runs = [];
   for (let r = 0; r < REPEAT; r++) {
     runs.push(await page.evaluate(async () => {
@@ -78,13 +72,36 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn')
       return { drop_to_plotted_ms: performance.now() - t, windows: detail.report.windows, timing: detail.timing };
     }));
   }
-  out.e2e_30min = {
+  return {
     engine: runs[0].timing.engine,
+    workers: runs[0].timing.workers,
     windows: runs[0].windows,
     drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
     worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),
-    memory_mb: { worker_wasm: runs.at(-1).timing.memory.wasm / 1e6, main_wasm: runs.at(-1).timing.memory.mainWasm / 1e6 },
+    memory_mb: {
+      worker_wasm: runs.at(-1).timing.memory.wasm / 1e6,
+      helpers_wasm: runs.at(-1).timing.memory.helpersWasm / 1e6,
+      main_wasm: runs.at(-1).timing.memory.mainWasm / 1e6,
+    },
   };
+}
+
+log('end to end: the 30-minute sample dropped on the page, to every plot drawn (one worker, then one per core)');
+{
+  const single = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+  watch(single);
+  await single.goto(new URL('?workers=1', BASE).href);
+  await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  out.e2e_30min_one_worker = await thirtyMinutes(single);
+  await single.close();
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+  watch(page);
+  const t0 = Date.now();
+  await page.goto(BASE);
+  await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  out.first_open_ms = Date.now() - t0;
+  out.e2e_30min = await thirtyMinutes(page);
 
   if (process.env.LONG) {
     log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
@@ -113,12 +130,14 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn')
     }
     out.e2e_long = {
       engine: long[0].timing.engine,
+      workers: long[0].timing.workers,
       file: basename(process.env.LONG),
       windows: long[0].windows,
       pick_to_plotted_ms: stats(long.map((r) => r.ms)),
       in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
       memory_mb: {
         worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),
+        helpers_wasm: stats(long.map((r) => r.timing.memory.helpersWasm / 1e6)),
         window_store: long[0].timing.memory.windows / 1e6,
         main_wasm: stats(long.map((r) => r.timing.memory.mainWasm / 1e6)),
         main_js_heap_peak: stats(long.map((r) => r.peakHeap / 1e6)),

@@ -478,22 +478,32 @@ fn table(all: &Value) -> Result<String> {
         "| first open (navigation → default replay drawn) | {:.0} | |",
         b["first_open_ms"].as_f64().unwrap_or(f64::NAN)
     ));
-    line(format!(
-        "| 30-minute sample ({} windows) dropped → every plot drawn | {} | worker wasm {:.0} MB, main wasm {:.0} MB |",
-        e["windows"],
-        spread(&e["drop_to_plotted_ms"], 0),
-        e["memory_mb"]["worker_wasm"].as_f64().unwrap_or(f64::NAN),
-        e["memory_mb"]["main_wasm"].as_f64().unwrap_or(f64::NAN)
-    ));
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    for e in [&b["e2e_30min_one_worker"], e] {
+        if e.is_null() {
+            continue;
+        }
+        line(format!(
+            "| 30-minute sample ({} windows) dropped → every plot drawn, {} worker(s) | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
+            e["windows"],
+            e["workers"],
+            spread(&e["drop_to_plotted_ms"], 0),
+            f(&e["memory_mb"]["worker_wasm"]),
+            f(&e["memory_mb"]["helpers_wasm"]),
+            f(&e["memory_mb"]["main_wasm"])
+        ));
+    }
     if let Some(l) = b.get("e2e_long").filter(|l| !l.is_null()) {
         let mm = &l["memory_mb"];
         line(format!(
-            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn | {} | worker wasm {} MB (window store {:.0} MB), main wasm {} MB, main JS heap peak {} MB |",
+            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn, {} worker(s) | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
             l["windows"],
             all["long_recording_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+            l["workers"],
             spread(&l["pick_to_plotted_ms"], 0),
             spread(&mm["worker_wasm"], 0),
             mm["window_store"].as_f64().unwrap_or(f64::NAN),
+            spread(&mm["helpers_wasm"], 0),
             spread(&mm["main_wasm"], 0),
             spread(&mm["main_js_heap_peak"], 1)
         ));
@@ -566,7 +576,8 @@ mod tests {
                 "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
                 "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
                 "first_open_ms": 1900.0,
-                "e2e_30min": { "engine": "relaxed-simd", "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "main_wasm": 3.0 } },
+                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "windows": 2240, "drop_to_plotted_ms": st(450.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
+                "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
             },
             "sizes": { "pkg_wasm": { "raw": 15_450_000, "gzip": 3_670_000 }, "pkg_relaxed_wasm": { "raw": 15_490_000, "gzip": 3_690_000 }, "wasi_component": { "raw": 20_080_000, "gzip": 4_510_000 } },
@@ -587,6 +598,11 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("The page loads the relaxed-simd build"), "{t}");
+        assert!(
+            t.contains("dropped → every plot drawn, 1 worker(s) | 650 [585–780] |"),
+            "{t}"
+        );
+        assert!(t.contains("dropped → every plot drawn, 2 worker(s) | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
         assert!(!t.contains("24 h"), "no long run, no long row: {t}");
         assert!(!t.contains("NaN"), "{t}");
     }

@@ -128,7 +128,7 @@ impl Model {
     /// count logits followed by the confidence logit. This is the bare engine, for benchmarks and for
     /// checking countscope against another runtime on the very same inputs; replays go through [`Session`].
     pub fn infer(&self, windows: &[f32]) -> Result<Vec<f32>, JsError> {
-        if windows.len() % WINDOW_LEN != 0 {
+        if !windows.len().is_multiple_of(WINDOW_LEN) {
             return Err(JsError::new(&format!(
                 "infer takes whole windows of {WINDOW_LEN} values; got {} values",
                 windows.len()

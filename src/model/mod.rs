@@ -446,7 +446,7 @@ impl CountModel {
         windows: &[f32],
         clock: &dyn Fn() -> f64,
     ) -> Result<Vec<OpTime>, ModelError> {
-        if windows.len() % WINDOW_LEN != 0 {
+        if !windows.len().is_multiple_of(WINDOW_LEN) {
             return Err(ModelError::Tract {
                 stage: "run",
                 message: format!(

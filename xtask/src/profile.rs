@@ -210,20 +210,6 @@ fn newest(dir: &Path) -> Option<SystemTime> {
     best
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_committed_profile_agrees_with_cargo_toml() {
-        let p = Profile::load().unwrap();
-        assert_eq!(p.build.target, "web");
-        assert_eq!(p.build.out_dir, "pkg");
-        assert!(p.test.tests.contains(&"web".to_string()));
-        assert!(p.wasm_path().ends_with("pkg/countscope_bg.wasm"));
-    }
-}
-
 /// Copy a built module from `from` to `to` without its `name` section.
 fn strip_names(from: &Path, to: &Path) -> Result {
     let built = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
@@ -237,4 +223,18 @@ fn strip_names(from: &Path, to: &Path) -> Result {
         gone as f64 / 1e6
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_profile_agrees_with_cargo_toml() {
+        let p = Profile::load().unwrap();
+        assert_eq!(p.build.target, "web");
+        assert_eq!(p.build.out_dir, "pkg");
+        assert!(p.test.tests.contains(&"web".to_string()));
+        assert!(p.wasm_path().ends_with("pkg/countscope_bg.wasm"));
+    }
 }

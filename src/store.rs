@@ -7,10 +7,17 @@
 
 use crate::WINDOW_LEN;
 
+/// Windows per block of the store.
+const BLOCK: usize = 1024;
+
 /// Every window of a replay, quantised per window to `u8`.
+///
+/// Kept in blocks of [`BLOCK`] windows (1.1 MB) rather than one growing `Vec`: a vector that doubles holds
+/// its old and new buffers at once while it copies, and in wasm, whose memory never shrinks, that peak
+/// stays. At 24 hours a single vector would peak at ≈ 1.5× the windows' bytes; blocks add 1.1 MB at most.
 #[derive(Clone, Debug, Default)]
 pub struct WindowStore {
-    bytes: Vec<u8>,
+    blocks: Vec<Vec<u8>>,
     ranges: Vec<(f32, f32)>,
 }
 
@@ -24,7 +31,13 @@ impl WindowStore {
         });
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 0.0) };
         let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
-        self.bytes.extend(window.iter().map(|&v| {
+        if self.ranges.len().is_multiple_of(BLOCK) {
+            self.blocks.push(Vec::with_capacity(BLOCK * WINDOW_LEN));
+        }
+        let Some(block) = self.blocks.last_mut() else {
+            return;
+        };
+        block.extend(window.iter().map(|&v| {
             if v.is_finite() {
                 ((v - lo) * scale).round().clamp(0.0, 255.0) as u8
             } else {
@@ -48,13 +61,15 @@ impl WindowStore {
     pub fn window(&self, i: usize) -> Option<Vec<f32>> {
         let (lo, hi) = *self.ranges.get(i)?;
         let step = (hi - lo) / 255.0;
-        let q = &self.bytes[i * WINDOW_LEN..(i + 1) * WINDOW_LEN];
+        let at = (i % BLOCK) * WINDOW_LEN;
+        let q = self.blocks.get(i / BLOCK)?.get(at..at + WINDOW_LEN)?;
         Some(q.iter().map(|&b| lo + b as f32 * step).collect())
     }
 
     /// Bytes held (for memory readouts).
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ranges.capacity() * std::mem::size_of::<(f32, f32)>()
+        self.blocks.iter().map(Vec::capacity).sum::<usize>()
+            + self.ranges.capacity() * std::mem::size_of::<(f32, f32)>()
     }
 }
 
@@ -78,5 +93,19 @@ mod tests {
         assert_eq!(store.window(1).unwrap(), vec![3.0; WINDOW_LEN]);
         assert!(store.window(2).is_none());
         assert_eq!(store.len(), 2);
+        // Across block boundaries: every window comes back from its own block.
+        for k in 2..(2 * BLOCK + 5) {
+            store.push(&[k as f32; WINDOW_LEN]);
+        }
+        assert_eq!(store.len(), 2 * BLOCK + 5);
+        for k in [2, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + 4] {
+            assert_eq!(
+                store.window(k).unwrap(),
+                vec![k as f32; WINDOW_LEN],
+                "window {k}"
+            );
+        }
+        assert!(store.window(2 * BLOCK + 5).is_none());
+        assert_eq!(store.heap_bytes() / (BLOCK * WINDOW_LEN), 3);
     }
 }

@@ -18,10 +18,11 @@ use crate::report::gates::Targets;
 use crate::report::{GateSet, Metrics, Report};
 use crate::series::{Series, NO_TRUTH};
 use crate::sim::{SimConfig, Simulator};
-use crate::{N_CLASSES, WINDOW_LEN};
+use crate::N_CLASSES;
 use plotters::prelude::IntoDrawingArea;
 use plotters_canvas::CanvasBackend;
 use serde::Serialize;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -128,19 +129,7 @@ impl Model {
     /// count logits followed by the confidence logit. This is the bare engine, for benchmarks and for
     /// checking countscope against another runtime on the very same inputs; replays go through [`Session`].
     pub fn infer(&self, windows: &[f32]) -> Result<Vec<f32>, JsError> {
-        if !windows.len().is_multiple_of(WINDOW_LEN) {
-            return Err(JsError::new(&format!(
-                "infer takes whole windows of {WINDOW_LEN} values; got {} values",
-                windows.len()
-            )));
-        }
-        let logits = self.inner.infer(windows).map_err(js_err)?;
-        Ok(logits
-            .count
-            .iter()
-            .zip(&logits.conf)
-            .flat_map(|(c, &f)| c.iter().copied().chain(std::iter::once(f)))
-            .collect())
+        Ok(self.inner.infer(windows).map_err(js_err)?.interleaved())
     }
 }
 
@@ -281,10 +270,9 @@ impl Session {
 
     /// End of input: run the last windows and keep the outcome.
     pub fn finish(self) -> Result<Replayed, JsError> {
-        let outcome = self.replay.finish().map_err(js_err)?;
         Ok(Replayed {
-            series: Series::from_predictions(&outcome.predictions),
-            outcome,
+            outcome: self.replay.finish().map_err(js_err)?,
+            series: OnceCell::new(),
             model: self.model,
         })
     }
@@ -294,7 +282,9 @@ impl Session {
 #[wasm_bindgen]
 pub struct Replayed {
     outcome: Outcome,
-    series: Series,
+    /// The predictions as columns, built on first use from `outcome` (after any merge: a sharded replay
+    /// builds them once, from the merged predictions).
+    series: OnceCell<Series>,
     model: Rc<CountModel>,
 }
 
@@ -387,70 +377,75 @@ impl Replayed {
             })
             .collect();
         self.outcome.merge_shard(predictions).map_err(js_err)?;
-        self.series = Series::from_predictions(&self.outcome.predictions);
+        self.series = OnceCell::new();
         Ok(())
+    }
+
+    fn series(&self) -> &Series {
+        self.series
+            .get_or_init(|| Series::from_predictions(&self.outcome.predictions))
     }
 
     /// Windows replayed.
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.series().len()
     }
 
     /// Whether no window was replayed.
     #[wasm_bindgen(js_name = isEmpty)]
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.series().is_empty()
     }
 
     /// Recording line of each window.
     pub fn line(&self) -> Vec<u32> {
-        self.series.line.clone()
+        self.series().line.clone()
     }
     /// Window starts (epoch seconds; NaN where unknown).
     #[wasm_bindgen(js_name = tsStart)]
     pub fn ts_start(&self) -> Vec<f64> {
-        self.series.ts_start.clone()
+        self.series().ts_start.clone()
     }
     /// Window ends (epoch seconds; NaN where unknown).
     #[wasm_bindgen(js_name = tsEnd)]
     pub fn ts_end(&self) -> Vec<f64> {
-        self.series.ts_end.clone()
+        self.series().ts_end.clone()
     }
     /// Ground truth per window, 255 where unlabelled.
     pub fn truth(&self) -> Vec<u8> {
-        self.series.truth.clone()
+        self.series().truth.clone()
     }
     /// Predicted count per window.
     pub fn count(&self) -> Vec<u8> {
-        self.series.count.clone()
+        self.series().count.clone()
     }
     /// Calibrated confidence per window.
     pub fn confidence(&self) -> Vec<f32> {
-        self.series.confidence.clone()
+        self.series().confidence.clone()
     }
     /// Lower ends of the 95 % intervals.
     #[wasm_bindgen(js_name = p95Low)]
     pub fn p95_low(&self) -> Vec<u8> {
-        self.series.p95_low.clone()
+        self.series().p95_low.clone()
     }
     /// Upper ends of the 95 % intervals.
     #[wasm_bindgen(js_name = p95High)]
     pub fn p95_high(&self) -> Vec<u8> {
-        self.series.p95_high.clone()
+        self.series().p95_high.clone()
     }
     /// Class probabilities, 8 per window.
     pub fn probs(&self) -> Vec<f32> {
-        self.series.probs.clone()
+        self.series().probs.clone()
     }
     /// Raw count logits, 8 per window.
     #[wasm_bindgen(js_name = countLogits)]
     pub fn count_logits(&self) -> Vec<f32> {
-        self.series.count_logits.clone()
+        self.series().count_logits.clone()
     }
     /// Raw confidence logits.
     #[wasm_bindgen(js_name = confLogit)]
     pub fn conf_logit(&self) -> Vec<f32> {
-        self.series.conf_logit.clone()
+        self.series().conf_logit.clone()
     }
 
     /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept.
@@ -466,7 +461,7 @@ impl Replayed {
 
     /// Per-frame CSV (the columns of `countscope replay --format csv`).
     pub fn csv(&self) -> String {
-        self.series.to_csv()
+        self.series().to_csv()
     }
 }
 

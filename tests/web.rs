@@ -117,6 +117,18 @@ fn odd_chunks_give_onnxruntimes_logits() {
     assert_eq!(replayed.window(0).map(|w| w.len()), Some(1120));
 }
 
+/// Hand `other`'s columns to `first`, as the page's primary worker does with a helper's.
+fn merge(first: &mut Replayed, other: &Replayed) -> Result<(), wasm_bindgen::JsError> {
+    first.merge_shard(
+        other.line(),
+        other.ts_start(),
+        other.ts_end(),
+        other.truth(),
+        other.count_logits(),
+        other.conf_logit(),
+    )
+}
+
 /// The page replays on every core: each worker reads all the bytes and infers its share of the batches,
 /// then shard 0 merges the others' columns. The merged replay equals the unsharded one, column for column.
 #[wasm_bindgen_test]
@@ -131,16 +143,7 @@ fn sharded_replays_merge_into_the_unsharded_replay() {
         );
         for k in 1..shards {
             let other = replay_shard(&model, SAMPLE, &[4093], k, shards);
-            first
-                .merge_shard(
-                    other.line(),
-                    other.ts_start(),
-                    other.ts_end(),
-                    other.truth(),
-                    other.count_logits(),
-                    other.conf_logit(),
-                )
-                .expect("merge");
+            merge(&mut first, &other).expect("merge");
         }
         assert_eq!(first.len(), 747);
         assert_eq!(first.line(), whole.line());
@@ -163,15 +166,7 @@ fn sharded_replays_merge_into_the_unsharded_replay() {
     // Merging the same shard twice is refused, and a shard that does not exist cannot start.
     let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
     let other = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
-    let err = first
-        .merge_shard(
-            other.line(),
-            other.ts_start(),
-            other.ts_end(),
-            other.truth(),
-            other.count_logits(),
-            other.conf_logit(),
-        )
+    let err = merge(&mut first, &other)
         .err()
         .expect("overlapping shards are refused");
     assert!(format!("{:?}", JsValue::from(err)).contains("predicted by both shards"));

@@ -77,6 +77,12 @@ pub enum ModelError {
     /// Calibration metadata or sidecar is malformed.
     #[error("bad calibration: {0}")]
     Calibration(String),
+    /// Input that is not a whole number of windows.
+    #[error("{values} values are not whole windows of {WINDOW_LEN} (56 subcarriers × 20 frames)")]
+    PartialWindow {
+        /// How many values were given.
+        values: usize,
+    },
     /// tract could not analyse, optimise or run the model.
     #[error("tract could not {stage} the model: {message}")]
     Tract {
@@ -147,6 +153,29 @@ pub struct Logits {
     pub count: Vec<[f32; N_CLASSES]>,
     /// `conf_logits`, one per window.
     pub conf: Vec<f32>,
+}
+
+impl Logits {
+    /// Per window, the 8 count logits then the confidence logit: the flat layout handed to other engines
+    /// and to JavaScript (`countscope bench --dump`, `Model.infer` in the page).
+    pub fn interleaved(&self) -> Vec<f32> {
+        self.count
+            .iter()
+            .zip(&self.conf)
+            .flat_map(|(c, &f)| c.iter().copied().chain(std::iter::once(f)))
+            .collect()
+    }
+}
+
+/// How many windows `values` hold, or the error saying they are not whole windows.
+fn whole_windows(values: &[f32]) -> Result<usize, ModelError> {
+    if values.len().is_multiple_of(WINDOW_LEN) {
+        Ok(values.len() / WINDOW_LEN)
+    } else {
+        Err(ModelError::PartialWindow {
+            values: values.len(),
+        })
+    }
 }
 
 /// Time spent in one node of the optimised plan ([`CountModel::profile`]).
@@ -446,15 +475,7 @@ impl CountModel {
         windows: &[f32],
         clock: &dyn Fn() -> f64,
     ) -> Result<Vec<OpTime>, ModelError> {
-        if !windows.len().is_multiple_of(WINDOW_LEN) {
-            return Err(ModelError::Tract {
-                stage: "run",
-                message: format!(
-                    "{} values are not whole windows of {WINDOW_LEN}",
-                    windows.len()
-                ),
-            });
-        }
+        whole_windows(windows)?;
         let mut times: Vec<OpTime> = self
             .plan
             .model()
@@ -486,10 +507,10 @@ impl CountModel {
     }
 
     /// Run windows (model order, `WINDOW_LEN` values each, raw amplitudes): normalisation is applied here.
-    /// Any number of windows; they are run in batches of [`CountModel::batch_size`].
+    /// Any number of windows; they are run in batches of [`CountModel::batch_size`]. Values that are not
+    /// whole windows are refused with [`ModelError::PartialWindow`].
     pub fn infer(&self, windows: &[f32]) -> Result<Logits, ModelError> {
-        assert_eq!(windows.len() % WINDOW_LEN, 0, "infer takes whole windows");
-        let n = windows.len() / WINDOW_LEN;
+        let n = whole_windows(windows)?;
         let mut out = Logits {
             count: Vec::with_capacity(n),
             conf: Vec::with_capacity(n),

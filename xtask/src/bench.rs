@@ -168,47 +168,43 @@ pub fn bench(args: &[String]) -> Result {
     crate::ensure_chromium()?;
     Profile::load()?.ensure_pkg()?;
     run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
-    run(Command::new(cargo()).args([
-        "build",
-        "--locked",
-        "--release",
-        "--target",
-        "wasm32-wasip2",
-        "--bin",
-        "countscope",
-    ]))?;
+    let component = crate::build_wasi_component()?;
     let python = ensure_python()?;
     ensure_npm()?;
     let cli = root().join("target/release/countscope");
-    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
     let plain = data.join("room0-30min.paired.jsonl");
     std::fs::write(&plain, gunzip(&root().join(SAMPLE))?)
         .map_err(|e| format!("{}: {e}", plain.display()))?;
-    let windows = "2240";
+
+    // The same `countscope bench` arguments for both runs; only where the repository sits differs.
+    let bench_args = |repo: &str| -> Vec<String> {
+        let (model, sample) = (format!("{repo}{MODEL}"), format!("{repo}{SAMPLE}"));
+        [
+            "bench",
+            "--json",
+            "-m",
+            &model,
+            "--windows",
+            "2240",
+            "--batch",
+            BATCHES,
+            "--repeat",
+            &repeat,
+            "--windows-from",
+            &sample,
+            "--parse",
+            &sample,
+            "--profile",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
 
     step("countscope native: inference and the reader (also dumps the windows every other engine runs)");
     let native = json_of(
         Command::new(&cli)
-            .args([
-                "bench",
-                "--json",
-                "-m",
-                MODEL,
-                "--windows",
-                windows,
-                "--batch",
-                BATCHES,
-                "--repeat",
-                &repeat,
-            ])
-            .args([
-                "--windows-from",
-                SAMPLE,
-                "--parse",
-                SAMPLE,
-                "--profile",
-                "--dump",
-            ])
+            .args(bench_args(""))
+            .arg("--dump")
             .arg(&data),
     )?;
 
@@ -218,25 +214,7 @@ pub fn bench(args: &[String]) -> Result {
             .args(["run", "-S", "cli-exit-with-code=y", "--dir"])
             .arg(format!("{}::/repo", root().display()))
             .arg(&component)
-            .args([
-                "bench",
-                "--json",
-                "-m",
-                "/repo/artifacts/count_v1.onnx",
-                "--windows",
-                windows,
-                "--batch",
-                BATCHES,
-                "--repeat",
-                &repeat,
-            ])
-            .args([
-                "--windows-from",
-                &format!("/repo/{SAMPLE}"),
-                "--parse",
-                &format!("/repo/{SAMPLE}"),
-                "--profile",
-            ]),
+            .args(bench_args("/repo/")),
     )?;
 
     step("onnxruntime native (Python, one thread)");

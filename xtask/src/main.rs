@@ -178,6 +178,29 @@ pub fn ensure_wasm_tools() -> Result {
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &locked_wasm_bindgen()?)
 }
 
+/// The CLI as a wasm32-wasip2 component (release), for wasmtime: its path.
+pub fn build_wasi_component() -> Result<PathBuf> {
+    run(Command::new(cargo()).args([
+        "build",
+        "--locked",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--bin",
+        "countscope",
+    ]))?;
+    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
+    let size = std::fs::metadata(&component)
+        .map_err(|e| format!("{}: {e}", component.display()))?
+        .len();
+    eprintln!(
+        "component: {} ({:.1} MB)",
+        component.display(),
+        size as f64 / 1e6
+    );
+    Ok(component)
+}
+
 fn test() -> Result {
     let started = Instant::now();
     step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium");
@@ -205,24 +228,7 @@ fn test() -> Result {
         .env("COUNTSCOPE_FUZZ_SECONDS", secs))?;
 
     step("the wasm32-wasip2 component under wasmtime vs the native binary");
-    run(Command::new(cargo()).args([
-        "build",
-        "--locked",
-        "--release",
-        "--target",
-        "wasm32-wasip2",
-        "--bin",
-        "countscope",
-    ]))?;
-    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
-    let size = std::fs::metadata(&component)
-        .map_err(|e| format!("{}: {e}", component.display()))?
-        .len();
-    eprintln!(
-        "component: {} ({:.1} MB)",
-        component.display(),
-        size as f64 / 1e6
-    );
+    let component = build_wasi_component()?;
     run(Command::new(cargo())
         .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)

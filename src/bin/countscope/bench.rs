@@ -9,21 +9,36 @@ use countscope::{model::CountModel, WINDOW_LEN};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What to measure: `countscope bench`'s flags.
+/// What to measure: `countscope bench`'s flags (clap reads them straight into this struct).
+#[derive(clap::Args, Debug)]
 pub struct Options {
+    /// The count model (.onnx).
+    #[arg(long, short)]
     pub model: PathBuf,
     /// Windows per repetition.
+    #[arg(long, default_value_t = 1024)]
     pub windows: usize,
-    pub batches: Vec<usize>,
+    /// Batch sizes to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
+    pub batch: Vec<usize>,
+    /// Repetitions per batch size.
+    #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
     pub json: bool,
-    /// Take the windows from this recording (cycled up to `windows`) instead of pseudo-random ones.
+    /// Take the windows from this recording (cycled up to --windows) instead of pseudo-random ones.
+    #[arg(long)]
     pub windows_from: Option<PathBuf>,
-    /// Write the windows used, raw and normalised, into this folder, so other engines run the same inputs.
+    /// Write the windows used (raw and normalised, little-endian f32, model order) and their logits
+    /// into this folder, so another engine can run the very same inputs and be checked against them.
+    #[arg(long)]
     pub dump: Option<PathBuf>,
-    /// Also time the parser over this recording, decompressed into memory first.
+    /// Also time the recording parser over this recording (decompressed into memory first).
+    #[arg(long)]
     pub parse: Option<PathBuf>,
-    /// Also time each op of the plan (at the last batch size): where the time goes.
+    /// Also time every op of the optimised plan at the last batch size: where the time goes.
+    #[arg(long)]
     pub profile: bool,
 }
 
@@ -149,17 +164,10 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
         let mut norm = data.clone();
         m.calibration().normalise(&mut norm);
         write_f32(&dir.join("windows-normalised.f32"), &norm)?;
-        let logits = m.infer(&data)?;
-        let flat: Vec<f32> = logits
-            .count
-            .iter()
-            .zip(&logits.conf)
-            .flat_map(|(c, &f)| c.iter().copied().chain(std::iter::once(f)))
-            .collect();
-        write_f32(&dir.join("logits.f32"), &flat)?;
+        write_f32(&dir.join("logits.f32"), &m.infer(&data)?.interleaved())?;
     }
     let rows = o
-        .batches
+        .batch
         .iter()
         .map(|&b| time_inference(&mut m, &data, b, o.repeat))
         .collect::<Result<Vec<_>, _>>()?;
@@ -186,10 +194,10 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
                 secs.push(t.elapsed().as_secs_f64());
                 found = (ok, bad);
             }
-            let mb_s: Vec<f64> = secs.iter().map(|s| bytes.len() as f64 / 1e6 / s).collect();
-            let w_s: Vec<f64> = secs.iter().map(|s| found.0 as f64 / s).collect();
+            let mut mb_s: Vec<f64> = secs.iter().map(|s| bytes.len() as f64 / 1e6 / s).collect();
+            let mut w_s: Vec<f64> = secs.iter().map(|s| found.0 as f64 / s).collect();
             serde_json::json!({ "file": path.display().to_string(), "bytes": bytes.len(), "windows": found.0, "bad_lines": found.1,
-                "mb_per_s": stats(&mut mb_s.clone()), "windows_per_s": stats(&mut w_s.clone()) })
+                "mb_per_s": stats(&mut mb_s), "windows_per_s": stats(&mut w_s) })
         }
     };
     if o.json {

@@ -73,36 +73,7 @@ enum Command {
     /// Time inference per window at several batch sizes (median of repeats, with min and max), on
     /// deterministic pseudo-random windows or a recording's, and optionally the parser's throughput. The
     /// same code runs natively and under wasmtime (`cargo xtask bench` runs both, and the peers).
-    Bench {
-        /// The count model (.onnx).
-        #[arg(long, short)]
-        model: PathBuf,
-        /// Windows per repetition.
-        #[arg(long, default_value_t = 1024)]
-        windows: usize,
-        /// Batch sizes to time, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
-        batch: Vec<usize>,
-        /// Repetitions per batch size.
-        #[arg(long, default_value_t = 5)]
-        repeat: usize,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Take the windows from this recording (cycled up to --windows) instead of pseudo-random ones.
-        #[arg(long)]
-        windows_from: Option<PathBuf>,
-        /// Write the windows used (raw and normalised, little-endian f32, model order) and their logits
-        /// into this folder, so another engine can run the very same inputs and be checked against them.
-        #[arg(long)]
-        dump: Option<PathBuf>,
-        /// Also time the recording parser over this recording (decompressed into memory first).
-        #[arg(long)]
-        parse: Option<PathBuf>,
-        /// Also time every op of the optimised plan at the last batch size: where the time goes.
-        #[arg(long)]
-        profile: bool,
-    },
+    Bench(bench::Options),
     /// Write a SYNTHETIC recording in RuView's paired-JSONL format from a physical channel model (rooms,
     /// moving and breathing people, multipath, noise, AGC, dropped frames). Every line is marked synthetic.
     Simulate {
@@ -190,27 +161,7 @@ fn exit(code: u8) -> ExitCode {
 fn run(cli: Cli) -> Result<u8, Fatal> {
     match cli.command {
         Command::Inspect { model, json } => inspect(&model, json),
-        Command::Bench {
-            model,
-            windows,
-            batch,
-            repeat,
-            json,
-            windows_from,
-            dump,
-            parse,
-            profile,
-        } => bench::run(bench::Options {
-            model,
-            windows,
-            batches: batch,
-            repeat,
-            json,
-            windows_from,
-            dump,
-            parse,
-            profile,
-        }),
+        Command::Bench(options) => bench::run(options),
         Command::Simulate {
             seed,
             room,

@@ -627,8 +627,8 @@ mod tests {
             if (0..self.w as i32).contains(&x) && (0..self.h as i32).contains(&y) {
                 let px = &mut self.rgb[(y as u32 * self.w + x as u32) as usize];
                 let a = c.alpha;
-                for k in 0..3 {
-                    px[k] = (c.rgb_k(k) as f64 * a + px[k] as f64 * (1.0 - a)).round() as u8;
+                for (k, v) in px.iter_mut().enumerate() {
+                    *v = (c.rgb_k(k) as f64 * a + *v as f64 * (1.0 - a)).round() as u8;
                 }
             }
             Ok(())

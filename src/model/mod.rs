@@ -7,6 +7,7 @@
 
 pub mod calibration;
 mod external;
+pub mod kernel;
 
 pub use calibration::{parse_temperature, Calibration, Source};
 pub use external::{check_location, external_files, ExternalData, NoExternalData};
@@ -410,6 +411,13 @@ impl CountModel {
                 )));
             }
         }
+        // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`).
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let model = {
+            let mut model = model.into_decluttered().map_err(tract_err("optimise"))?;
+            kernel::direct_convs(&mut model).map_err(tract_err("optimise"))?;
+            model
+        };
         let plan = model
             .into_optimized()
             .map_err(tract_err("optimise"))?

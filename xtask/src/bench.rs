@@ -417,17 +417,39 @@ fn table(all: &Value) -> Result<String> {
         m
     };
     let (pn, pw) = (by_op(&all["native"]), by_op(&all["wasmtime"]));
-    let mut kinds: Vec<&String> = pn.keys().collect();
-    kinds.sort_by(|a, b| {
-        pw.get(*b)
-            .unwrap_or(&0.0)
-            .total_cmp(pw.get(*a).unwrap_or(&0.0))
-    });
+    // The two plans need not have the same ops (the wasm builds run convolutions as
+    // `DirectConv1d`), so the rows are every kind either has, heaviest first.
+    let mut kinds: Vec<&String> = pn
+        .keys()
+        .chain(pw.keys().filter(|k| !pn.contains_key(*k)))
+        .collect();
+    let heaviest = |k: &String| {
+        pn.get(k)
+            .copied()
+            .unwrap_or(0.0)
+            .max(pw.get(k).copied().unwrap_or(0.0))
+    };
+    kinds.sort_by(|a, b| heaviest(b).total_cmp(&heaviest(a)));
+    let cell = |v: Option<&f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
     for k in kinds {
-        let (a, w) = (pn[k], pw.get(k).copied().unwrap_or(f64::NAN));
-        if a.max(w) >= 0.5 {
-            line(format!("| {k} | {a:.1} | {w:.1} | {:.1}× |", w / a));
+        let (a, w) = (pn.get(k), pw.get(k));
+        if heaviest(k) >= 0.5 {
+            let ratio = match (a, w) {
+                (Some(a), Some(w)) => format!("{:.1}×", w / a),
+                _ => "–".into(),
+            };
+            line(format!("| {k} | {} | {} | {ratio} |", cell(a), cell(w)));
         }
+    }
+    let total = |m: &std::collections::BTreeMap<String, f64>| m.values().sum::<f64>();
+    let (tn, tw) = (total(&pn), total(&pw));
+    line(format!(
+        "| **all ops** | {tn:.1} | {tw:.1} | {:.1}× |",
+        tw / tn
+    ));
+    if pw.contains_key("DirectConv1d") {
+        line(String::new());
+        line("The wasm builds run each convolution as one `DirectConv1d` (countscope's input packing and 8×5 kernel, bias and ReLU fused); native runs tract's `Im2col`, `OptMatMul` and `Max`.".into());
     }
     line(String::new());
     let p = &b["parse"];

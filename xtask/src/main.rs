@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test`: installs what is missing (rustup targets, pinned cargo tools, Debian chromium and
 //!   chromium-driver), then runs every
-//!   suite: unit + integration tests, time-bounded fuzzing, and the wasm32-wasip2 component under wasmtime
-//!   compared against the native binary.
+//!   suite: unit + integration tests, time-bounded fuzzing, the unit tests again as a wasm32-wasip2
+//!   program under wasmtime, the wasm32-wasip2 component under wasmtime compared against the native
+//!   binary, and the two browser suites.
 //! - `cargo xtask serve [--port 8080] [--host 127.0.0.1]`: builds `pkg/` when missing or stale, then serves
 //!   the page (`www/`, `pkg/`, `artifacts/` only) on loopback.
 //! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
@@ -201,6 +202,39 @@ pub fn build_wasi_component() -> Result<PathBuf> {
     Ok(component)
 }
 
+/// Builds the library's unit tests for wasm32-wasip2 (release, sharing the component's
+/// dependencies) and returns the test program: the core's tests, and the wasm matrix kernel's,
+/// which only exist in a wasm build.
+fn build_wasi_unit_tests() -> Result<PathBuf> {
+    let out = Command::new(cargo())
+        .args([
+            "test",
+            "--locked",
+            "--release",
+            "--lib",
+            "--target",
+            "wasm32-wasip2",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo test --no-run (wasm32-wasip2): {e}"))?;
+    if !out.status.success() {
+        return Err("building the unit tests for wasm32-wasip2 failed (see above)".into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "lib"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo test --no-run (wasm32-wasip2) named no unit-test program".into())
+}
+
 fn test() -> Result {
     let started = Instant::now();
     step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium");
@@ -233,6 +267,10 @@ fn test() -> Result {
         .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)
         .env("WASMTIME", wasmtime()))?;
+
+    step("the core's unit tests compiled to wasm32-wasip2, under wasmtime (with the wasm matrix kernel's)");
+    let unit_tests = build_wasi_unit_tests()?;
+    run(Command::new(wasmtime()).arg("run").arg(&unit_tests))?;
 
     step("browser suite 1: the wasm API in headless Chromium (wasm-pack test, tests/web.rs)");
     profile.browser_tests()?;

@@ -1,0 +1,61 @@
+//! countscope's own wasm matrix kernel and the convolution that uses it (wasm32 with `simd128`
+//! only; native builds run tract's lowering untouched).
+//!
+//! - `kernel/wasm.rs`: an 8×5 f32 kernel. countscope's convolutions are matrix products with
+//!   M = 64 or 128 output channels and N = 20 frames per window (K = 168, 192, 384). tract's wasm
+//!   GEMM kernel is 8×8 with its vectors along N: 20 frames pad to 24 (a sixth of the work
+//!   wasted), and its 16 accumulators plus its operands are more live vectors than the 16
+//!   registers an x86-64 host gives V8 and Cranelift. This one keeps its vectors along M: two
+//!   vectors hold 8 rows of one column, five columns make ten accumulators (fourteen live vectors
+//!   with the operands), and 20 frames are exactly four tiles. It is registered with
+//!   tract-linalg's dispatcher, with a tier that names it only where it pads N less than 8×8 does
+//!   ([`pads_less`]). Under `+relaxed-simd` its multiply-add is fused (`f32x4.relaxed_madd`).
+//! - `kernel/conv.rs`: `DirectConv1d`, which replaces tract's `Im2col` + matrix product + `Max`
+//!   for the 1-D convolutions it covers: it packs the input panels itself (short copies instead
+//!   of tract's element-by-element padded im2col), calls the kernel tile by tile, and fuses bias
+//!   and ReLU (`direct_convs` swaps it in between declutter and codegen).
+//!
+//! Measured with `cargo xtask bench` (relaxed-SIMD build in Chromium, batch 16, µs per window,
+//! each against onnxruntime-web in its own run): tract's lowering 195.5 (1.20×); with the kernel
+//! through tract's dispatcher 163.1 (1.29×); with `DirectConv1d` 141.5 (1.41×).
+//!
+//! Correctness: `kernel/wasm.rs` tests every fused op against a scalar reference and
+//! `kernel/conv.rs` tests `DirectConv1d` against tract's own lowering on shapes the model lacks;
+//! both run in the wasm32-wasip2 unit-test program under wasmtime (`cargo xtask test`). The
+//! browser, wasmtime and end-to-end suites compare the model's wasm logits with native ones, and
+//! `cargo xtask bench` checks every engine against the native dump before timing it.
+
+/// Rows (M) per tile: two f32x4 vectors.
+pub const MR: usize = 8;
+/// Columns (N) per tile.
+pub const NR: usize = 5;
+/// The kernel's name in tract's dispatch tables (and in `RUST_LOG=debug` output).
+pub const NAME: &str = "countscope_wasm_f32_8x5";
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod conv;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use conv::{direct_convs, DirectConv1d};
+
+/// Whether an 8×5 tile pads a product's N less than tract's 8×8 does: the only case the tier
+/// speaks for, so every other shape keeps tract's own choice.
+pub fn pads_less(n: usize) -> bool {
+    n > 1 && n.div_ceil(NR) * NR < n.div_ceil(8) * 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pads_less;
+
+    #[test]
+    fn speaks_only_where_it_pads_less() {
+        // 20 frames: 20 columns computed instead of 24.
+        assert!(pads_less(20));
+        assert!(pads_less(5) && pads_less(10) && pads_less(35));
+        assert!(!pads_less(8) && !pads_less(16) && !pads_less(24) && !pads_less(40));
+        // N = 1 is a matrix-vector product: tract's GEMV kernels take those.
+        assert!(!pads_less(1) && !pads_less(0));
+    }
+}

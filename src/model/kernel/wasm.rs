@@ -1,0 +1,500 @@
+//! The wasm SIMD body of [`super`]: the kernel, its registration with tract-linalg, its tests.
+
+use super::{pads_less, MR, NAME, NR};
+use linalg::isa::{Arch, IsaSet};
+use linalg::mmm::{DynKernel, FusedKerSpec, Query, Suitable};
+use linalg::pack::Packing;
+use std::arch::wasm32::*;
+use std::sync::OnceLock;
+use tract_onnx::prelude::DatumType;
+use tract_onnx::tract_core::tract_linalg as linalg;
+
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn madd(acc: v128, a: v128, b: v128) -> v128 {
+    f32x4_relaxed_madd(a, b, acc)
+}
+
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn madd(acc: v128, a: v128, b: v128) -> v128 {
+    f32x4_add(acc, f32x4_mul(a, b))
+}
+
+/// B's five values for one k, each broadcast to a vector: one vector load and four lane
+/// shuffles, plus one splat load for the fifth. Measured in the same `cargo xtask bench` runs:
+/// five `v128.load32_splat` instead cost 43 % more in the matrix products under wasmtime and 20 %
+/// more per window in Chromium's relaxed-SIMD build (195.6 against 163.1 µs).
+#[inline(always)]
+unsafe fn splats(b: *const f32) -> [v128; NR] {
+    let v = unsafe { v128_load(b as *const v128) };
+    [
+        i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        i32x4_shuffle::<3, 3, 3, 3>(v, v),
+        unsafe { v128_load32_splat(b.add(4) as *const u32) },
+    ]
+}
+
+/// The accumulators: `acc[2 * j + h]` holds rows `4h..4h+4` of column `j`.
+type Acc = [v128; 2 * NR];
+
+#[inline(always)]
+fn each(acc: &mut Acc, f: impl Fn(v128) -> v128) {
+    for v in acc.iter_mut() {
+        *v = f(*v);
+    }
+}
+
+/// Applies `op(row operand, acc)` (or flipped) with the 8 per-row values at `p`.
+#[inline(always)]
+unsafe fn per_row(acc: &mut Acc, p: *const f32, op: fn(v128, v128) -> v128, flipped: bool) {
+    let (lo, hi) = unsafe {
+        (
+            v128_load(p as *const v128),
+            v128_load(p.add(4) as *const v128),
+        )
+    };
+    for j in 0..NR {
+        for (h, r) in [lo, hi].into_iter().enumerate() {
+            let a = acc[2 * j + h];
+            acc[2 * j + h] = if flipped { op(a, r) } else { op(r, a) };
+        }
+    }
+}
+
+/// Applies `op(column operand, acc)` (or flipped) with the 5 per-column values at `p`.
+#[inline(always)]
+unsafe fn per_col(acc: &mut Acc, p: *const f32, op: fn(v128, v128) -> v128, flipped: bool) {
+    for j in 0..NR {
+        let c = f32x4_splat(unsafe { *p.add(j) });
+        for h in 0..2 {
+            let a = acc[2 * j + h];
+            acc[2 * j + h] = if flipped { op(a, c) } else { op(c, a) };
+        }
+    }
+}
+
+fn scalar(acc: &mut Acc, s: f32, op: fn(v128, v128) -> v128, flipped: bool) {
+    let s = f32x4_splat(s);
+    each(acc, |a| if flipped { op(a, s) } else { op(s, a) });
+}
+
+/// The kernel proper: runs tract's fused-op list for one 8×5 tile.
+///
+/// # Safety
+/// Called by tract-linalg only, with pointers it laid out for this kernel's packing and tile.
+pub(super) unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
+    let mut acc: Acc = [f32x4_splat(0.0); 2 * NR];
+    unsafe {
+        for op in spec {
+            match *op {
+                FusedKerSpec::Done => break,
+                FusedKerSpec::Clear => acc = [f32x4_splat(0.0); 2 * NR],
+                // The column-major tile: column j's 8 rows are contiguous, in accumulator order.
+                FusedKerSpec::LoadTile(cols, _rows) => {
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        *a = v128_load((cols as *const v128).add(i));
+                    }
+                }
+                FusedKerSpec::ScalarMin(s) => scalar(&mut acc, s, f32x4_min, false),
+                FusedKerSpec::ScalarMax(s) => scalar(&mut acc, s, f32x4_max, false),
+                FusedKerSpec::ScalarAdd(s) => scalar(&mut acc, s, f32x4_add, false),
+                FusedKerSpec::ScalarMul(s) => scalar(&mut acc, s, f32x4_mul, false),
+                FusedKerSpec::ScalarSub(s) => scalar(&mut acc, s, f32x4_sub, false),
+                FusedKerSpec::ScalarSubF(s) => scalar(&mut acc, s, f32x4_sub, true),
+                FusedKerSpec::LeakyRelu(alpha) => {
+                    let (alpha, zero) = (f32x4_splat(alpha), f32x4_splat(0.0));
+                    each(&mut acc, |a| {
+                        v128_bitselect(a, f32x4_mul(alpha, a), f32x4_gt(a, zero))
+                    });
+                }
+                FusedKerSpec::PerRowMin(p) => per_row(&mut acc, p, f32x4_min, false),
+                FusedKerSpec::PerRowMax(p) => per_row(&mut acc, p, f32x4_max, false),
+                FusedKerSpec::PerRowAdd(p) => per_row(&mut acc, p, f32x4_add, false),
+                FusedKerSpec::PerRowMul(p) => per_row(&mut acc, p, f32x4_mul, false),
+                FusedKerSpec::PerRowSub(p) => per_row(&mut acc, p, f32x4_sub, false),
+                FusedKerSpec::PerRowSubF(p) => per_row(&mut acc, p, f32x4_sub, true),
+                FusedKerSpec::PerColMin(p) => per_col(&mut acc, p, f32x4_min, false),
+                FusedKerSpec::PerColMax(p) => per_col(&mut acc, p, f32x4_max, false),
+                FusedKerSpec::PerColAdd(p) => per_col(&mut acc, p, f32x4_add, false),
+                FusedKerSpec::PerColMul(p) => per_col(&mut acc, p, f32x4_mul, false),
+                FusedKerSpec::PerColSub(p) => per_col(&mut acc, p, f32x4_sub, false),
+                FusedKerSpec::PerColSubF(p) => per_col(&mut acc, p, f32x4_sub, true),
+                // The integer-requantisation steps, as tract's f32 wasm kernels read them.
+                FusedKerSpec::QScale(shift, rp, mult) => {
+                    let s = linalg::Scaler::from_fuse_params(shift, rp, mult).scale;
+                    scalar(&mut acc, s, f32x4_mul, false)
+                }
+                FusedKerSpec::RoundingShiftRight(shift, _) => {
+                    scalar(&mut acc, 2f32.powi(-(shift as i32)), f32x4_mul, false)
+                }
+                FusedKerSpec::ShiftLeft(shift) => {
+                    scalar(&mut acc, 2f32.powi(shift as i32), f32x4_mul, false)
+                }
+                FusedKerSpec::AddUnicast(tile) => {
+                    for j in 0..NR {
+                        let col = tile.ptr.offset(tile.col_byte_stride * j as isize);
+                        for h in 0..2 {
+                            let at = |l: usize| {
+                                *(col.offset(tile.row_byte_stride * (4 * h + l) as isize)
+                                    as *const f32)
+                            };
+                            let v = f32x4(at(0), at(1), at(2), at(3));
+                            acc[2 * j + h] = f32x4_add(acc[2 * j + h], v);
+                        }
+                    }
+                }
+                FusedKerSpec::AddRowColProducts(rows, cols) => {
+                    let (lo, hi) = (
+                        v128_load(rows as *const v128),
+                        v128_load(rows.add(4) as *const v128),
+                    );
+                    for j in 0..NR {
+                        let c = f32x4_splat(*cols.add(j));
+                        acc[2 * j] = madd(acc[2 * j], lo, c);
+                        acc[2 * j + 1] = madd(acc[2 * j + 1], hi, c);
+                    }
+                }
+                FusedKerSpec::Store(tile) => {
+                    for j in 0..NR {
+                        let col = tile.ptr.offset(tile.col_byte_stride * j as isize);
+                        for h in 0..2 {
+                            let v = acc[2 * j + h];
+                            let row = |l: usize| {
+                                col.offset(tile.row_byte_stride * (4 * h + l) as isize) as *mut f32
+                            };
+                            *row(0) = f32x4_extract_lane::<0>(v);
+                            *row(1) = f32x4_extract_lane::<1>(v);
+                            *row(2) = f32x4_extract_lane::<2>(v);
+                            *row(3) = f32x4_extract_lane::<3>(v);
+                        }
+                    }
+                }
+                FusedKerSpec::AddMatMul { k, pa, pb, .. } => {
+                    // A: [k][8] rows, two vectors per k. B: [k][5] columns, one splat each.
+                    let a = pa as *const v128;
+                    let b = pb as *const f32;
+                    let [mut c0l, mut c0h, mut c1l, mut c1h, mut c2l, mut c2h, mut c3l, mut c3h, mut c4l, mut c4h] =
+                        acc;
+                    for i in 0..k {
+                        let lo = v128_load(a.add(2 * i));
+                        let hi = v128_load(a.add(2 * i + 1));
+                        let b = b.add(NR * i);
+                        let [s0, s1, s2, s3, s4] = splats(b);
+                        c0l = madd(c0l, lo, s0);
+                        c0h = madd(c0h, hi, s0);
+                        c1l = madd(c1l, lo, s1);
+                        c1h = madd(c1h, hi, s1);
+                        c2l = madd(c2l, lo, s2);
+                        c2h = madd(c2h, hi, s2);
+                        c3l = madd(c3l, lo, s3);
+                        c3h = madd(c3h, hi, s3);
+                        c4l = madd(c4l, lo, s4);
+                        c4h = madd(c4h, hi, s4);
+                    }
+                    acc = [c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h];
+                }
+            }
+        }
+    }
+    0
+}
+
+/// The kernel as tract-linalg's dispatcher sees it, built once.
+fn dyn_kernel() -> &'static DynKernel<MR, NR, f32> {
+    static KERNEL: OnceLock<DynKernel<MR, NR, f32>> = OnceLock::new();
+    KERNEL.get_or_init(|| {
+        let mut k = DynKernel::<MR, NR, f32>::new(NAME, kernel, f32::packing(MR), f32::packing(NR));
+        k.arch = Some(Arch::Wasm32Simd128);
+        k
+    })
+}
+
+/// The dispatch tier: above tract's own wasm tier, with an opinion only on f32 GEMMs whose N
+/// this kernel pads less (N = 20: 20 columns computed instead of 24).
+fn preferred(
+    _isa: &IsaSet,
+    dt: DatumType,
+    query: &Query,
+    _suitable: &[Suitable],
+) -> Option<&'static str> {
+    (dt == DatumType::F32 && query.n.is_some_and(pads_less)).then_some(NAME)
+}
+
+inventory::submit! {
+    linalg::mmm_routines::MmmRoutine { make: || dyn_kernel().mmm() }
+}
+
+inventory::submit! {
+    linalg::mmm_tiers::MmmTier {
+        arch: Some(Arch::Wasm32Simd128),
+        precedence: 2,
+        name: "countscope-wasm-8x5",
+        applies: |_| true,
+        preferred,
+    }
+}
+
+/// The kernel against a scalar reference, one fused op at a time, in the kernel's own build (run
+/// under wasmtime by `cargo xtask test`; `+relaxed-simd` differs only in `madd`, which the
+/// end-to-end suite's logit comparison covers in Chromium).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linalg::mmm::OutputStoreKer;
+
+    type Tile = [[f32; NR]; MR];
+
+    /// Deterministic values in [-2, 2) with no two alike in a tile.
+    fn noise(seed: u32, i: usize) -> f32 {
+        let x = (i as u32)
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(seed.wrapping_mul(40_503));
+        let x = (x ^ (x >> 15)).wrapping_mul(2_246_822_519);
+        ((x >> 8) as f32 / (1u32 << 24) as f32) * 4.0 - 2.0
+    }
+
+    fn tile(seed: u32) -> Tile {
+        std::array::from_fn(|r| std::array::from_fn(|c| noise(seed, r * NR + c)))
+    }
+
+    /// A strided store: row stride 23 floats, column stride 3, sentinels everywhere else, so a
+    /// write outside the tile or a swapped stride shows.
+    struct Strided(Vec<f32>);
+    const ROW: usize = 23;
+    const COL: usize = 3;
+    const SENTINEL: f32 = -12345.0;
+
+    impl Strided {
+        fn new() -> Self {
+            Strided(vec![SENTINEL; MR * ROW])
+        }
+        fn of(t: &Tile) -> Self {
+            let mut s = Self::new();
+            for (r, row) in t.iter().enumerate() {
+                for (c, v) in row.iter().enumerate() {
+                    s.0[r * ROW + c * COL] = *v;
+                }
+            }
+            s
+        }
+        fn store(&mut self) -> OutputStoreKer {
+            OutputStoreKer {
+                ptr: self.0.as_mut_ptr() as *mut u8,
+                row_byte_stride: (4 * ROW) as isize,
+                col_byte_stride: (4 * COL) as isize,
+                item_size: 4,
+            }
+        }
+        fn tile(&self) -> Tile {
+            for (i, v) in self.0.iter().enumerate() {
+                let (r, c) = (i / ROW, i % ROW);
+                if c % COL != 0 || c / COL >= NR || r >= MR {
+                    assert_eq!(
+                        *v, SENTINEL,
+                        "wrote outside the tile at row {r}, offset {c}"
+                    );
+                }
+            }
+            std::array::from_fn(|r| std::array::from_fn(|c| self.0[r * ROW + c * COL]))
+        }
+    }
+
+    /// Runs `ops` between loading `start` (through AddUnicast after Clear) and a strided Store.
+    fn run(start: &Tile, ops: &[FusedKerSpec<f32>]) -> Tile {
+        let source = Strided::of(start);
+        let mut out = Strided::new();
+        let mut spec = vec![
+            FusedKerSpec::Clear,
+            FusedKerSpec::AddUnicast(OutputStoreKer {
+                ptr: source.0.as_ptr() as *mut u8,
+                ..Strided::new().store()
+            }),
+        ];
+        spec.extend_from_slice(ops);
+        spec.push(FusedKerSpec::Store(out.store()));
+        spec.push(FusedKerSpec::Done);
+        assert_eq!(unsafe { kernel(&spec) }, 0);
+        out.tile()
+    }
+
+    fn expect(start: &Tile, f: impl Fn(usize, usize, f32) -> f32) -> Tile {
+        std::array::from_fn(|r| std::array::from_fn(|c| f(r, c, start[r][c])))
+    }
+
+    #[test]
+    fn unicast_and_store_round_trip_a_strided_tile() {
+        let t = tile(1);
+        assert_eq!(run(&t, &[]), t);
+    }
+
+    #[test]
+    fn load_tile_reads_the_column_major_tile() {
+        let t = tile(2);
+        let cols: Vec<f32> = (0..NR)
+            .flat_map(|c| (0..MR).map(move |r| (r, c)))
+            .map(|(r, c)| t[r][c])
+            .collect();
+        let mut out = Strided::new();
+        let spec = [
+            FusedKerSpec::LoadTile(cols.as_ptr(), std::ptr::null()),
+            FusedKerSpec::Store(out.store()),
+            FusedKerSpec::Done,
+        ];
+        assert_eq!(unsafe { kernel(&spec) }, 0);
+        assert_eq!(out.tile(), t);
+    }
+
+    #[test]
+    fn clear_and_done() {
+        let t = tile(3);
+        assert_eq!(run(&t, &[FusedKerSpec::Clear]), [[0.0; NR]; MR]);
+        // Nothing after Done runs: the Store that `run` appends is never reached.
+        let mut out = Strided::new();
+        let spec = [FusedKerSpec::Done, FusedKerSpec::Store(out.store())];
+        assert_eq!(unsafe { kernel(&spec) }, 0);
+        assert!(out.0.iter().all(|v| *v == SENTINEL));
+    }
+
+    #[test]
+    fn scalar_row_and_column_operands() {
+        let t = tile(4);
+        let rows: [f32; MR] = std::array::from_fn(|r| noise(5, r));
+        let cols: [f32; NR] = std::array::from_fn(|c| noise(6, c));
+        let (rp, cp, s) = (rows.as_ptr(), cols.as_ptr(), 0.375f32);
+        // (name, op, reference as f(operand, c), which operand: 0 scalar, 1 per row, 2 per column)
+        type Case = (&'static str, FusedKerSpec<f32>, fn(f32, f32) -> f32, u8);
+        let cases: [Case; 18] = [
+            ("ScalarMin", FusedKerSpec::ScalarMin(s), f32::min, 0),
+            ("ScalarMax", FusedKerSpec::ScalarMax(s), f32::max, 0),
+            ("ScalarAdd", FusedKerSpec::ScalarAdd(s), |a, c| a + c, 0),
+            ("ScalarMul", FusedKerSpec::ScalarMul(s), |a, c| a * c, 0),
+            ("ScalarSub", FusedKerSpec::ScalarSub(s), |a, c| a - c, 0),
+            ("ScalarSubF", FusedKerSpec::ScalarSubF(s), |a, c| c - a, 0),
+            ("PerRowMin", FusedKerSpec::PerRowMin(rp), f32::min, 1),
+            ("PerRowMax", FusedKerSpec::PerRowMax(rp), f32::max, 1),
+            ("PerRowAdd", FusedKerSpec::PerRowAdd(rp), |a, c| a + c, 1),
+            ("PerRowMul", FusedKerSpec::PerRowMul(rp), |a, c| a * c, 1),
+            ("PerRowSub", FusedKerSpec::PerRowSub(rp), |a, c| a - c, 1),
+            ("PerRowSubF", FusedKerSpec::PerRowSubF(rp), |a, c| c - a, 1),
+            ("PerColMin", FusedKerSpec::PerColMin(cp), f32::min, 2),
+            ("PerColMax", FusedKerSpec::PerColMax(cp), f32::max, 2),
+            ("PerColAdd", FusedKerSpec::PerColAdd(cp), |a, c| a + c, 2),
+            ("PerColMul", FusedKerSpec::PerColMul(cp), |a, c| a * c, 2),
+            ("PerColSub", FusedKerSpec::PerColSub(cp), |a, c| a - c, 2),
+            ("PerColSubF", FusedKerSpec::PerColSubF(cp), |a, c| c - a, 2),
+        ];
+        for (name, op, f, operand) in cases {
+            let want = expect(&t, |r, c, v| {
+                let a = match operand {
+                    0 => s,
+                    1 => rows[r],
+                    _ => cols[c],
+                };
+                f(a, v)
+            });
+            assert_eq!(run(&t, &[op]), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn leaky_relu_and_the_requantisation_scalings() {
+        let t = tile(7);
+        let leaky = expect(&t, |_, _, v| if v > 0.0 { v } else { 0.25 * v });
+        assert_eq!(run(&t, &[FusedKerSpec::LeakyRelu(0.25)]), leaky);
+        let shl = expect(&t, |_, _, v| v * 8.0);
+        assert_eq!(run(&t, &[FusedKerSpec::ShiftLeft(3)]), shl);
+        let shr = expect(&t, |_, _, v| v * 0.25);
+        let rp = linalg::mmm::RoundingPolicy::Even;
+        assert_eq!(run(&t, &[FusedKerSpec::RoundingShiftRight(2, rp)]), shr);
+    }
+
+    #[test]
+    fn row_column_products_add_to_the_tile() {
+        let t = tile(8);
+        let rows: [f32; MR] = std::array::from_fn(|r| noise(9, r));
+        let cols: [f32; NR] = std::array::from_fn(|c| noise(10, c));
+        let got = run(
+            &t,
+            &[FusedKerSpec::AddRowColProducts(
+                rows.as_ptr(),
+                cols.as_ptr(),
+            )],
+        );
+        let want = expect(&t, |r, c, v| v + rows[r] * cols[c]);
+        for r in 0..MR {
+            for c in 0..NR {
+                assert!((got[r][c] - want[r][c]).abs() <= 1e-6, "row {r} col {c}");
+            }
+        }
+    }
+
+    /// The product itself: A packed [k][8], B packed [k][5], for short and model-sized k, added
+    /// to a non-zero tile, then the bias and ReLU the model's convolutions fuse.
+    #[test]
+    fn matrix_product_matches_a_scalar_reference() {
+        for k in [0usize, 1, 2, 3, 7, 33, 168, 384] {
+            let a: Vec<f32> = (0..k * MR).map(|i| noise(11 + k as u32, i)).collect();
+            let b: Vec<f32> = (0..k * NR).map(|i| noise(12 + k as u32, i)).collect();
+            let bias: [f32; MR] = std::array::from_fn(|r| noise(13, r));
+            let t = tile(14);
+            let got = run(
+                &t,
+                &[
+                    FusedKerSpec::AddMatMul {
+                        k,
+                        pa: a.as_ptr() as *const u8,
+                        pb: b.as_ptr() as *const u8,
+                        packing: 0,
+                    },
+                    FusedKerSpec::PerRowAdd(bias.as_ptr()),
+                    FusedKerSpec::ScalarMax(0.0),
+                ],
+            );
+            for r in 0..MR {
+                for c in 0..NR {
+                    let (mut sum, mut mag) = (t[r][c] as f64, t[r][c].abs() as f64);
+                    for i in 0..k {
+                        let p = a[i * MR + r] as f64 * b[i * NR + c] as f64;
+                        sum += p;
+                        mag += p.abs();
+                    }
+                    let want = (sum + bias[r] as f64).max(0.0);
+                    let err = (got[r][c] as f64 - want).abs();
+                    assert!(
+                        err <= 1e-6 * (mag + 1.0),
+                        "k {k}, row {r}, col {c}: {} vs {want}",
+                        got[r][c]
+                    );
+                }
+            }
+        }
+    }
+
+    /// tract's own dispatcher picks this kernel for the model's products (N = 20) and keeps its
+    /// own for N it pads no worse (16, 24), for matrix-vector products and for other types.
+    #[test]
+    fn tract_dispatches_n20_products_to_this_kernel() {
+        let dispatch = linalg::MmmDispatch::native();
+        let pick = |dt, m, k, n| {
+            let query = Query::plain(dt, Some(m), Some(k), Some(n));
+            dispatch
+                .pick(&query)
+                .map(|(mmm, _, _)| mmm.name().to_string())
+        };
+        for (m, k) in [(64, 168), (128, 192), (128, 384)] {
+            assert_eq!(
+                pick(DatumType::F32, m, k, 20).as_deref(),
+                Some(NAME),
+                "m {m} k {k}"
+            );
+        }
+        for n in [1, 16, 24] {
+            let name = pick(DatumType::F32, 128, 384, n).expect("a kernel for f32");
+            assert_ne!(name, NAME, "n {n}");
+        }
+        assert_ne!(pick(DatumType::I32, 128, 384, 20).as_deref(), Some(NAME));
+    }
+}

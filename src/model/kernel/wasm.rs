@@ -178,21 +178,37 @@ pub(super) unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
                     let b = pb as *const f32;
                     let [mut c0l, mut c0h, mut c1l, mut c1h, mut c2l, mut c2h, mut c3l, mut c3h, mut c4l, mut c4h] =
                         acc;
-                    for i in 0..k {
-                        let lo = v128_load(a.add(2 * i));
-                        let hi = v128_load(a.add(2 * i + 1));
-                        let b = b.add(NR * i);
-                        let [s0, s1, s2, s3, s4] = splats(b);
-                        c0l = madd(c0l, lo, s0);
-                        c0h = madd(c0h, hi, s0);
-                        c1l = madd(c1l, lo, s1);
-                        c1h = madd(c1h, hi, s1);
-                        c2l = madd(c2l, lo, s2);
-                        c2h = madd(c2h, hi, s2);
-                        c3l = madd(c3l, lo, s3);
-                        c3h = madd(c3h, hi, s3);
-                        c4l = madd(c4l, lo, s4);
-                        c4h = madd(c4h, hi, s4);
+                    macro_rules! step {
+                        ($i:expr) => {{
+                            let i = $i;
+                            let lo = v128_load(a.add(2 * i));
+                            let hi = v128_load(a.add(2 * i + 1));
+                            let [s0, s1, s2, s3, s4] = splats(b.add(NR * i));
+                            c0l = madd(c0l, lo, s0);
+                            c0h = madd(c0h, hi, s0);
+                            c1l = madd(c1l, lo, s1);
+                            c1h = madd(c1h, hi, s1);
+                            c2l = madd(c2l, lo, s2);
+                            c2h = madd(c2h, hi, s2);
+                            c3l = madd(c3l, lo, s3);
+                            c3h = madd(c3h, hi, s3);
+                            c4l = madd(c4l, lo, s4);
+                            c4h = madd(c4h, hi, s4);
+                        }};
+                    }
+                    // Four k per loop turn: under wasmtime the unrolled loop ran the model's
+                    // largest convolution in 76 µs per window instead of 90 (two k: the same 76).
+                    let mut i = 0;
+                    while i + 4 <= k {
+                        step!(i);
+                        step!(i + 1);
+                        step!(i + 2);
+                        step!(i + 3);
+                        i += 4;
+                    }
+                    while i < k {
+                        step!(i);
+                        i += 1;
                     }
                     acc = [c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h];
                 }

@@ -223,16 +223,18 @@ fn build_wasi_unit_tests() -> Result<PathBuf> {
     if !out.status.success() {
         return Err("building the unit tests for wasm32-wasip2 failed (see above)".into());
     }
-    String::from_utf8_lossy(&out.stdout)
+    test_program(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| "cargo test --no-run (wasm32-wasip2) named no unit-test program".into())
+}
+
+/// The test program among cargo's JSON messages. The library's kinds are its crate types
+/// (cdylib, rlib), so its test build is told by the profile; `--lib` makes it the only one.
+fn test_program(messages: &str) -> Option<PathBuf> {
+    messages
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "lib"))
-        })
+        .filter(|m| m["reason"] == "compiler-artifact" && m["profile"]["test"] == true)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo test --no-run (wasm32-wasip2) named no unit-test program".into())
 }
 
 fn test() -> Result {
@@ -333,5 +335,30 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages as `cargo test --lib --no-run --message-format=json` prints them for this crate
+    /// (trimmed): a dependency, then the library's test build, whose kinds are its crate types.
+    #[test]
+    fn finds_the_library_test_program_among_cargo_messages() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"memchr"},"profile":{"test":false},"executable":null}
+not json: a line cargo did not write
+{"reason":"compiler-artifact","target":{"kind":["cdylib","rlib"],"name":"countscope"},"profile":{"test":true},"executable":"/r/target/wasm32-wasip2/release/deps/countscope-c4e0.wasm"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            test_program(messages),
+            Some(PathBuf::from(
+                "/r/target/wasm32-wasip2/release/deps/countscope-c4e0.wasm"
+            ))
+        );
+        assert_eq!(
+            test_program(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
     }
 }

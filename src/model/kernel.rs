@@ -46,6 +46,14 @@ pub fn pads_less(n: usize) -> bool {
     n > 1 && n.div_ceil(NR) * NR < n.div_ceil(8) * 8
 }
 
+/// Inputs for the kernel's and `DirectConv1d`'s tests: `n` values in [-0.5, 0.5), one stream of
+/// the simulator's portable generator per seed.
+#[cfg(all(test, target_arch = "wasm32", target_feature = "simd128"))]
+fn test_values(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = crate::sim::rng::Rng::new(seed, 0);
+    (0..n).map(|_| rng.range(-0.5, 0.5) as f32).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::pads_less;

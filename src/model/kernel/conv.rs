@@ -172,20 +172,17 @@ impl DirectConv1d {
             for np in 0..self.t_out.div_ceil(NR) {
                 let cols = NR.min(self.t_out - np * NR);
                 let whole = rows == MR && cols == NR;
-                let store = if whole {
-                    OutputStoreKer {
-                        ptr: y[mp * MR * self.t_out + np * NR..].as_mut_ptr() as *mut u8,
-                        row_byte_stride: (4 * self.t_out) as isize,
-                        col_byte_stride: 4,
-                        item_size: 4,
-                    }
+                // A whole tile goes straight into `y`; a partial one into `edge`, then its part.
+                let (ptr, row_stride) = if whole {
+                    (y[mp * MR * self.t_out + np * NR..].as_mut_ptr(), self.t_out)
                 } else {
-                    OutputStoreKer {
-                        ptr: edge.as_mut_ptr() as *mut u8,
-                        row_byte_stride: (4 * NR) as isize,
-                        col_byte_stride: 4,
-                        item_size: 4,
-                    }
+                    (edge.as_mut_ptr(), NR)
+                };
+                let store = OutputStoreKer {
+                    ptr: ptr as *mut u8,
+                    row_byte_stride: (4 * row_stride) as isize,
+                    col_byte_stride: 4,
+                    item_size: 4,
                 };
                 let mut spec = [FusedKerSpec::Done; 5];
                 spec[0] = FusedKerSpec::AddMatMul {
@@ -252,7 +249,9 @@ impl EvalOp for DirectConv1d {
         );
         let batch = shape[0];
         let xs = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut y = Tensor::zero::<f32>(&[batch, self.c_out, self.t_out])?;
+        // SAFETY: `window` writes every element: whole tiles through the kernel's store, the
+        // rows and columns of partial ones from `edge`.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out, self.t_out])? };
         {
             let mut view = y.try_as_plain_ram_mut()?;
             let ys = view.as_slice_mut::<f32>()?;
@@ -358,6 +357,7 @@ pub fn direct_convs(model: &mut TypedModel) -> TractResult<usize> {
 /// convolutions it must leave to tract. Runs in the wasm32-wasip2 unit-test program.
 #[cfg(test)]
 mod tests {
+    use super::super::test_values;
     use super::*;
     use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::math::max;
@@ -388,15 +388,6 @@ mod tests {
         relu: true,
     };
 
-    fn values(seed: u32, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let x = (i as u32 ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(2_654_435_761);
-                ((x >> 8) as f32 / (1u32 << 24) as f32) - 0.5
-            })
-            .collect()
-    }
-
     /// `[N, c_in, t_in]` (N symbolic, as the count model's) → Conv → optionally max(·, 0).
     fn model(c: &Case) -> TypedModel {
         let mut m = TypedModel::default();
@@ -409,13 +400,13 @@ mod tests {
             .unwrap();
         let w = Tensor::from_shape(
             &[c.c_out, c.c_in / c.group, c.taps],
-            &values(1, c.c_out * c.c_in / c.group * c.taps),
+            &test_values(1, c.c_out * c.c_in / c.group * c.taps),
         )
         .unwrap();
         let b = if c.scalar_bias {
             tensor0(0.25f32)
         } else {
-            Tensor::from_shape(&[c.c_out], &values(2, c.c_out)).unwrap()
+            Tensor::from_shape(&[c.c_out], &test_values(2, c.c_out)).unwrap()
         };
         let w = m.add_const("w", w).unwrap();
         let b = m.add_const("b", b).unwrap();
@@ -459,7 +450,8 @@ mod tests {
 
     /// Returns how many convolutions were replaced, after checking the outputs agree.
     fn check(c: &Case) -> usize {
-        let x = Tensor::from_shape(&[3, c.c_in, c.t_in], &values(3, 3 * c.c_in * c.t_in)).unwrap();
+        let x =
+            Tensor::from_shape(&[3, c.c_in, c.t_in], &test_values(3, 3 * c.c_in * c.t_in)).unwrap();
         let (want, _) = run(model(c), &x);
         let mut ours = model(c).into_decluttered().unwrap();
         let replaced = direct_convs(&mut ours).unwrap();

@@ -2,7 +2,7 @@
 
 use super::{pads_less, MR, NAME, NR};
 use linalg::isa::{Arch, IsaSet};
-use linalg::mmm::{DynKernel, FusedKerSpec, Query, Suitable};
+use linalg::mmm::{DynKernel, FusedKerSpec, OutputStoreKer, Query, Suitable};
 use linalg::pack::Packing;
 use std::arch::wasm32::*;
 use std::sync::OnceLock;
@@ -22,9 +22,10 @@ fn madd(acc: v128, a: v128, b: v128) -> v128 {
 }
 
 /// B's five values for one k, each broadcast to a vector: one vector load and four lane
-/// shuffles, plus one splat load for the fifth. Measured in the same `cargo xtask bench` runs:
-/// five `v128.load32_splat` instead cost 43 % more in the matrix products under wasmtime and 20 %
-/// more per window in Chromium's relaxed-SIMD build (195.6 against 163.1 µs).
+/// shuffles, plus one splat load for the fifth. Five `v128.load32_splat` instead cost 37 % more
+/// in the three convolutions' products under wasmtime (216 against 158 µs per window) and 20 %
+/// more per window in Chromium's relaxed-SIMD build (195.6 against 163.1 µs; consecutive
+/// `cargo xtask bench` runs).
 #[inline(always)]
 unsafe fn splats(b: *const f32) -> [v128; NR] {
     let v = unsafe { v128_load(b as *const v128) };
@@ -35,6 +36,14 @@ unsafe fn splats(b: *const f32) -> [v128; NR] {
         i32x4_shuffle::<3, 3, 3, 3>(v, v),
         unsafe { v128_load32_splat(b.add(4) as *const u32) },
     ]
+}
+
+/// The f32 at `row`, `col` of a C tile tract describes by its byte strides (AddUnicast reads
+/// there, Store writes there).
+#[inline(always)]
+unsafe fn cell(tile: &OutputStoreKer, row: usize, col: usize) -> *mut f32 {
+    let offset = tile.row_byte_stride * row as isize + tile.col_byte_stride * col as isize;
+    unsafe { tile.ptr.offset(offset) as *mut f32 }
 }
 
 /// The accumulators: `acc[2 * j + h]` holds rows `4h..4h+4` of column `j`.
@@ -135,12 +144,8 @@ pub(super) unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
                 }
                 FusedKerSpec::AddUnicast(tile) => {
                     for j in 0..NR {
-                        let col = tile.ptr.offset(tile.col_byte_stride * j as isize);
                         for h in 0..2 {
-                            let at = |l: usize| {
-                                *(col.offset(tile.row_byte_stride * (4 * h + l) as isize)
-                                    as *const f32)
-                            };
+                            let at = |l| *cell(&tile, 4 * h + l, j);
                             let v = f32x4(at(0), at(1), at(2), at(3));
                             acc[2 * j + h] = f32x4_add(acc[2 * j + h], v);
                         }
@@ -159,21 +164,17 @@ pub(super) unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
                 }
                 FusedKerSpec::Store(tile) => {
                     for j in 0..NR {
-                        let col = tile.ptr.offset(tile.col_byte_stride * j as isize);
                         for h in 0..2 {
                             let v = acc[2 * j + h];
-                            let row = |l: usize| {
-                                col.offset(tile.row_byte_stride * (4 * h + l) as isize) as *mut f32
-                            };
-                            *row(0) = f32x4_extract_lane::<0>(v);
-                            *row(1) = f32x4_extract_lane::<1>(v);
-                            *row(2) = f32x4_extract_lane::<2>(v);
-                            *row(3) = f32x4_extract_lane::<3>(v);
+                            *cell(&tile, 4 * h, j) = f32x4_extract_lane::<0>(v);
+                            *cell(&tile, 4 * h + 1, j) = f32x4_extract_lane::<1>(v);
+                            *cell(&tile, 4 * h + 2, j) = f32x4_extract_lane::<2>(v);
+                            *cell(&tile, 4 * h + 3, j) = f32x4_extract_lane::<3>(v);
                         }
                     }
                 }
                 FusedKerSpec::AddMatMul { k, pa, pb, .. } => {
-                    // A: [k][8] rows, two vectors per k. B: [k][5] columns, one splat each.
+                    // A: [k][8] rows, two vectors per k. B: [k][5] columns, each broadcast.
                     let a = pa as *const v128;
                     let b = pb as *const f32;
                     let [mut c0l, mut c0h, mut c1l, mut c1h, mut c2l, mut c2h, mut c3l, mut c3h, mut c4l, mut c4h] =
@@ -258,22 +259,18 @@ inventory::submit! {
 /// end-to-end suite's logit comparison covers in Chromium).
 #[cfg(test)]
 mod tests {
+    use super::super::test_values;
     use super::*;
-    use linalg::mmm::OutputStoreKer;
 
     type Tile = [[f32; NR]; MR];
 
-    /// Deterministic values in [-2, 2) with no two alike in a tile.
-    fn noise(seed: u32, i: usize) -> f32 {
-        let x = (i as u32)
-            .wrapping_mul(2_654_435_761)
-            .wrapping_add(seed.wrapping_mul(40_503));
-        let x = (x ^ (x >> 15)).wrapping_mul(2_246_822_519);
-        ((x >> 8) as f32 / (1u32 << 24) as f32) * 4.0 - 2.0
+    fn tile(seed: u64) -> Tile {
+        let v = test_values(seed, MR * NR);
+        std::array::from_fn(|r| std::array::from_fn(|c| v[r * NR + c]))
     }
 
-    fn tile(seed: u32) -> Tile {
-        std::array::from_fn(|r| std::array::from_fn(|c| noise(seed, r * NR + c)))
+    fn array<const N: usize>(seed: u64) -> [f32; N] {
+        test_values(seed, N).try_into().expect("N values")
     }
 
     /// A strided store: row stride 23 floats, column stride 3, sentinels everywhere else, so a
@@ -377,41 +374,66 @@ mod tests {
     #[test]
     fn scalar_row_and_column_operands() {
         let t = tile(4);
-        let rows: [f32; MR] = std::array::from_fn(|r| noise(5, r));
-        let cols: [f32; NR] = std::array::from_fn(|c| noise(6, c));
+        let rows: [f32; MR] = array(5);
+        let cols: [f32; NR] = array(6);
         let (rp, cp, s) = (rows.as_ptr(), cols.as_ptr(), 0.375f32);
-        // (name, op, reference as f(operand, c), which operand: 0 scalar, 1 per row, 2 per column)
-        type Case = (&'static str, FusedKerSpec<f32>, fn(f32, f32) -> f32, u8);
-        let cases: [Case; 18] = [
-            ("ScalarMin", FusedKerSpec::ScalarMin(s), f32::min, 0),
-            ("ScalarMax", FusedKerSpec::ScalarMax(s), f32::max, 0),
-            ("ScalarAdd", FusedKerSpec::ScalarAdd(s), |a, c| a + c, 0),
-            ("ScalarMul", FusedKerSpec::ScalarMul(s), |a, c| a * c, 0),
-            ("ScalarSub", FusedKerSpec::ScalarSub(s), |a, c| a - c, 0),
-            ("ScalarSubF", FusedKerSpec::ScalarSubF(s), |a, c| c - a, 0),
-            ("PerRowMin", FusedKerSpec::PerRowMin(rp), f32::min, 1),
-            ("PerRowMax", FusedKerSpec::PerRowMax(rp), f32::max, 1),
-            ("PerRowAdd", FusedKerSpec::PerRowAdd(rp), |a, c| a + c, 1),
-            ("PerRowMul", FusedKerSpec::PerRowMul(rp), |a, c| a * c, 1),
-            ("PerRowSub", FusedKerSpec::PerRowSub(rp), |a, c| a - c, 1),
-            ("PerRowSubF", FusedKerSpec::PerRowSubF(rp), |a, c| c - a, 1),
-            ("PerColMin", FusedKerSpec::PerColMin(cp), f32::min, 2),
-            ("PerColMax", FusedKerSpec::PerColMax(cp), f32::max, 2),
-            ("PerColAdd", FusedKerSpec::PerColAdd(cp), |a, c| a + c, 2),
-            ("PerColMul", FusedKerSpec::PerColMul(cp), |a, c| a * c, 2),
-            ("PerColSub", FusedKerSpec::PerColSub(cp), |a, c| a - c, 2),
-            ("PerColSubF", FusedKerSpec::PerColSubF(cp), |a, c| c - a, 2),
+        // The six operations, as f(operand, c), in the order of each kind's variants below.
+        let reference: [fn(f32, f32) -> f32; 6] = [
+            f32::min,
+            f32::max,
+            |a, c| a + c,
+            |a, c| a * c,
+            |a, c| a - c,
+            |a, c| c - a,
         ];
-        for (name, op, f, operand) in cases {
-            let want = expect(&t, |r, c, v| {
-                let a = match operand {
-                    0 => s,
-                    1 => rows[r],
-                    _ => cols[c],
-                };
-                f(a, v)
-            });
-            assert_eq!(run(&t, &[op]), want, "{name}");
+        use FusedKerSpec::*;
+        let kinds: [(&str, [FusedKerSpec<f32>; 6]); 3] = [
+            (
+                "scalar",
+                [
+                    ScalarMin(s),
+                    ScalarMax(s),
+                    ScalarAdd(s),
+                    ScalarMul(s),
+                    ScalarSub(s),
+                    ScalarSubF(s),
+                ],
+            ),
+            (
+                "per row",
+                [
+                    PerRowMin(rp),
+                    PerRowMax(rp),
+                    PerRowAdd(rp),
+                    PerRowMul(rp),
+                    PerRowSub(rp),
+                    PerRowSubF(rp),
+                ],
+            ),
+            (
+                "per column",
+                [
+                    PerColMin(cp),
+                    PerColMax(cp),
+                    PerColAdd(cp),
+                    PerColMul(cp),
+                    PerColSub(cp),
+                    PerColSubF(cp),
+                ],
+            ),
+        ];
+        for (kind, ops) in kinds {
+            for (op, f) in ops.into_iter().zip(reference) {
+                let want = expect(&t, |r, c, v| {
+                    let a = match kind {
+                        "scalar" => s,
+                        "per row" => rows[r],
+                        _ => cols[c],
+                    };
+                    f(a, v)
+                });
+                assert_eq!(run(&t, &[op]), want, "{op:?}");
+            }
         }
     }
 
@@ -430,8 +452,8 @@ mod tests {
     #[test]
     fn row_column_products_add_to_the_tile() {
         let t = tile(8);
-        let rows: [f32; MR] = std::array::from_fn(|r| noise(9, r));
-        let cols: [f32; NR] = std::array::from_fn(|c| noise(10, c));
+        let rows: [f32; MR] = array(9);
+        let cols: [f32; NR] = array(10);
         let got = run(
             &t,
             &[FusedKerSpec::AddRowColProducts(
@@ -452,9 +474,9 @@ mod tests {
     #[test]
     fn matrix_product_matches_a_scalar_reference() {
         for k in [0usize, 1, 2, 3, 7, 33, 168, 384] {
-            let a: Vec<f32> = (0..k * MR).map(|i| noise(11 + k as u32, i)).collect();
-            let b: Vec<f32> = (0..k * NR).map(|i| noise(12 + k as u32, i)).collect();
-            let bias: [f32; MR] = std::array::from_fn(|r| noise(13, r));
+            let a = test_values(11 + k as u64, k * MR);
+            let b = test_values(12 + k as u64, k * NR);
+            let bias: [f32; MR] = array(13);
             let t = tile(14);
             let got = run(
                 &t,

@@ -4,8 +4,9 @@
 //! so memory stays at one line plus one batch of windows however long the recording is (the predictions
 //! themselves, ≈ 100 bytes each, are kept for the report and the plots).
 
+use crate::input::{InputStats, InputSummary};
 use crate::model::{Calibration, CountModel, Logits, ModelError};
-use crate::recording::{Decoder, LayoutPolicy, LayoutTally, LineError, Parser, Record};
+use crate::recording::{LayoutPolicy, LayoutTally, LineError, Reader, Record};
 use crate::store::WindowStore;
 use crate::{time, N_CLASSES, WINDOW_LEN};
 use serde::{Serialize, Serializer};
@@ -228,6 +229,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// Every window, 8-bit, when [`Replay::keep_windows`] asked for them (the page's heatmap).
     pub windows: Option<WindowStore>,
+    /// What the windows held before normalisation (every window read, in every shard), `None` when none was.
+    pub input: Option<InputSummary>,
 }
 
 impl Outcome {
@@ -279,8 +282,7 @@ struct Shard {
 /// replay outlives any borrow JavaScript could hand it).
 pub struct Replay<M: Borrow<CountModel>> {
     model: M,
-    decoder: Decoder,
-    parser: Parser,
+    reader: Reader,
     input_bytes: u64,
     strict: bool,
     parsed: Vec<Result<Record, LineError>>,
@@ -290,6 +292,7 @@ pub struct Replay<M: Borrow<CountModel>> {
     diagnostics: Diagnostics,
     layout: LayoutTally,
     store: Option<WindowStore>,
+    stats: InputStats,
     shard: Shard,
     /// Good windows read so far (all shards').
     good: u64,
@@ -301,8 +304,7 @@ impl<M: Borrow<CountModel>> Replay<M> {
         let batch = model.borrow().batch_size();
         Self {
             model,
-            decoder: Decoder::default(),
-            parser: Parser::new(policy),
+            reader: Reader::new(policy),
             input_bytes: 0,
             strict,
             parsed: Vec::new(),
@@ -312,6 +314,7 @@ impl<M: Borrow<CountModel>> Replay<M> {
             diagnostics: Diagnostics::default(),
             layout: LayoutTally::new(policy),
             store: None,
+            stats: InputStats::default(),
             shard: Shard { index: 0, count: 1 },
             good: 0,
         }
@@ -342,29 +345,25 @@ impl<M: Borrow<CountModel>> Replay<M> {
     /// gzip input is recognised by its magic bytes and decompressed on the way.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReplayError> {
         self.input_bytes += chunk.len() as u64;
-        let (parser, parsed) = (&mut self.parser, &mut self.parsed);
-        let result = self
-            .decoder
-            .push(chunk, &mut |plain| parser.push(plain, parsed));
+        let result = self.reader.push(chunk);
         self.absorb()?;
         self.stream_result(result)
     }
 
     /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
     pub fn finish(mut self) -> Result<Outcome, ReplayError> {
-        let (parser, parsed) = (&mut self.parser, &mut self.parsed);
-        let result = self.decoder.finish(&mut |plain| parser.push(plain, parsed));
-        self.parser.finish(&mut self.parsed);
+        let result = self.reader.finish();
         self.absorb()?;
         self.stream_result(result)?;
         self.run_pending()?;
-        self.diagnostics.gzip = self.decoder.is_gzip();
+        self.diagnostics.gzip = self.reader.is_gzip();
         Ok(Outcome {
             predictions: self.predictions,
             diagnostics: self.diagnostics,
             layout: self.layout,
             bytes: self.input_bytes,
             windows: self.store,
+            input: self.stats.summary(),
         })
     }
 
@@ -397,10 +396,12 @@ impl<M: Borrow<CountModel>> Replay<M> {
 
     fn absorb(&mut self) -> Result<(), ReplayError> {
         let mut parsed = std::mem::take(&mut self.parsed);
+        self.reader.take_lines(&mut parsed);
         for item in parsed.drain(..) {
             match item {
                 Ok(mut record) => {
                     self.layout.add(&record);
+                    self.stats.add(&record.window);
                     if let Some(store) = &mut self.store {
                         store.push(&record.window);
                     }

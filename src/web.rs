@@ -10,9 +10,12 @@
 //!
 //! Nothing here parses, scores or plots by itself: every number comes from the same core the CLI uses.
 
-use crate::model::{parse_temperature, CountModel, ExternalData, Source};
+use crate::input::StatsPass;
+use crate::model::{
+    parse_temperature, CountModel, ExternalData, LoadOptions, SafeTensors, Source, Weights,
+};
 use crate::plot::{self, Style};
-use crate::recording::{Decoder, LayoutPolicy, LineError, Parser, Record};
+use crate::recording::{LayoutPolicy, LineError, Reader, Record};
 use crate::replay::{FramePrediction, Outcome, Replay};
 use crate::report::gates::Targets;
 use crate::report::{GateSet, Metrics, Report};
@@ -46,16 +49,23 @@ pub struct Model {
 
 #[wasm_bindgen]
 impl Model {
-    /// Load a model from its ONNX bytes.
+    /// Load a model from its bytes: an ONNX file, or a CountNet safetensors file on its own (told apart
+    /// by content).
     ///
     /// `external` is an object mapping file names to `Uint8Array`s: the `.onnx.data` companions the
     /// model names (see [`Model::external_files`]). `temperature` is the text of a `.temperature` sidecar,
-    /// overriding the model's own. A wrong model fails with what was expected and what was found.
+    /// overriding the model's own. `weights` is a safetensors file (named `weights_name`) that fills the
+    /// ONNX initializers whose data file is not in `external` (RuView's `count_v1.safetensors`); `name` is
+    /// the model file's name, for messages and the report. A wrong model fails with what was expected and
+    /// what was found.
     #[wasm_bindgen(constructor)]
     pub fn new(
         onnx: &[u8],
         external: JsValue,
         temperature: Option<String>,
+        weights: Option<Vec<u8>>,
+        weights_name: Option<String>,
+        name: Option<String>,
     ) -> Result<Model, JsError> {
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
         if !external.is_undefined() && !external.is_null() {
@@ -82,11 +92,41 @@ impl Model {
             )),
             None => None,
         };
+        let weights = match weights {
+            Some(bytes) => {
+                let file = weights_name.unwrap_or_else(|| "weights.safetensors".into());
+                let tensors = SafeTensors::parse(&bytes)
+                    .map_err(|e| JsError::new(&format!("weights `{file}`: {e}")))?;
+                Some(Weights { file, tensors })
+            }
+            None => None,
+        };
+        let name = name.unwrap_or_else(|| "model.onnx".into());
         let external: &dyn ExternalData = &files;
-        let inner = CountModel::load(onnx, external, temperature).map_err(js_err)?;
+        let inner = CountModel::load_with(
+            onnx,
+            LoadOptions {
+                name: &name,
+                external,
+                weights: weights.as_ref(),
+                temperature,
+            },
+        )
+        .map_err(js_err)?;
         Ok(Model {
             inner: Rc::new(inner),
         })
+    }
+
+    /// This model, z-scoring each subcarrier with the statistics `scan` read from a recording (the CLI's
+    /// `--normalise recording`): a new model sharing the same plan; this one is unchanged.
+    #[wasm_bindgen(js_name = normalisedBy)]
+    pub fn normalised_by(&self, scan: InputScan) -> Model {
+        let mut m = (*self.inner).clone();
+        if let Some(stats) = scan.pass.finish() {
+            m.set_normalisation(stats.normalisation(), Source::Recording);
+        }
+        Model { inner: Rc::new(m) }
     }
 
     /// The companion files a model names (before loading it, so the page can ask for the missing one).
@@ -133,13 +173,42 @@ impl Model {
     }
 }
 
+/// The first pass of `--normalise recording` in the page: stream the recording through it, then hand it to
+/// [`Model::normalised_by`].
+#[wasm_bindgen]
+pub struct InputScan {
+    pass: StatsPass,
+}
+
+#[wasm_bindgen]
+impl InputScan {
+    /// A scan reading flat `csi` arrays by `layout` (as the replay that follows will).
+    #[wasm_bindgen(constructor)]
+    pub fn new(layout: Option<String>) -> Result<InputScan, JsError> {
+        Ok(InputScan {
+            pass: StatsPass::new(layout_policy(layout)?),
+        })
+    }
+
+    /// Feed the next chunk (any size, plain or gzip).
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.pass.push(chunk);
+    }
+}
+
+fn layout_policy(layout: Option<String>) -> Result<LayoutPolicy, JsError> {
+    match layout.as_deref() {
+        None | Some("") => Ok(LayoutPolicy::Labelled),
+        Some(s) => s.parse().map_err(|e: String| JsError::new(&e)),
+    }
+}
+
 /// The recording reader alone, without a model: push chunks, count windows and bad lines. It exists so
 /// the reader's speed can be measured in the browser against `JSON.parse` (`cargo xtask bench`); every
 /// window is still built in model order, as a replay would, and then dropped.
 #[wasm_bindgen]
 pub struct RecordingParser {
-    parser: Parser,
-    decoder: Decoder,
+    reader: Reader,
     out: Vec<Result<Record, LineError>>,
     windows: usize,
     bad_lines: usize,
@@ -151,8 +220,7 @@ impl RecordingParser {
     #[wasm_bindgen(constructor)]
     pub fn new() -> RecordingParser {
         RecordingParser {
-            parser: Parser::new(LayoutPolicy::Labelled),
-            decoder: Decoder::default(),
+            reader: Reader::new(LayoutPolicy::Labelled),
             out: Vec::new(),
             windows: 0,
             bad_lines: 0,
@@ -160,6 +228,7 @@ impl RecordingParser {
     }
 
     fn absorb(&mut self) {
+        self.reader.take_lines(&mut self.out);
         for r in self.out.drain(..) {
             match r {
                 Ok(_) => self.windows += 1,
@@ -170,22 +239,16 @@ impl RecordingParser {
 
     /// Feed the next chunk (any size, split anywhere).
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
-        let (parser, out) = (&mut self.parser, &mut self.out);
-        self.decoder
-            .push(chunk, &mut |b| parser.push(b, out))
-            .map_err(js_err)?;
+        let result = self.reader.push(chunk);
         self.absorb();
-        Ok(())
+        result.map_err(js_err)
     }
 
     /// End of input: returns the number of windows read (bad lines are in [`RecordingParser::bad_lines`]).
     pub fn finish(&mut self) -> Result<usize, JsError> {
-        let (parser, out) = (&mut self.parser, &mut self.out);
-        self.decoder
-            .finish(&mut |b| parser.push(b, out))
-            .map_err(js_err)?;
-        self.parser.finish(&mut self.out);
+        let result = self.reader.finish();
         self.absorb();
+        result.map_err(js_err)?;
         Ok(self.windows)
     }
 
@@ -223,10 +286,7 @@ impl Session {
         shard: Option<usize>,
         shards: Option<usize>,
     ) -> Result<Session, JsError> {
-        let policy: LayoutPolicy = match layout.as_deref() {
-            None | Some("") => LayoutPolicy::Labelled,
-            Some(s) => s.parse().map_err(|e: String| JsError::new(&e))?,
-        };
+        let policy = layout_policy(layout)?;
         let mut replay = Replay::new(model.inner.clone(), policy, false);
         replay
             .shard(shard.unwrap_or(0), shards.unwrap_or(1))

@@ -31,6 +31,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Exit code 2 (bad input), with `needle` in what stderr says.
+fn fails_with(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "{needle:?} not in {}",
+        stderr(o)
+    );
+}
+
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
@@ -136,8 +146,7 @@ fn gates_can_be_overridden_and_unknown_gates_are_usage_errors() {
         "met"
     );
     let o = countscope(&["report", "--model", &model, "--gate", "speed=3", &rec]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown gate \"speed\""));
+    fails_with(&o, "unknown gate \"speed\"");
 }
 
 #[test]
@@ -206,12 +215,7 @@ fn good_lines_replay_and_every_bad_line_is_listed() {
         &fixture_str("countnet_inline.onnx"),
         &rec,
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("line 2: invalid JSON"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "line 2: invalid JSON");
     // The report counts them.
     let o = countscope(&[
         "report",
@@ -238,12 +242,7 @@ fn a_recording_with_no_usable_window_is_exit_2() {
         &fixture_str("countnet_inline.onnx"),
         &rec,
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no usable window (2 line(s) skipped)"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "no usable window (2 line(s) skipped)");
 }
 
 #[test]
@@ -386,12 +385,7 @@ fn external_data_is_read_from_the_model_folder_and_never_outside_it() {
         }
         let m = write(&inner, &format!("evil{i}.onnx"), &bytes);
         let o = countscope(&["report", "--model", &m, &rec]);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(
-            stderr(&o).contains("refusing external data location"),
-            "{}",
-            stderr(&o)
-        );
+        fails_with(&o, "refusing external data location");
     }
     // A link that points out of the folder is refused too.
     #[cfg(unix)]
@@ -403,12 +397,7 @@ fn external_data_is_read_from_the_model_folder_and_never_outside_it() {
         )
         .unwrap();
         let o = countscope(&["report", "--model", &m, &rec]);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(
-            stderr(&o).contains("outside the model's folder"),
-            "{}",
-            stderr(&o)
-        );
+        fails_with(&o, "outside the model's folder");
         // …and the model loads once the real file sits beside it.
         std::fs::remove_file(inner.join("countnet_external.onnx.data")).unwrap();
         std::fs::write(inner.join("countnet_external.onnx.data"), &data).unwrap();
@@ -458,8 +447,7 @@ fn ruview_model_cli_with_and_without_its_data_file() {
     let alone = dir.join("count_v1.onnx");
     std::fs::copy(up.join("count_v1.onnx"), &alone).unwrap();
     let o = countscope(&["report", "--model", alone.to_str().unwrap(), &rec]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("count_v2.onnx.data"), "{}", stderr(&o));
+    fails_with(&o, "count_v2.onnx.data");
     let o = countscope(&["inspect", alone.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -485,6 +473,277 @@ fn wrong_model_is_exit_2_with_expected_and_found() {
         "{e}"
     );
     let o = countscope(&["report", "--model", &rec, &rec]);
+    fails_with(&o, "not an ONNX model");
+}
+
+/// RuView's release as a user holds it: `count_v1.onnx`, `count_v1.safetensors`, `count_v1.temperature`
+/// and no `count_v2.onnx.data`; and the safetensors alone. Both give RuView's reference on a zero window.
+#[test]
+fn ruview_release_replays_from_onnx_with_safetensors_and_from_safetensors_alone() {
+    let up = upstream().expect(
+        "../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout for this test",
+    );
+    let dir = tmpdir("ruview-release");
+    for f in [
+        "count_v1.onnx",
+        "count_v1.safetensors",
+        "count_v1.temperature",
+    ] {
+        std::fs::copy(up.join(f), dir.join(f)).unwrap();
+    }
+    let alone = tmpdir("ruview-safetensors-alone");
+    std::fs::copy(
+        up.join("count_v1.safetensors"),
+        alone.join("count_v1.safetensors"),
+    )
+    .unwrap();
+    let rec = write(&dir, "zero.jsonl", line(&[0.0; 1120], None, 0));
+    let want = [
+        0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
+    for model in [
+        dir.join("count_v1.onnx"),
+        alone.join("count_v1.safetensors"),
+    ] {
+        let o = countscope(&["replay", "--model", model.to_str().unwrap(), &rec]);
+        assert!(o.status.success(), "{}: {}", model.display(), stderr(&o));
+        let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for (got, w) in p["probs"].as_array().unwrap().iter().zip(want) {
+            assert!(
+                (got.as_f64().unwrap() - w).abs() < 5e-5,
+                "{}: {p}",
+                model.display()
+            );
+        }
+        let conf_logit = p["conf_logit"].as_f64().unwrap();
+        assert!(
+            (1.0 / (1.0 + (-conf_logit).exp()) - 0.48672).abs() < 5e-5,
+            "{p}"
+        );
+    }
+    // The ONNX took its 8 missing tensors from the safetensors beside it, and says so.
+    let o = countscope(&[
+        "report",
+        "--json",
+        "--model",
+        dir.join("count_v1.onnx").to_str().unwrap(),
+        &rec,
+    ]);
+    assert!(
+        stderr(&o).contains("8 tensor(s) from count_v1.safetensors (enc_c1.weight, enc_c2.weight"),
+        "{}",
+        stderr(&o)
+    );
+    let r = json(&o);
+    assert_eq!(r["model"]["weights"][0]["file"], "count_v1.onnx");
+    assert_eq!(r["model"]["weights"][1]["file"], "count_v1.safetensors");
+    assert_eq!(
+        r["model"]["weights"][1]["tensors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    assert_eq!(
+        r["calibration"]["temperature_source"]["detail"],
+        "count_v1.temperature"
+    );
+    // --weights from anywhere fills a lone ONNX too.
+    let lone = tmpdir("ruview-onnx-lone");
+    std::fs::copy(up.join("count_v1.onnx"), lone.join("count_v1.onnx")).unwrap();
+    let o = countscope(&[
+        "replay",
+        "--model",
+        lone.join("count_v1.onnx").to_str().unwrap(),
+        "--weights",
+        up.join("count_v1.safetensors").to_str().unwrap(),
+        &rec,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without it, the error says where RuView's weights are.
+    let o = countscope(&[
+        "replay",
+        "--model",
+        lone.join("count_v1.onnx").to_str().unwrap(),
+        &rec,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not an ONNX model"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`count_v2.onnx.data`")
+            && stderr(&o).contains("--weights count_v1.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    // inspect describes the safetensors file.
+    let i = json(&countscope(&[
+        "inspect",
+        "--json",
+        alone.join("count_v1.safetensors").to_str().unwrap(),
+    ]));
+    assert_eq!(i["loads"], true);
+    assert_eq!(i["model"]["format"], "safetensors");
+    assert_eq!(i["model"]["parameters"], 97_737);
+    assert_eq!(i["model"]["safetensors"]["countnet"], true);
+    assert_eq!(
+        i["model"]["safetensors"]["tensors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        14
+    );
+    assert_eq!(
+        i["model"]["safetensors"]["tensors"][0]["name"],
+        "enc.c1.weight"
+    );
+}
+
+#[test]
+fn bad_safetensors_exit_2_naming_the_tensor_or_bytes() {
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let dir = tmpdir("bad-safetensors");
+    let rec = write(&dir, "zero.jsonl", line(&[0.0; 1120], None, 0));
+    let cases = bad_ruview_safetensors();
+    for (what, bytes, needle) in cases {
+        let path = write(&dir, &format!("{what}.safetensors"), bytes);
+        for args in [
+            vec!["replay", "--model", path.as_str(), rec.as_str()],
+            vec!["inspect", path.as_str()],
+        ] {
+            let o = countscope(&args);
+            let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            assert_eq!(o.status.code(), Some(2), "{what} {args:?}: {all}");
+            assert!(
+                all.contains(needle),
+                "{what} {args:?}: {needle:?} not in {all}"
+            );
+            assert!(!all.contains("panicked"), "{all}");
+        }
+    }
+    // A non-CountNet file lists what CountNet expects.
+    let o = countscope(&[
+        "replay",
+        "--model",
+        dir.join("names.safetensors").to_str().unwrap(),
+        &rec,
+    ]);
+    assert!(
+        stderr(&o).contains("CountNet expects exactly enc.c1.weight [H1,56,3]"),
+        "{}",
+        stderr(&o)
+    );
+    // As --weights for an ONNX, a bad file is named too.
+    let o = countscope(&[
+        "replay",
+        "--model",
+        up.join("count_v1.onnx").to_str().unwrap(),
+        "--weights",
+        dir.join("truncated.safetensors").to_str().unwrap(),
+        &rec,
+    ]);
+    fails_with(
+        &o,
+        "truncated.safetensors: weights: tensor `conf_head.fc2.weight`",
+    );
+}
+
+/// The input-scale finding: RuView's model (no statistics) fed raw amplitudes is told it may mean
+/// nothing; `--normalise recording` z-scores with the recording's own statistics and says so; the sample
+/// model, which carries its statistics, gets no such finding.
+#[test]
+fn input_scale_is_reported_and_normalise_recording_is_said() {
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts/recordings/room0-legacy-shape-2min.paired.jsonl.gz");
+    let rec = rec.to_str().unwrap();
+    let ruview = up.join("count_v1.safetensors");
+    let codes = |r: &Value| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let raw = json(&countscope(&[
+        "report",
+        "--json",
+        "--model",
+        ruview.to_str().unwrap(),
+        rec,
+    ]));
+    assert!(
+        codes(&raw).contains(&"input-not-normalised".to_string()),
+        "{:?}",
+        codes(&raw)
+    );
+    assert_eq!(raw["input"]["mean"].as_array().unwrap().len(), 56);
+    assert_eq!(raw["input"]["std"].as_array().unwrap().len(), 56);
+    assert_eq!(raw["input"]["normalised"], false);
+    assert!(
+        raw["input"]["max"].as_f64().unwrap() > 3.0,
+        "{}",
+        raw["input"]
+    );
+    let z = json(&countscope(&[
+        "report",
+        "--json",
+        "--normalise",
+        "recording",
+        "--model",
+        ruview.to_str().unwrap(),
+        rec,
+    ]));
+    assert!(
+        !codes(&z).contains(&"input-not-normalised".to_string()),
+        "{:?}",
+        codes(&z)
+    );
+    assert_eq!(
+        z["calibration"]["normalisation_source"]["kind"],
+        "recording"
+    );
+    assert_eq!(z["input"]["normalised"], true);
+    assert!(z["calibration"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("--normalise recording"));
+    // The same raw statistics either way: they describe the recording, not the model.
+    assert_eq!(raw["input"]["mean"], z["input"]["mean"]);
+    // Standard input gives the same two passes.
+    let bytes = std::fs::read(rec).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_countscope"))
+        .args([
+            "report",
+            "--json",
+            "--normalise",
+            "recording",
+            "--model",
+            ruview.to_str().unwrap(),
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &bytes).unwrap();
+    let piped = json(&child.wait_with_output().unwrap());
+    assert_eq!(piped["accuracy"], z["accuracy"]);
+    assert_eq!(piped["input"], z["input"]);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/count_v1.onnx");
+    let s = json(&countscope(&[
+        "report",
+        "--json",
+        "--model",
+        sample.to_str().unwrap(),
+        rec,
+    ]));
+    assert!(
+        !codes(&s).iter().any(|c| c.starts_with("input-")),
+        "{:?}",
+        codes(&s)
+    );
+    assert_eq!(s["input"]["normalised"], true);
 }

@@ -1,4 +1,5 @@
-//! Time-bounded fuzzing of the recording parser: arbitrary bytes, mutated real lines, random chunkings.
+//! Time-bounded fuzzing of the recording parser (arbitrary bytes, mutated real lines, random chunkings) and
+//! of the safetensors reader (arbitrary bytes, mutated CountNet files), both at once.
 //! `cargo xtask test` runs it with `--ignored` for COUNTSCOPE_FUZZ_SECONDS (default 30). The quick
 //! property tests beside the parser (src/recording/parser.rs) run in every `cargo test`.
 
@@ -18,6 +19,15 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+}
+
+/// How long each fuzz test runs (COUNTSCOPE_FUZZ_SECONDS, default 30), and when it stops.
+fn budget() -> (u64, Instant) {
+    let secs: u64 = std::env::var("COUNTSCOPE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    (secs, Instant::now() + Duration::from_secs(secs))
 }
 
 fn parse(bytes: &[u8], rng: &mut Rng, policy: LayoutPolicy) -> Vec<Result<Record, LineError>> {
@@ -77,11 +87,7 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[test]
 #[ignore = "time-bounded fuzzing: run by `cargo xtask test`"]
 fn parser_survives_arbitrary_and_mutated_input() {
-    let secs: u64 = std::env::var("COUNTSCOPE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (secs, deadline) = budget();
     let seed_text = common::seed_tail();
     let base: Vec<&[u8]> = seed_text
         .as_bytes()
@@ -128,5 +134,136 @@ fn parser_survives_arbitrary_and_mutated_input() {
     assert!(
         cases > 100 && windows > 0 && errors > 0,
         "the fuzzer must exercise both paths"
+    );
+}
+
+/// A small CountNet in safetensors (widths 2–4): valid, so mutations start from a file that builds.
+fn tiny_countnet() -> Vec<u8> {
+    let shapes: [(&str, Vec<usize>); 14] = [
+        ("enc.c1.weight", vec![2, 56, 3]),
+        ("enc.c1.bias", vec![2]),
+        ("enc.c2.weight", vec![3, 2, 3]),
+        ("enc.c2.bias", vec![3]),
+        ("enc.c3.weight", vec![4, 3, 3]),
+        ("enc.c3.bias", vec![4]),
+        ("count_head.fc1.weight", vec![2, 4]),
+        ("count_head.fc1.bias", vec![2]),
+        ("count_head.fc2.weight", vec![8, 2]),
+        ("count_head.fc2.bias", vec![8]),
+        ("conf_head.fc1.weight", vec![2, 4]),
+        ("conf_head.fc1.bias", vec![2]),
+        ("conf_head.fc2.weight", vec![1, 2]),
+        ("conf_head.fc2.bias", vec![1]),
+    ];
+    let values: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|(_, s)| {
+            (0..s.iter().product::<usize>())
+                .map(|i| i as f32 * 0.01)
+                .collect()
+        })
+        .collect();
+    let tensors: Vec<(&str, &[usize], &[f32])> = shapes
+        .iter()
+        .zip(&values)
+        .map(|((n, s), v)| (*n, s.as_slice(), v.as_slice()))
+        .collect();
+    countscope::model::safetensors::write_f32(&tensors, &[("countscope.temperature", "1.5")])
+}
+
+fn mutate_safetensors(base: &[u8], rng: &mut Rng) -> Vec<u8> {
+    const TOKENS: [&[u8]; 12] = [
+        b"\"F16\"",
+        b"\"BF16\"",
+        b"\"I64\"",
+        b"18446744073709551615",
+        b"4294967296",
+        b"[",
+        b"]",
+        b",",
+        b"}",
+        b"\"",
+        b"\"enc.c1.weight\"",
+        b"-1",
+    ];
+    let mut v = base.to_vec();
+    for _ in 0..1 + rng.below(6) {
+        match rng.below(6) {
+            // The length prefix: near the truth, or anything.
+            0 => {
+                let n = u64::from_le_bytes(
+                    v.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]),
+                );
+                let new = if rng.below(2) == 0 {
+                    n.wrapping_add(rng.below(17) as u64).wrapping_sub(8)
+                } else {
+                    rng.next()
+                };
+                if v.len() >= 8 {
+                    v[..8].copy_from_slice(&new.to_le_bytes());
+                }
+            }
+            1 => {
+                let at = rng.below(v.len() + 1);
+                let token = TOKENS[rng.below(TOKENS.len())];
+                v.splice(at..at, token.iter().copied()).for_each(drop);
+            }
+            2 => {
+                let at = rng.below(v.len() + 1);
+                v.truncate(at);
+            }
+            3 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] = rng.next() as u8;
+            }
+            _ => {
+                let at = rng.below(v.len() + 1);
+                let end = (at + rng.below(16)).min(v.len());
+                v.drain(at..end);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "time-bounded fuzzing: run by `cargo xtask test`"]
+fn safetensors_reader_survives_arbitrary_and_mutated_files() {
+    use countscope::model::{countnet, CountModel, SafeTensors};
+    let (secs, deadline) = budget();
+    let base = tiny_countnet();
+    assert!(countnet::build(&SafeTensors::parse(&base).unwrap(), "tiny").is_ok());
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let (mut cases, mut parsed, mut built, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    while Instant::now() < deadline {
+        let input: Vec<u8> = if rng.below(4) == 0 {
+            (0..rng.below(2048)).map(|_| rng.next() as u8).collect()
+        } else {
+            mutate_safetensors(&base, &mut rng)
+        };
+        let _ = CountModel::inspect(&input);
+        match SafeTensors::parse(&input) {
+            Ok(st) => {
+                parsed += 1;
+                for t in st.tensors() {
+                    if let Ok(v) = st.values(t) {
+                        assert_eq!(v.len(), t.elements(), "{}", t.name);
+                    }
+                }
+                if countnet::build(&st, "fuzz").is_ok() {
+                    built += 1;
+                }
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(!e.to_string().is_empty());
+            }
+        }
+        cases += 1;
+    }
+    println!("fuzz safetensors: {cases} files in {secs} s, {parsed} parsed ({built} built as CountNet), {refused} refused, no panic");
+    assert!(
+        cases > 100 && parsed > 0 && built > 0 && refused > 0,
+        "the fuzzer must exercise every path"
     );
 }

@@ -196,6 +196,85 @@ fn wasmtime_runs_ruviews_model_and_names_its_missing_data_file() {
     );
 }
 
+/// RuView's release as users hold it (ONNX + safetensors + temperature, no `.data`; and the safetensors
+/// alone) under wasmtime: RuView's reference, and the same report as native, `--normalise recording`
+/// included.
+#[test]
+#[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
+fn wasmtime_runs_ruviews_release_as_published() {
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let release = Path::new(REPO).join("target/wasi-tests/release");
+    let alone = Path::new(REPO).join("target/wasi-tests/safetensors-alone");
+    for (dir, files) in [
+        (
+            &release,
+            &[
+                "count_v1.onnx",
+                "count_v1.safetensors",
+                "count_v1.temperature",
+            ][..],
+        ),
+        (&alone, &["count_v1.safetensors"][..]),
+    ] {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+        for f in files {
+            std::fs::copy(up.join(f), dir.join(f)).unwrap();
+        }
+    }
+    let rec = scratch("zero-release.jsonl", &line(&[0.0; 1120], None, 0));
+    let (_, rec_w) = both(&rec);
+    let want = [
+        0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
+    for model in [
+        release.join("count_v1.onnx"),
+        alone.join("count_v1.safetensors"),
+    ] {
+        let (_, model_w) = both(&model);
+        let p = &lines(&wasi(&["replay", "--model", &model_w, &rec_w]))[0];
+        for (got, w) in p["probs"].as_array().unwrap().iter().zip(want) {
+            assert!((got.as_f64().unwrap() - w).abs() < 5e-5, "{model_w}: {p}");
+        }
+        let sig = 1.0 / (1.0 + (-p["conf_logit"].as_f64().unwrap()).exp());
+        assert!((sig - 0.48672).abs() < 5e-5, "{model_w}: sigmoid {sig}");
+    }
+    // The report on a sample recording, raw and --normalise recording: the same as native.
+    let sample =
+        Path::new(REPO).join("artifacts/recordings/room0-legacy-shape-2min.paired.jsonl.gz");
+    let (sample_n, sample_w) = both(&sample);
+    let (model_n, model_w) = both(&release.join("count_v1.onnx"));
+    for extra in [&[][..], &["--normalise", "recording"][..]] {
+        let mut n_args = vec!["report", "--json", "--model", &model_n, &sample_n];
+        let mut w_args = vec!["report", "--json", "--model", &model_w, &sample_w];
+        n_args.extend_from_slice(extra);
+        w_args.extend_from_slice(extra);
+        let (n, w) = (native(&n_args), wasi(&w_args));
+        let stderr = String::from_utf8_lossy(&w.stderr);
+        assert!(
+            stderr.contains("8 tensor(s) from count_v1.safetensors"),
+            "{stderr}"
+        );
+        let (n, w): (Value, Value) = (
+            serde_json::from_slice(&n.stdout).unwrap(),
+            serde_json::from_slice(&w.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}")),
+        );
+        for key in [
+            "windows",
+            "accuracy",
+            "within_pm1",
+            "mae",
+            "findings",
+            "input",
+            "calibration",
+            "per_class",
+        ] {
+            assert_eq!(n[key], w[key], "{key} with {extra:?}");
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
 fn wasmtime_simulates_every_sample_byte_for_byte() {

@@ -8,7 +8,7 @@
 
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 
-use countscope::web::{draw_heatmap, Model, Plots, Replayed, Session, Simulation};
+use countscope::web::{draw_heatmap, InputScan, Model, Plots, Replayed, Session, Simulation};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
@@ -45,7 +45,8 @@ fn replay_shard(
 
 #[wasm_bindgen_test]
 fn odd_chunks_give_onnxruntimes_logits() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None).expect("the sample model loads");
+    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None)
+        .expect("the sample model loads");
     let replayed = replay_in_chunks(&model, SAMPLE, &[1, 7, 4093, 65_537, 13]);
     assert_eq!(replayed.len(), 747, "windows in the held-out sample");
 
@@ -133,7 +134,8 @@ fn merge(first: &mut Replayed, other: &Replayed) -> Result<(), wasm_bindgen::JsE
 /// then shard 0 merges the others' columns. The merged replay equals the unsharded one, column for column.
 #[wasm_bindgen_test]
 fn sharded_replays_merge_into_the_unsharded_replay() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None).expect("the sample model loads");
+    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None)
+        .expect("the sample model loads");
     let whole = replay_in_chunks(&model, SAMPLE, &[65_536]);
     for shards in [2, 3] {
         let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, shards);
@@ -185,7 +187,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
         vec!["countnet_external.onnx.data".to_string()]
     );
 
-    let missing = Model::new(onnx, JsValue::UNDEFINED, None)
+    let missing = Model::new(onnx, JsValue::UNDEFINED, None, None, None, None)
         .err()
         .expect("refused");
     let text: String = JsValue::from(missing)
@@ -202,7 +204,8 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
         &js_sys::Uint8Array::from(data),
     )
     .unwrap();
-    let model = Model::new(onnx, files.into(), Some("1.5\n".into())).expect("loads with its data");
+    let model = Model::new(onnx, files.into(), Some("1.5\n".into()), None, None, None)
+        .expect("loads with its data");
     assert!(
         model.calibration_text().contains("1.5"),
         "{}",
@@ -210,7 +213,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
     );
 
     let wrong: &[u8] = include_bytes!("fixtures/wrong_channels.onnx");
-    let err = Model::new(wrong, JsValue::UNDEFINED, None)
+    let err = Model::new(wrong, JsValue::UNDEFINED, None, None, None, None)
         .err()
         .expect("refused");
     let text: String = JsValue::from(err)
@@ -223,7 +226,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
 
 #[wasm_bindgen_test]
 fn bad_lines_are_listed_and_the_good_ones_replayed() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None).unwrap();
+    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None).unwrap();
     let mut sim = Simulation::new(3, 2, 40.0).unwrap();
     let good = sim.next_chunk(1000);
     let text = String::from_utf8(good).unwrap();
@@ -288,7 +291,7 @@ fn cursor_columns(c: &HtmlCanvasElement, min: usize) -> Vec<u32> {
 
 #[wasm_bindgen_test]
 fn plots_draw_real_pixels_and_the_cursor_moves() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None).unwrap();
+    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None).unwrap();
     let r = replay_in_chunks(&model, SAMPLE, &[100_000]);
     let plots = Plots::new(
         r.line(),
@@ -353,4 +356,115 @@ fn plots_draw_real_pixels_and_the_cursor_moves() {
         let other = px.chunks(4).filter(|p| p != &first).count();
         assert!(other > 2000, "{other} pixels differ from the background");
     }
+}
+
+/// RuView's files as its release holds them (read from `../shared/upstream/` at compile time: a missing
+/// folder fails the build, loudly). The ONNX filled from the safetensors, and the safetensors alone, give
+/// RuView's reference on a zero window; `--normalise recording`'s scan gives a model that says so.
+const RUVIEW_ONNX: &[u8] =
+    include_bytes!("../../shared/upstream/ruview-count-v0.0.2/count_v1.onnx");
+const RUVIEW_SAFETENSORS: &[u8] =
+    include_bytes!("../../shared/upstream/ruview-count-v0.0.2/count_v1.safetensors");
+
+fn message(e: wasm_bindgen::JsError) -> String {
+    JsValue::from(e)
+        .dyn_into::<js_sys::Error>()
+        .unwrap()
+        .message()
+        .into()
+}
+
+#[wasm_bindgen_test]
+fn ruview_release_loads_from_onnx_with_safetensors_and_from_safetensors_alone() {
+    let want = [
+        0.1873f32, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915,
+    ];
+    let check = |model: &Model| {
+        let out = model.infer(&[0.0; 1120]).unwrap();
+        let logits: [f32; 8] = out[..8].try_into().unwrap();
+        let probs = countscope::replay::softmax(&logits);
+        for (p, w) in probs.iter().zip(want) {
+            assert!((p - w).abs() < 5e-5, "{probs:?} vs {want:?}");
+        }
+        let sig = 1.0 / (1.0 + (-out[8]).exp());
+        assert!((sig - 0.48672).abs() < 5e-5, "sigmoid {sig}");
+    };
+    let err = Model::new(
+        RUVIEW_ONNX,
+        JsValue::UNDEFINED,
+        None,
+        None,
+        None,
+        Some("count_v1.onnx".into()),
+    )
+    .err()
+    .map(message)
+    .expect("refused without its weights");
+    assert!(
+        err.contains("count_v2.onnx.data") && err.contains("count_v1.safetensors"),
+        "{err}"
+    );
+    let filled = Model::new(
+        RUVIEW_ONNX,
+        JsValue::UNDEFINED,
+        None,
+        Some(RUVIEW_SAFETENSORS.to_vec()),
+        Some("count_v1.safetensors".into()),
+        Some("count_v1.onnx".into()),
+    )
+    .expect("the ONNX loads with the safetensors filling its weights");
+    check(&filled);
+    let alone = Model::new(
+        RUVIEW_SAFETENSORS,
+        JsValue::UNDEFINED,
+        None,
+        None,
+        None,
+        Some("count_v1.safetensors".into()),
+    )
+    .expect("the safetensors alone loads as CountNet");
+    check(&alone);
+    // A broken safetensors is refused with the tensor named, not a panic.
+    let truncated = &RUVIEW_SAFETENSORS[..RUVIEW_SAFETENSORS.len() - 100];
+    let err = Model::new(
+        truncated,
+        JsValue::UNDEFINED,
+        None,
+        None,
+        None,
+        Some("t.safetensors".into()),
+    )
+    .err()
+    .map(message)
+    .expect("refused");
+    assert!(err.contains("`conf_head.fc2.weight`"), "{err}");
+
+    // The recording's own statistics: a scan, then a model that reports them and differs from the raw one.
+    let line = |v: f32| {
+        format!(
+            "{{\"csi\":[{}],\"csi_shape\":[20,56]}}\n",
+            (0..1120)
+                .map(|i| ((i % 56) as f32 * v + (i / 56) as f32).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let rec = format!("{}{}", line(1.0), line(2.0));
+    let mut scan = InputScan::new(None).unwrap();
+    scan.push(rec.as_bytes());
+    let z = alone.normalised_by(scan);
+    assert!(
+        z.calibration_text().contains("--normalise recording"),
+        "{}",
+        z.calibration_text()
+    );
+    assert!(
+        !alone.calibration_text().contains("--normalise"),
+        "the original is unchanged"
+    );
+    let (raw, zs) = (
+        replay_in_chunks(&alone, rec.as_bytes(), &[7]),
+        replay_in_chunks(&z, rec.as_bytes(), &[7]),
+    );
+    assert_ne!(raw.count_logits(), zs.count_logits());
 }

@@ -4,7 +4,8 @@
 //   <countscope-replay recording="rec.paired.jsonl.gz" model="count_v1.onnx"></countscope-replay>
 //
 // Attributes: recording, model (URLs; default: the sample model and the 30-minute sample recording),
-// layout (labelled | frame-major | as-stored), targets (v0.1.0 | v0.2.0), cross-room, full (the whole
+// layout (labelled | frame-major | as-stored), normalise (model | recording: z-score each subcarrier with the
+// recording's own statistics, the CLI's --normalise recording), targets (v0.1.0 | v0.2.0), cross-room, full (the whole
 // app: drop zone, report panel, exports), workers (how many replay workers: default one per core, at most
 // 4; `?workers=` on the full page). Several elements on one page are independent: each has its own workers
 // and its own replay. It is sized by its container.
@@ -46,12 +47,12 @@ const TEMPLATE = document.createElement('template');
 TEMPLATE.innerHTML = `
 <link rel="stylesheet" href="${here('./countscope-replay.css')}">
 <div class="root" tabindex="0">
-  <div class="drop-overlay" hidden>Drop a recording, a model (.onnx with its .onnx.data), a .temperature</div>
+  <div class="drop-overlay" hidden>Drop a recording, a model (.onnx with its .onnx.data or .safetensors, or a CountNet .safetensors alone), a .temperature</div>
   <div class="bar load-bar">
     <span class="sources"></span>
     <span class="synthetic" hidden title="These windows were made by a simulator, not measured">SYNTHETIC</span>
     <span class="grow"></span>
-    <button class="full-only" data-act="open" title="Open a recording, a model (+ .onnx.data), a .temperature">Open files…</button>
+    <button class="full-only" data-act="open" title="Open a recording, a model (+ .onnx.data or .safetensors, or a .safetensors alone), a .temperature">Open files…</button>
     <input type="file" multiple hidden>
   </div>
   <div class="progress" hidden><progress max="1" value="0"></progress><span></span><button data-act="cancel" title="Stop reading; keep what was loaded before">Cancel</button></div>
@@ -83,6 +84,7 @@ TEMPLATE.innerHTML = `
     <label>Targets <select class="targets"><option value="v0.1.0">ADR-103 v0.1.0</option><option value="v0.2.0">ADR-103 v0.2.0</option></select></label>
     <label><input type="checkbox" class="cross-room"> cross-room</label>
     <label title="How a flat csi array maps onto the model's [56][20] (the CLI's --layout)">Layout <select class="layout"><option value="labelled">as labelled (csi_shape)</option><option value="frame-major">frame-major [20][56]</option><option value="as-stored">as stored</option></select></label>
+    <label title="Z-score each subcarrier before the model (the CLI's --normalise): with the model's own statistics when it carries them, or with the recording's own (read in a first pass) for a model that carries none, as RuView's own">Normalise <select class="normalise"><option value="model">model's own</option><option value="recording">recording's statistics</option></select></label>
     <span class="grow"></span>
     <button data-act="csv">Per-frame CSV</button>
     <button data-act="json">Report JSON</button>
@@ -94,17 +96,24 @@ TEMPLATE.innerHTML = `
  *  signature, so a file is that when its name says so (`*.data`, `*.bin`), which is also how the model
  *  refers to it. */
 async function classify(files) {
-  const out = { recording: null, model: null, data: {}, temperature: null, rejected: [] };
+  const out = { recording: null, model: null, weights: null, data: {}, temperature: null, rejected: [] };
+  const safetensors = [];
   for (const f of files) {
     const head = new Uint8Array(await f.slice(0, 64).arrayBuffer());
     const text = new TextDecoder().decode(head).replace(/^\uFEFF/, '').trimStart();
     if (/\.data$|\.bin$/i.test(f.name)) out.data[f.name] = f;
+    // safetensors: an 8-byte little-endian header length (high bytes zero), then the JSON header.
+    else if (head.length > 8 && head[8] === 0x7b && head[4] === 0 && head[5] === 0 && head[6] === 0 && head[7] === 0) safetensors.push(f);
     else if (head[0] === 0x1f && head[1] === 0x8b) out.recording = f; // gzip: a compressed recording
     else if (text.startsWith('{')) out.recording = f; // JSON lines
     else if (head[0] === 0x08 && head.length > 2 && head[1] < 0x20) out.model = f; // ONNX: field 1 (ir_version)
     else if (f.size < 64 && /^\s*[0-9.eE+-]+\s*$/.test(text)) out.temperature = f;
     else out.rejected.push(f.name);
   }
+  // With an ONNX model, a safetensors file is its weights; alone, it is the model (CountNet).
+  if (out.model) out.weights = safetensors.shift() ?? null;
+  else out.model = safetensors.shift() ?? null;
+  out.rejected.push(...safetensors.map((f) => f.name));
   return out;
 }
 
@@ -117,7 +126,7 @@ function download(name, blob) {
 }
 
 class CountscopeReplay extends HTMLElement {
-  static observedAttributes = ['recording', 'model', 'layout'];
+  static observedAttributes = ['recording', 'model', 'layout', 'normalise'];
 
   constructor() {
     super();
@@ -234,28 +243,39 @@ class CountscopeReplay extends HTMLElement {
     return new Uint8Array(await response.arrayBuffer());
   }
 
-  /** A model by URL, with the companions it names fetched from beside it, and a `.temperature` sidecar
-   *  when the model carries no temperature of its own (the CLI's rule). */
+  /** A model by URL, with the companions it names fetched from beside it (or, when one is not there,
+   *  `<stem>.safetensors` filling its weights: RuView publishes no `.onnx.data`), and a `.temperature`
+   *  sidecar when the model carries no temperature of its own (the CLI's rule and order). */
   async loadModelUrl(url) {
     this.setBusy(`loading model ${url.split('/').pop()}…`);
     const onnx = await this.fetchBytes(url, 'model');
     const external = {};
     await engine;
+    const stem = url.replace(/\.(onnx|safetensors)$/i, '');
+    let weights = null;
     for (const name of Model.externalFiles(onnx)) {
-      external[name] = await this.fetchBytes(new URL(name, url).href, `model's external data`);
+      try {
+        external[name] = await this.fetchBytes(new URL(name, url).href, `model's external data`);
+      } catch (e) {
+        weights ??= await this.fetchBytes(`${stem}.safetensors`, 'model\'s weights').catch(() => { throw e; });
+      }
     }
+    const name = url.split('/').pop();
+    const base = { onnx, external, weights, weightsName: weights ? `${stem.split('/').pop()}.safetensors` : null, name };
     let temperature = null;
-    const probe = await this.askModel({ onnx, external, temperature: null });
+    const probe = await this.askModel({ ...base, temperature: null });
     if (probe.info.calibration.temperature_source.kind === 'default') {
-      const side = await fetch(`${url}.temperature`).catch(() => null);
-      if (side?.ok) temperature = await side.text();
+      for (const side of [`${stem}.temperature`, `${url}.temperature`]) {
+        const answer = await fetch(side).catch(() => null);
+        if (answer?.ok) { temperature = await answer.text(); break; }
+      }
     }
-    const loaded = temperature ? await this.askModel({ onnx, external, temperature }) : probe;
-    this.modelName = url.split('/').pop();
+    const loaded = temperature ? await this.askModel({ ...base, temperature }) : probe;
+    this.modelName = name;
     this.modelInfo = loaded;
   }
 
-  async loadModelFiles(model, data, temperatureFile) {
+  async loadModelFiles(model, data, temperatureFile, weightsFile) {
     const onnx = new Uint8Array(await model.arrayBuffer());
     await engine;
     const external = {};
@@ -264,7 +284,8 @@ class CountscopeReplay extends HTMLElement {
       if (file) external[name] = new Uint8Array(await file.arrayBuffer());
     }
     const temperature = temperatureFile ? await temperatureFile.text() : null;
-    this.modelInfo = await this.askModel({ onnx, external, temperature });
+    const weights = weightsFile ? new Uint8Array(await weightsFile.arrayBuffer()) : null;
+    this.modelInfo = await this.askModel({ onnx, external, temperature, weights, weightsName: weightsFile?.name, name: model.name });
     this.modelName = model.name;
   }
 
@@ -284,9 +305,10 @@ class CountscopeReplay extends HTMLElement {
     const began = performance.now();
     const bar = this.$('.progress progress'), label = this.$('.progress span');
     const layout = this.hasAttribute('full') ? this.$('.layout').value : this.getAttribute('layout');
+    const normalise = this.hasAttribute('full') ? this.$('.normalise').value : this.getAttribute('normalise');
     const shards = this.workers.length;
     const primary = this.ask('replay', {
-      source, layout, shards,
+      source, layout, normalise, shards,
       targets: this.$('.targets').value,
       crossRoom: this.$('.cross-room').checked,
     }, (p) => {
@@ -296,7 +318,7 @@ class CountscopeReplay extends HTMLElement {
     // The helpers read the same bytes and infer the other shards; their columns go to the primary.
     const helperWasm = [];
     this.helpers.forEach((w, k) => {
-      this.ask('shard', { source, layout, shard: k + 1, shards }, undefined, [], w).then(
+      this.ask('shard', { source, layout, normalise, shard: k + 1, shards }, undefined, [], w).then(
         ({ columns, wasm }) => {
           helperWasm[k] = wasm;
           this.worker?.postMessage({ type: 'merge', replay: primary.id, columns }, Object.values(columns).map((a) => a.buffer));
@@ -376,10 +398,10 @@ class CountscopeReplay extends HTMLElement {
     if (!files.length) return;
     const found = await classify(files);
     for (const name of found.rejected) {
-      this.message('error', `${name}: not a recording (JSON lines or gzip), an ONNX model, model data (.onnx.data) or a .temperature file — ignored`);
+      this.message('error', `${name}: not a recording (JSON lines or gzip), an ONNX model, model data (.onnx.data), safetensors weights (one per drop) or a .temperature file — ignored`);
     }
     try {
-      if (found.model) await this.loadModelFiles(found.model, found.data, found.temperature);
+      if (found.model) await this.loadModelFiles(found.model, found.data, found.temperature, found.weights);
       else if (found.temperature || Object.keys(found.data).length) {
         this.message('error', 'a .temperature or .onnx.data file needs its model dropped with it');
       }
@@ -419,9 +441,12 @@ class CountscopeReplay extends HTMLElement {
     this.$('.scrub').addEventListener('input', (e) => this.seek(Number(e.target.value)));
     for (const sel of ['.targets', '.cross-room']) this.$(sel).addEventListener('change', () => this.rescore());
     this.$('.layout').value = this.getAttribute('layout') || 'labelled';
-    this.$('.layout').addEventListener('change', () => {
-      if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
-    });
+    this.$('.normalise').value = this.getAttribute('normalise') === 'recording' ? 'recording' : 'model';
+    for (const sel of ['.layout', '.normalise']) {
+      this.$(sel).addEventListener('change', () => {
+        if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
+      });
+    }
     (full() ? document : root).addEventListener('keydown', (e) => this.key(e));
     for (const name of ['timeline', 'confidence']) this.bindTimePlot(this.canvas(name));
   }
@@ -671,6 +696,8 @@ class CountscopeReplay extends HTMLElement {
       <h4>What it means</h4><ul class="findings">${findings || '<li>nothing to flag</li>'}</ul>
       <p><b>Layout:</b> ${esc(r.layout.description)}</p>
       <p><b>Calibration:</b> ${esc(r.calibration.description)}</p>
+      ${r.input ? `<p class="input-summary"><b>Fed:</b> ${esc(r.input.description)}</p>` : ''}
+      ${r.model.weights.length > 1 ? `<p class="weights"><b>Weights:</b> ${r.model.weights.map((w) => `${w.tensors.length} tensor(s) from ${esc(w.file)}`).join(', ')}</p>` : ''}
       <p><b>Input:</b> ${fmt.mb(r.recording.bytes)}${r.recording.gzip ? ' (gzip)' : ''} · model ${esc(this.modelName ?? '')}: ${r.model.parameters.toLocaleString()} parameters, ${esc(r.model.producer)}, batch ${r.model.batch_size}</p>
       ${bad ? `<details open class="bad-lines"><summary>${r.skipped_lines} bad line(s)${r.skipped_lines > r.bad_lines.length ? ` (first ${r.bad_lines.length} listed)` : ''}</summary><ul>${bad}</ul></details>` : ''}
       <details><summary>As <code>countscope report</code> prints it</summary><pre>${esc(this.reportText ?? '')}</pre></details>`;

@@ -7,10 +7,12 @@
 // the primary worker (through the page), which merges them into one replay (Replayed.mergeShard).
 //
 // Messages in:  {type: 'init', module: WebAssembly.Module} (first; the page compiled it once)
-//               {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null}
-//               {id, type: 'replay', source: File|Blob|string(URL), layout, targets, crossRoom, shards}
-//                 (the primary: shard 0 of `shards`; it waits for shards-1 'merge' messages)
-//               {id, type: 'shard', source, layout, shard, shards} (a helper: its columns come back)
+//               {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null,
+//                weights: Uint8Array|null (a safetensors filling missing external data), weightsName, name}
+//               {id, type: 'replay', source: File|Blob|string(URL), layout, normalise, targets, crossRoom, shards}
+//                 (the primary: shard 0 of `shards`; it waits for shards-1 'merge' messages;
+//                 normalise 'recording' reads the source once more first, for its statistics)
+//               {id, type: 'shard', source, layout, normalise, shard, shards} (a helper: its columns come back)
 //               {type: 'merge', replay: id, columns | error} (a helper's result, for the primary's replay id)
 //               {id, type: 'report', targets, crossRoom}
 //               {id, type: 'window', index}
@@ -18,7 +20,7 @@
 // Messages out: {id, type: 'progress', windows, bytes, total, skipped}
 //               {id, type: 'done', ...result} | {id, type: 'error', message}
 
-import init, { Model, Session } from './pkg/countscope.js';
+import init, { InputScan, Model, Session } from './pkg/countscope.js';
 
 // The page sends the compiled module first ({type: 'init', module}); requests that arrive before it wait.
 let start;
@@ -30,8 +32,8 @@ let active = 0;
 
 class Stopped extends Error {}
 
-async function loadModel({ onnx, external, temperature }) {
-  const next = new Model(onnx, external ?? {}, temperature ?? undefined);
+async function loadModel({ onnx, external, temperature, weights, weightsName, name }) {
+  const next = new Model(onnx, external ?? {}, temperature ?? undefined, weights ?? undefined, weightsName ?? undefined, name ?? undefined);
   model?.free();
   model = next;
   return { info: model.info(), calibration: model.calibrationText(), batch: model.batchSize() };
@@ -104,10 +106,36 @@ async function pump(id, session, source, reportProgress) {
   return name;
 }
 
-/** A helper's share: its columns, for the primary to merge. */
-async function replayShard(id, { source, layout, shard, shards }) {
+/** The session for a replay: on the loaded model, or (normalise 'recording') on a copy z-scoring with the
+ *  source's own statistics, read in a first pass over the whole source. */
+async function openSession(id, source, layout, normalise, keepWindows, shard, shards) {
   if (!model) throw new Error('no model loaded');
-  const session = new Session(model, layout || undefined, false, shard, shards);
+  if (normalise !== 'recording') return new Session(model, layout || undefined, keepWindows, shard, shards);
+  active = id;
+  const scan = new InputScan(layout || undefined);
+  const { stream } = await openSource(source);
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (active !== id) {
+      reader.cancel().catch(() => {});
+      scan.free();
+      throw new Stopped('stopped: a newer replay or a cancel');
+    }
+    if (done) break;
+    scan.push(value);
+  }
+  const normalised = model.normalisedBy(scan);
+  try {
+    return new Session(normalised, layout || undefined, keepWindows, shard, shards);
+  } finally {
+    normalised.free(); // the session keeps its own reference
+  }
+}
+
+/** A helper's share: its columns, for the primary to merge. */
+async function replayShard(id, { source, layout, normalise, shard, shards }) {
+  const session = await openSession(id, source, layout, normalise, false, shard, shards);
   await pump(id, session, source, false);
   const result = session.finish();
   try {
@@ -121,11 +149,16 @@ async function replayShard(id, { source, layout, shard, shards }) {
   }
 }
 
-async function replay(id, { source, layout, targets, crossRoom, shards = 1 }) {
-  if (!model) throw new Error('no model loaded');
+async function replay(id, { source, layout, normalise, targets, crossRoom, shards = 1 }) {
   const started = performance.now();
-  const session = new Session(model, layout || undefined, true, 0, shards);
   mergeSlot(id);
+  let session;
+  try {
+    session = await openSession(id, source, layout, normalise, true, 0, shards);
+  } catch (e) {
+    merges.delete(id);
+    throw e;
+  }
   let name;
   try {
     name = await pump(id, session, source, true);

@@ -35,6 +35,9 @@ pub enum Source {
     Sidecar(String),
     /// Given explicitly by the user (a flag, a page field).
     Explicit,
+    /// Computed from the replayed recording itself (`--normalise recording`): each subcarrier z-scored with
+    /// the recording's own mean and standard deviation, as RuView's training did with its training set's.
+    Recording,
 }
 
 /// Per-subcarrier z-scoring applied to every window before inference.
@@ -78,6 +81,9 @@ impl Calibration {
             Source::ModelMetadata => "from the model's metadata".to_string(),
             Source::Sidecar(name) => format!("from sidecar {name}"),
             Source::Explicit => "given explicitly".to_string(),
+            Source::Recording => {
+                "the recording's own statistics, --normalise recording".to_string()
+            }
         };
         let t = if self.temperature_source == Source::Default {
             "temperature T = 1 (none supplied)".to_string()

@@ -6,11 +6,16 @@
 //! position. Anything else is refused with what was expected and what was found.
 
 pub mod calibration;
+pub mod countnet;
 mod external;
 pub mod kernel;
+pub mod safetensors;
 
 pub use calibration::{parse_temperature, Calibration, Source};
-pub use external::{check_location, external_files, ExternalData, NoExternalData};
+pub use external::{
+    check_location, external_files, ExternalData, NoExternalData, WeightSource, Weights,
+};
+pub use safetensors::{SafeTensors, WeightsError};
 
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS, WINDOW_LEN};
 use serde::Serialize;
@@ -34,12 +39,60 @@ pub enum ModelError {
     #[error("not an ONNX model: {0}")]
     Decode(String),
     /// An external data file the model names was not supplied.
-    #[error("the model keeps {tensors} weight tensor(s) in the external data file `{file}`, which was not supplied: put it next to the model file (CLI) or drop it together with the model (page)")]
+    #[error("the model keeps {tensors} weight tensor(s) in the external data file `{file}`, which was not supplied: put it next to the model file (CLI) or drop it together with the model (page). Or supply the same weights as a safetensors file, as RuView publishes them (`count_v1.safetensors` beside `count_v1.onnx`; its release never held `count_v2.onnx.data`): `--weights {weights}` or `{weights}` beside the model (CLI), or dropped together with the model (page)")]
     MissingExternal {
         /// The file named by the model's `location`.
         file: String,
         /// How many initializers live in it.
         tensors: usize,
+        /// The safetensors file that would supply them (`<model stem>.safetensors`).
+        weights: String,
+    },
+    /// A safetensors weight file is malformed.
+    #[error("weights `{file}`: {why}")]
+    Weights {
+        /// The file.
+        file: String,
+        /// What is wrong, naming the tensor or byte range.
+        why: String,
+    },
+    /// A safetensors file that is not CountNet's.
+    #[error(
+        "`{file}` is not a CountNet safetensors file: {found}. CountNet expects exactly {expected}"
+    )]
+    NotCountNet {
+        /// The file.
+        file: String,
+        /// CountNet's tensors and shapes.
+        expected: String,
+        /// What does not fit.
+        found: String,
+    },
+    /// An initializer missing from the model is in neither its data file nor the safetensors given.
+    #[error("initializer `{tensor}` is in neither `{data_file}` (not supplied) nor `{weights_file}` (no tensor whose name normalises to `{key}`)")]
+    MissingWeight {
+        /// The initializer.
+        tensor: String,
+        /// The external file that was not supplied.
+        data_file: String,
+        /// The safetensors file searched.
+        weights_file: String,
+        /// The normalised name looked for.
+        key: String,
+    },
+    /// A safetensors tensor does not agree with the initializer it would fill.
+    #[error(
+        "initializer `{tensor}` cannot be filled from `{file}`: expected {expected}; found {found}"
+    )]
+    WeightMismatch {
+        /// The initializer.
+        tensor: String,
+        /// The safetensors file.
+        file: String,
+        /// What the model declares.
+        expected: String,
+        /// What the file holds.
+        found: String,
     },
     /// The external data file exists but could not be read or is refused.
     #[error("cannot read external data file `{file}`: {why}")]
@@ -124,9 +177,45 @@ impl std::fmt::Display for TensorSummary {
     }
 }
 
+/// Which kind of file a model was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelFormat {
+    /// An ONNX protobuf (possibly with external data or a safetensors file filling it).
+    Onnx,
+    /// A safetensors file with CountNet's tensors, built into CountNet's graph by countscope.
+    Safetensors,
+}
+
+/// One tensor of a safetensors file, for `inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct WeightTensor {
+    /// Its name.
+    pub name: String,
+    /// Its dtype as the format spells it.
+    pub dtype: safetensors::Dtype,
+    /// Its dimensions.
+    pub shape: Vec<usize>,
+}
+
+/// What a safetensors file holds, for `inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SafetensorsInfo {
+    /// Every tensor, in header order.
+    pub tensors: Vec<WeightTensor>,
+    /// Whether its names and shapes are CountNet's (then it loads as CountNet).
+    pub countnet: bool,
+    /// Why not, when it is not.
+    pub not_countnet: Option<String>,
+}
+
 /// What a model file declares, for `countscope inspect` and the page.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
+    /// ONNX, or safetensors built into CountNet.
+    pub format: ModelFormat,
+    /// For a safetensors file: its tensors and whether it is CountNet.
+    pub safetensors: Option<SafetensorsInfo>,
     /// ONNX IR version.
     pub ir_version: i64,
     /// Operator sets imported (`domain`, version); the default domain is written `ai.onnx`.
@@ -197,6 +286,7 @@ pub struct OpTime {
 pub struct CountModel {
     plan: Arc<TypedRunnableModel>,
     info: ModelInfo,
+    weights: Vec<WeightSource>,
     calibration: Calibration,
     /// `Some(k)` when the model was exported with a concrete batch of k.
     fixed_batch: Option<usize>,
@@ -262,11 +352,10 @@ fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
             shape,
         }
     };
-    let float_types = [1, 10, 11, 16];
     let parameters = graph
         .initializer
         .iter()
-        .filter(|t| float_types.contains(&t.data_type))
+        .filter(|t| external::FLOAT_TYPES.contains(&t.data_type))
         .map(|t| t.dims.iter().map(|&d| d.max(0) as u64).product::<u64>())
         .sum();
     let props = proto
@@ -274,6 +363,8 @@ fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
         .iter()
         .map(|e| (e.key.as_str(), e.value.as_str()));
     Ok(ModelInfo {
+        format: ModelFormat::Onnx,
+        safetensors: None,
         ir_version: proto.ir_version,
         opsets: proto
             .opset_import
@@ -309,29 +400,132 @@ fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
     })
 }
 
+/// How to load a model: its companions, and what overrides its own calibration.
+pub struct LoadOptions<'a> {
+    /// The model file's name, for messages and the report (e.g. `count_v1.onnx`).
+    pub name: &'a str,
+    /// The companion files an ONNX model names (`*.onnx.data`).
+    pub external: &'a dyn ExternalData,
+    /// A safetensors file that fills the external initializers whose file `external` does not have.
+    pub weights: Option<&'a Weights>,
+    /// A temperature overriding the model's own (a sidecar or an explicit value), with its source.
+    pub temperature: Option<(f32, Source)>,
+}
+
+/// A safetensors file as a CountNet graph, with what `inspect` says of it. Only a file that cannot be
+/// parsed is an error here; one that parses but is not CountNet still has a description, and its graph is
+/// the error saying why.
+fn safetensors_model(
+    bytes: &[u8],
+    name: &str,
+) -> Result<(ModelInfo, Result<ModelProto, ModelError>), ModelError> {
+    let st = SafeTensors::parse(bytes).map_err(|e| ModelError::Weights {
+        file: name.to_string(),
+        why: e.to_string(),
+    })?;
+    let tensors = st
+        .tensors()
+        .iter()
+        .map(|t| WeightTensor {
+            name: t.name.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+        })
+        .collect();
+    Ok(match countnet::build(&st, name) {
+        Ok(proto) => {
+            let mut info = describe_proto(&proto)?;
+            info.format = ModelFormat::Safetensors;
+            info.safetensors = Some(SafetensorsInfo {
+                tensors,
+                countnet: true,
+                not_countnet: None,
+            });
+            (info, Ok(proto))
+        }
+        Err(e) => {
+            let props = st.metadata().iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let info = ModelInfo {
+                format: ModelFormat::Safetensors,
+                safetensors: Some(SafetensorsInfo {
+                    tensors,
+                    countnet: false,
+                    not_countnet: Some(e.to_string()),
+                }),
+                ir_version: 0,
+                opsets: vec![],
+                producer: String::new(),
+                inputs: vec![],
+                outputs: vec![],
+                parameters: st.parameters(),
+                external_files: vec![],
+                metadata_keys: st.metadata().iter().map(|(k, _)| k.clone()).collect(),
+                calibration: calibration::from_metadata(props)?,
+            };
+            (info, Err(e))
+        }
+    })
+}
+
 impl CountModel {
-    /// Describe a model file without loading its weights (works without its external data).
-    pub fn inspect(onnx: &[u8]) -> Result<ModelInfo, ModelError> {
-        describe_proto(&decode(onnx)?)
+    /// Describe a model file without loading its weights (works without its external data). A
+    /// safetensors file is described by its tensors and whether they are CountNet's.
+    pub fn inspect(bytes: &[u8]) -> Result<ModelInfo, ModelError> {
+        if safetensors::looks_like(bytes) {
+            return Ok(safetensors_model(bytes, "the file")?.0);
+        }
+        describe_proto(&decode(bytes)?)
     }
 
-    /// Load, check and optimise a model.
-    ///
-    /// `external` supplies the companion files the model names. `temperature`, when given, overrides the
-    /// model's own (a sidecar file or an explicit value, with its source for the report).
+    /// Load, check and optimise a model with no name and no safetensors companion (tests, benches):
+    /// [`CountModel::load_with`] with `external` and `temperature`.
     pub fn load(
-        onnx: &[u8],
+        bytes: &[u8],
         external: &dyn ExternalData,
         temperature: Option<(f32, Source)>,
     ) -> Result<Self, ModelError> {
-        let mut proto = decode(onnx)?;
-        let info = describe_proto(&proto)?;
+        Self::load_with(
+            bytes,
+            LoadOptions {
+                name: "model.onnx",
+                external,
+                weights: None,
+                temperature,
+            },
+        )
+    }
+
+    /// Load, check and optimise a model: an ONNX file (its external initializers from `external`, or else
+    /// from `weights`), or a CountNet safetensors file on its own, told apart by content.
+    pub fn load_with(bytes: &[u8], options: LoadOptions) -> Result<Self, ModelError> {
+        let (mut proto, info) = if safetensors::looks_like(bytes) {
+            let (info, proto) = safetensors_model(bytes, options.name)?;
+            (proto?, info)
+        } else {
+            let proto = decode(bytes)?;
+            let info = describe_proto(&proto)?;
+            (proto, info)
+        };
         let mut calibration = info.calibration.clone();
-        if let Some((t, source)) = temperature {
+        if let Some((t, source)) = options.temperature {
             calibration.temperature = t;
             calibration.temperature_source = source;
         }
-        external::inline(&mut proto, external)?;
+        let weights = match info.format {
+            ModelFormat::Onnx => {
+                external::inline(&mut proto, options.external, options.weights, options.name)?
+            }
+            ModelFormat::Safetensors => vec![WeightSource {
+                file: options.name.to_string(),
+                tensors: proto
+                    .graph
+                    .iter()
+                    .flat_map(|g| g.initializer.iter())
+                    .filter(|t| t.data_type == tract_onnx::pb::tensor_proto::DataType::Float as i32)
+                    .map(|t| t.name.clone())
+                    .collect(),
+            }],
+        };
         let found = || {
             let i: Vec<String> = info.inputs.iter().map(|t| t.to_string()).collect();
             let o: Vec<String> = info.outputs.iter().map(|t| t.to_string()).collect();
@@ -426,6 +620,7 @@ impl CountModel {
         Ok(Self {
             plan,
             info,
+            weights,
             calibration,
             fixed_batch,
             count_ix,
@@ -439,9 +634,20 @@ impl CountModel {
         &self.info
     }
 
+    /// Which file supplied which weights (the model itself, its data files, a safetensors file).
+    pub fn weights(&self) -> &[WeightSource] {
+        &self.weights
+    }
+
     /// The calibration applied to every window and confidence.
     pub fn calibration(&self) -> &Calibration {
         &self.calibration
+    }
+
+    /// Replace the input normalisation (for `--normalise recording`: the recording's own statistics).
+    pub fn set_normalisation(&mut self, n: calibration::Normalisation, source: Source) {
+        self.calibration.normalisation = Some(n);
+        self.calibration.normalisation_source = source;
     }
 
     /// Windows per inference call.

@@ -9,9 +9,11 @@
 mod gzip;
 mod line;
 mod parser;
+mod reader;
 
 pub use gzip::Decoder;
 pub use parser::{Parser, MAX_LINE_BYTES};
+pub use reader::Reader;
 
 use serde::Serialize;
 

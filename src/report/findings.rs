@@ -68,6 +68,57 @@ pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Findi
     out
 }
 
+/// What must be said about the scale of the input: a model with no normalisation fed input far from
+/// zero-mean/unit-scale (`input-not-normalised`), or a model with statistics fed a recording distributed
+/// unlike them (`input-distribution-shift`). The rules are [`crate::input`]'s constants:
+///
+/// - not normalised: the median over subcarriers of |mean| > 2, or the median std outside [1/3, 3];
+/// - shift (only against statistics the model carries or the user gave, never the recording's own): more
+///   than 25 % of subcarriers have a mean more than 1 model std away from the model's mean, or a std more
+///   than 2× larger or smaller than the model's.
+pub fn input_scale_findings(
+    input: Option<&crate::input::InputSummary>,
+    calibration: &crate::model::Calibration,
+) -> Vec<Finding> {
+    use crate::input::{median, SHIFT_SHARE};
+    use crate::model::Source;
+    let Some(input) = input else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match &calibration.normalisation {
+        None if input.far_from_unit_scale() => {
+            let abs_mean: Vec<f32> = input.mean.iter().map(|m| m.abs()).collect();
+            out.push(Finding {
+                code: "input-not-normalised",
+                severity: Severity::Warning,
+                message: format!(
+                    "the model carries no input normalisation and was fed values far from zero-mean, unit-scale (median per-subcarrier |mean| {:.3}, median std {:.3}, range {} to {}); a model trained on z-scored input, as RuView trained CountNet, may then output numbers that mean nothing: replay with --normalise recording, or use a model that carries its statistics",
+                    median(&abs_mean),
+                    median(&input.std),
+                    input.min,
+                    input.max
+                ),
+            });
+        }
+        Some(n) if calibration.normalisation_source != Source::Recording => {
+            let shifted = input.shifted_subcarriers(n);
+            if shifted as f64 > SHIFT_SHARE * crate::N_SUBCARRIERS as f64 {
+                out.push(Finding {
+                    code: "input-distribution-shift",
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{shifted} of {} subcarriers sit far from the model's own statistics (mean moved by more than 1 of its std, or std off by more than 2×): this recording is not distributed like the data the model was normalised for, so its numbers may not carry over",
+                        crate::N_SUBCARRIERS
+                    ),
+                });
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force.
 pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> Vec<Finding> {
     let mut out = Vec::new();

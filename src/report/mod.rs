@@ -12,7 +12,8 @@ pub use findings::{Finding, Severity};
 pub use gates::{GateResult, GateSet, Status};
 pub use metrics::Metrics;
 
-use crate::model::{Calibration, CountModel};
+use crate::input::InputSummary;
+use crate::model::{Calibration, CountModel, ModelFormat, WeightSource};
 use crate::recording::{LayoutTally, LineError};
 use crate::replay::Outcome;
 use serde::Serialize;
@@ -24,8 +25,12 @@ pub struct ModelSummary {
     pub producer: String,
     /// Floating-point weights.
     pub parameters: u64,
-    /// Companion files it was loaded with.
+    /// Companion files its weights were read from (data files, a safetensors file).
     pub external_files: Vec<String>,
+    /// ONNX, or a CountNet safetensors file built by countscope.
+    pub format: ModelFormat,
+    /// Which file supplied which weights.
+    pub weights: Vec<WeightSource>,
     /// Windows per inference call.
     pub batch_size: usize,
 }
@@ -48,6 +53,42 @@ pub struct CalibrationReport {
     pub calibration: Calibration,
     /// What was applied, in words.
     pub description: String,
+}
+
+/// What the model was fed: the windows' statistics before normalisation, and the range after it.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputReport {
+    /// Per-subcarrier mean and std, and the range, of the windows as laid out (raw amplitudes).
+    #[serde(flatten)]
+    pub raw: InputSummary,
+    /// Whether a normalisation was applied before the model.
+    pub normalised: bool,
+    /// The smallest value the model received (after normalisation, if any).
+    pub fed_min: f32,
+    /// The largest value the model received.
+    pub fed_max: f32,
+    /// In words.
+    pub description: String,
+}
+
+impl InputReport {
+    fn new(raw: &InputSummary, calibration: &Calibration) -> Self {
+        let (fed, how) = match &calibration.normalisation {
+            Some(n) => {
+                let fed = raw.normalised_by(n);
+                let how = format!("fed z-scored: {}", fed.describe());
+                (fed, how)
+            }
+            None => (raw.clone(), "fed as is".to_string()),
+        };
+        InputReport {
+            description: format!("input: {} ({} windows); {how}", raw.describe(), raw.windows),
+            raw: raw.clone(),
+            normalised: calibration.normalisation.is_some(),
+            fed_min: fed.min,
+            fed_max: fed.max,
+        }
+    }
 }
 
 /// Facts about the input itself.
@@ -87,6 +128,8 @@ pub struct Report {
     pub calibration: CalibrationReport,
     /// The model.
     pub model: ModelSummary,
+    /// What the model was fed (`null` when no window was read).
+    pub input: Option<InputReport>,
     /// The input.
     pub recording: RecordingSummary,
 }
@@ -97,6 +140,10 @@ impl Report {
         let metrics = Metrics::compute(&outcome.predictions);
         let d = &outcome.diagnostics;
         let mut findings = findings::input_findings(d, metrics.windows);
+        findings.extend(findings::input_scale_findings(
+            outcome.input.as_ref(),
+            model.calibration(),
+        ));
         findings.extend(findings::findings(
             &metrics,
             d.skipped_lines,
@@ -121,9 +168,20 @@ impl Report {
             model: ModelSummary {
                 producer: info.producer.clone(),
                 parameters: info.parameters,
-                external_files: info.external_files.iter().map(|(f, _)| f.clone()).collect(),
+                external_files: model
+                    .weights()
+                    .iter()
+                    .skip(1)
+                    .map(|w| w.file.clone())
+                    .collect(),
+                format: info.format,
+                weights: model.weights().to_vec(),
                 batch_size: model.batch_size(),
             },
+            input: outcome
+                .input
+                .as_ref()
+                .map(|i| InputReport::new(i, model.calibration())),
             recording: RecordingSummary {
                 bytes: outcome.bytes,
                 gzip: d.gzip,

@@ -63,7 +63,19 @@ impl Report {
             "model: {}, {} parameters, batch {}",
             self.model.producer, self.model.parameters, self.model.batch_size
         );
+        if self.model.weights.len() > 1 {
+            let from: Vec<String> = self
+                .model
+                .weights
+                .iter()
+                .map(|w| format!("{} tensor(s) from {}", w.tensors.len(), w.file))
+                .collect();
+            let _ = writeln!(s, "weights: {}", from.join(", "));
+        }
         let _ = writeln!(s, "calibration: {}", self.calibration.description);
+        if let Some(input) = &self.input {
+            let _ = writeln!(s, "{}", input.description);
+        }
         let _ = writeln!(s, "{}", self.layout.description);
         for e in self.bad_lines.iter().take(10) {
             let _ = writeln!(s, "  skipped {e}");

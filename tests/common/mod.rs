@@ -85,3 +85,58 @@ pub fn seed_tail() -> String {
     }
     out
 }
+
+/// RuView's published safetensors, with its JSON header rewritten by `edit` (for the refusal tests).
+pub fn ruview_safetensors_edited(edit: impl Fn(&str) -> String) -> Vec<u8> {
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let bytes = std::fs::read(up.join("count_v1.safetensors")).unwrap();
+    countscope::model::safetensors::with_header(&bytes, edit)
+}
+
+/// Broken copies of RuView's safetensors, each with what its refusal must name: (name, bytes, needle).
+/// The core (`tests/model.rs`) and the CLI (`tests/cli.rs`, exit 2) refuse every one.
+pub fn bad_ruview_safetensors() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let up =
+        upstream().expect("../shared/upstream/ruview-count-v0.0.2 must sit beside the checkout");
+    let good = std::fs::read(up.join("count_v1.safetensors")).unwrap();
+    let mut past_end = good[..600].to_vec();
+    past_end[..8].copy_from_slice(&1132u64.to_le_bytes());
+    vec![
+        (
+            "truncated",
+            good[..good.len() - 100].to_vec(),
+            "`conf_head.fc2.weight`: data bytes 390816..390944 (file bytes 391956..392084) lie outside the data section of 390848 bytes",
+        ),
+        (
+            "header-past-end",
+            past_end,
+            "declares 1132 bytes (bytes 8..1140) but the file has 600 bytes",
+        ),
+        (
+            "overlap",
+            ruview_safetensors_edited(|h| h.replace("[43008,43264]", "[43000,43256]")),
+            "tensors `enc.c1.weight` (data bytes 0..43008) and `enc.c1.bias` (data bytes 43000..43256) overlap",
+        ),
+        (
+            "dtype",
+            ruview_safetensors_edited(|h| h.replacen("\"F32\"", "\"I32\"", 1)),
+            "`enc.c1.weight` has dtype I32",
+        ),
+        (
+            "shape",
+            ruview_safetensors_edited(|h| h.replace("[64,56,3]", "[64,3,56]")),
+            "`enc.c1.weight` has shape [64, 3, 56]",
+        ),
+        (
+            "duplicate",
+            ruview_safetensors_edited(|h| h.replace("\"enc.c1.bias\"", "\"enc.c1.weight\"")),
+            "`enc.c1.weight` appears twice",
+        ),
+        (
+            "names",
+            ruview_safetensors_edited(|h| h.replace("conf_head.", "confidence.")),
+            "no tensor `conf_head.fc1.weight`",
+        ),
+    ]
+}

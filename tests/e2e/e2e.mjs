@@ -12,7 +12,7 @@
 
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import assert from 'node:assert/strict';
 
@@ -36,10 +36,10 @@ async function check(name, fn) {
   }
 }
 
-function cliReport(recording, model) {
+function cliReport(recording, model, extra = []) {
   let stdout;
   try {
-    stdout = execFileSync(CLI, ['report', '--json', '--model', model, recording], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    stdout = execFileSync(CLI, ['report', '--json', '--model', model, recording, ...extra], { encoding: 'utf8', maxBuffer: 1 << 28 });
   } catch (e) {
     // Exit code 1 means "a gate was not met": the report is still on stdout.
     if (e.status !== 1) throw e;
@@ -243,6 +243,57 @@ await check('errors name the problem and keep what was loaded', async () => {
   assert.match(got.detail.text, /expected .*found/);
   const after = await page.evaluate(() => ({ state: document.querySelector('countscope-replay').getAttribute('state'), windows: document.querySelector('countscope-replay').report.windows }));
   assert.deepEqual(after, { state: 'ready', windows: before });
+});
+
+await check("RuView's release dropped as published (ONNX + safetensors, and safetensors alone) gives RuView's reference; normalising by the recording is the CLI's", async () => {
+  const UP = join(ROOT, '../shared/upstream/ruview-count-v0.0.2');
+  assert.ok(existsSync(join(UP, 'count_v1.safetensors')), `${UP} is missing: this check needs RuView's published files beside the checkout`);
+  const zero = { name: 'zero.jsonl', bytes: Buffer.from(JSON.stringify({ csi: new Array(1120).fill(0), csi_shape: [56, 20] }) + '\n') };
+  const want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
+  const onnx = file(join(UP, 'count_v1.onnx')), st = file(join(UP, 'count_v1.safetensors')), temp = file(join(UP, 'count_v1.temperature'));
+  for (const [what, files] of [['ONNX + safetensors', [onnx, st, temp, zero]], ['safetensors alone', [st, zero]]]) {
+    const outcome = nextOutcome(page);
+    await drop(page, files);
+    const got = await outcome;
+    assert.equal(got.kind, 'replayed', `${what}: ${JSON.stringify(got.detail)}`);
+    const { probs, conf, weights } = await page.evaluate(() => {
+      const el = document.querySelector('countscope-replay');
+      return { probs: Array.from(el.columns.probs).slice(0, 8), conf: el.columns.confLogit[0], weights: el.report.model.weights };
+    });
+    probs.forEach((p, i) => assert.ok(Math.abs(p - want[i]) < 5e-5, `${what}: softmax ${probs} vs RuView's ${want}`));
+    assert.ok(Math.abs(1 / (1 + Math.exp(-conf)) - 0.48672) < 5e-5, `${what}: sigmoid(${conf})`);
+    if (what === 'ONNX + safetensors') {
+      assert.deepEqual(weights.map((w) => [w.file, w.tensors.length]), [['count_v1.onnx', 6], ['count_v1.safetensors', 8]]);
+      assert.match(await shadow(page, '.weights'), /8 tensor\(s\) from count_v1\.safetensors/);
+    }
+  }
+  // The same model on a sample recording: raw, the input-scale finding; by the recording's statistics, the CLI's numbers.
+  const rec = join(ROOT, 'artifacts/recordings/room0-legacy-shape-2min.paired.jsonl.gz');
+  let outcome = nextOutcome(page);
+  await drop(page, [file(rec)]);
+  assert.equal((await outcome).kind, 'replayed');
+  let report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  assert.ok(report.findings.some((f) => f.code === 'input-not-normalised'), JSON.stringify(report.findings));
+  assert.match(await shadow(page, '.input-summary'), /per-subcarrier mean .* fed as is/);
+  outcome = nextOutcome(page);
+  await page.evaluate(() => {
+    const sel = document.querySelector('countscope-replay').shadowRoot.querySelector('.normalise');
+    sel.value = 'recording';
+    sel.dispatchEvent(new Event('change'));
+  });
+  assert.equal((await outcome).kind, 'replayed');
+  report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  const cli = cliReport(rec, join(UP, 'count_v1.safetensors'), ['--normalise', 'recording', '--temperature', '1']);
+  assert.equal(report.calibration.normalisation_source.kind, 'recording');
+  for (const k of ['windows', 'accuracy', 'within_pm1', 'mae']) assert.equal(report[k], cli[k], `${k}: page ${report[k]} vs CLI ${cli[k]}`);
+  assert.deepEqual(report.findings.map((f) => f.code), cli.findings.map((f) => f.code));
+  // f32 statistics: the page hands over the f32's exact value, the CLI's JSON its shortest decimal.
+  report.input.mean.forEach((m, i) => assert.ok(Math.abs(m - cli.input.mean[i]) <= 1e-6 * Math.abs(m), `input mean ${i}: page ${m} vs CLI ${cli.input.mean[i]}`));
+});
+// Whatever happened above, later checks replay with the model's own normalisation.
+await page.evaluate(() => {
+  const sel = document.querySelector('countscope-replay').shadowRoot.querySelector('.normalise');
+  sel.value = 'model';
 });
 
 await check('the 30-minute sample dropped: time to full plot', async () => {

@@ -248,7 +248,7 @@ fn test() -> Result {
     step("unit and integration tests (native)");
     run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;
 
-    step("fuzzing the recording parser (time-bounded)");
+    step("fuzzing the recording parser and the safetensors reader (time-bounded)");
     let secs = std::env::var("COUNTSCOPE_FUZZ_SECONDS").unwrap_or_else(|_| FUZZ_SECONDS.into());
     run(Command::new(cargo())
         .args([

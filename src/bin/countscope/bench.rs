@@ -4,7 +4,7 @@
 //! the core has no clock.
 
 use crate::{cli::Fatal, files};
-use countscope::recording::{Decoder, LayoutPolicy, LineError, Parser, Record};
+use countscope::recording::{Decoder, LayoutPolicy, LineError, Reader, Record};
 use countscope::{model::CountModel, WINDOW_LEN};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,10 +69,11 @@ fn plain_bytes(path: &Path) -> Result<Vec<u8>, Fatal> {
 
 /// Parse `bytes` the way a replay does (1 MiB chunks), returning (windows, bad lines, model-order values).
 fn parse(bytes: &[u8], keep: bool) -> (usize, usize, Vec<f32>) {
-    let mut parser = Parser::new(LayoutPolicy::Labelled);
+    let mut reader = Reader::new(LayoutPolicy::Labelled);
     let (mut ok, mut bad, mut values) = (0, 0, Vec::new());
     let mut out = Vec::new();
-    let mut absorb = |out: &mut Vec<Result<Record, LineError>>| {
+    let mut absorb = |reader: &mut Reader, out: &mut Vec<Result<Record, LineError>>| {
+        reader.take_lines(out);
         for r in out.drain(..) {
             match r {
                 Ok(rec) => {
@@ -85,12 +86,13 @@ fn parse(bytes: &[u8], keep: bool) -> (usize, usize, Vec<f32>) {
             }
         }
     };
+    // Plain bytes: the reader's decoder passes them through.
     for chunk in bytes.chunks(1 << 20) {
-        parser.push(chunk, &mut out);
-        absorb(&mut out);
+        let _ = reader.push(chunk);
+        absorb(&mut reader, &mut out);
     }
-    parser.finish(&mut out);
-    absorb(&mut out);
+    let _ = reader.finish();
+    absorb(&mut reader, &mut out);
     (ok, bad, values)
 }
 
@@ -133,7 +135,7 @@ fn time_inference(
 
 pub fn run(o: Options) -> Result<u8, Fatal> {
     let t0 = Instant::now();
-    let mut m = files::load_model(&o.model, None)?;
+    let mut m = files::load_model(&o.model, None, None)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let n = o.windows.max(1);
     let (data, source) = match &o.windows_from {

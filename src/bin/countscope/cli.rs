@@ -3,7 +3,8 @@
 use crate::{bench, files, output};
 
 use clap::{Parser as ClapParser, Subcommand};
-use countscope::model::CountModel;
+use countscope::input::StatsPass;
+use countscope::model::{CountModel, Source};
 use countscope::replay::{Outcome, Replay};
 use countscope::report::gates::Targets;
 use countscope::sim::{ShapeLabel, SimConfig, Simulator};
@@ -28,9 +29,14 @@ struct Cli {
 /// Options shared by `replay` and `report`.
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// The count model (.onnx); external data files are read from its folder.
+    /// The count model: .onnx (external data files are read from its folder), or a CountNet
+    /// .safetensors on its own (RuView's `count_v1.safetensors`).
     #[arg(long, short)]
     model: PathBuf,
+    /// A safetensors file supplying the ONNX model's external weights whose data file is absent. By
+    /// default `<model stem>.safetensors` beside the model is used when a named data file is missing.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
     /// The paired recording (.jsonl), or `-` for standard input.
     recording: PathBuf,
     /// How flat `csi` arrays map to the model's [56][20]: labelled (honour csi_shape), frame-major
@@ -47,14 +53,22 @@ struct ReplayArgs {
     /// Windows per inference call (default: the engine's measured choice).
     #[arg(long)]
     batch: Option<usize>,
+    /// Z-score each subcarrier before the model. `recording`: with the recording's own mean and std
+    /// (read in a first pass), as RuView's training did with its training set's, for models that carry no
+    /// statistics (RuView's own). The report says it was used.
+    #[arg(long, value_name = "FROM", value_parser = ["recording"])]
+    normalise: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Describe a model: inputs, outputs, opset, parameters, external files, calibration.
     Inspect {
-        /// The model (.onnx).
+        /// The model (.onnx), or a safetensors file.
         model: PathBuf,
+        /// A safetensors file supplying the model's missing external weights (as for `report`).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -160,7 +174,11 @@ fn exit(code: u8) -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8, Fatal> {
     match cli.command {
-        Command::Inspect { model, json } => inspect(&model, json),
+        Command::Inspect {
+            model,
+            weights,
+            json,
+        } => inspect(&model, weights.as_deref(), json),
         Command::Bench(options) => bench::run(options),
         Command::Simulate {
             seed,
@@ -312,27 +330,39 @@ fn parse_persons(s: &str) -> Result<(u8, u8), String> {
     }
 }
 
-fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
+fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal> {
     let bytes = files::read(path)?;
-    let info = CountModel::inspect(&bytes)?;
-    let load = files::load_model(path, None)
-        .map(|_| ())
-        .map_err(|Fatal(m)| m);
+    let info =
+        CountModel::inspect(&bytes).map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
+    let load = files::load_model(path, None, weights).map_err(|Fatal(m)| m);
     if json {
-        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err() });
+        let sources = load.as_ref().ok().map(|m| m.weights().to_vec());
+        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err(), "weights": sources });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("model: {}", path.display());
-        println!(
-            "producer: {}  ir_version: {}  opsets: {}",
-            info.producer,
-            info.ir_version,
-            info.opsets
-                .iter()
-                .map(|(d, v)| format!("{d} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        if let Some(st) = &info.safetensors {
+            println!("format: safetensors, {} tensor(s)", st.tensors.len());
+            for t in &st.tensors {
+                println!("tensor: {} {} {:?}", t.name, t.dtype, t.shape);
+            }
+            match &st.not_countnet {
+                None => println!("CountNet: yes (loads as CountNet, built by countscope)"),
+                Some(why) => println!("CountNet: no: {why}"),
+            }
+        }
+        if info.format == countscope::model::ModelFormat::Onnx {
+            println!(
+                "producer: {}  ir_version: {}  opsets: {}",
+                info.producer,
+                info.ir_version,
+                info.opsets
+                    .iter()
+                    .map(|(d, v)| format!("{d} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         for i in &info.inputs {
             println!("input:  {i}");
         }
@@ -348,7 +378,10 @@ fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
         }
         println!("calibration in the model: {}", info.calibration.describe());
         match &load {
-            Ok(()) => println!("loads: yes (interface checked, optimised)"),
+            Ok(m) => {
+                println!("weights: {}", files::describe_weights(m));
+                println!("loads: yes (interface checked, optimised)");
+            }
             Err(e) => println!("loads: no: {e}"),
         }
     }
@@ -356,13 +389,40 @@ fn inspect(path: &Path, json: bool) -> Result<u8, Fatal> {
 }
 
 fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
-    let mut model = files::load_model(&args.model, args.temperature.as_deref())?;
+    let mut model = files::load_model(
+        &args.model,
+        args.temperature.as_deref(),
+        args.weights.as_deref(),
+    )?;
     if let Some(b) = args.batch {
         model.set_batch_size(b);
     }
+    // Standard input can be read only once: with a first pass to make, it is kept in memory.
+    let stdin_bytes = if args.normalise.is_some() && args.recording == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .map_err(|e| Fatal(format!("standard input: {e}")))?;
+        Some(buf)
+    } else {
+        None
+    };
+    let each_chunk = |f: &mut dyn FnMut(&[u8]) -> Result<(), Fatal>| match &stdin_bytes {
+        Some(bytes) => bytes.chunks(256 * 1024).try_for_each(f),
+        None => files::for_each_chunk(&args.recording, f),
+    };
+    if args.normalise.is_some() {
+        let mut pass = StatsPass::new(args.layout);
+        each_chunk(&mut |chunk| {
+            pass.push(chunk);
+            Ok(())
+        })?;
+        if let Some(stats) = pass.finish() {
+            model.set_normalisation(stats.normalisation(), Source::Recording);
+        }
+    }
     let mut replay = Replay::new(&model, args.layout, args.strict);
     let mut progress = output::Progress::new(files::size_of(&args.recording));
-    files::for_each_chunk(&args.recording, |chunk| {
+    each_chunk(&mut |chunk| {
         replay.push(chunk)?;
         progress.update(
             replay.bytes_read(),

@@ -2,7 +2,10 @@
 //! outside the model's folder) and its temperature sidecar.
 
 use crate::cli::Fatal;
-use countscope::model::{check_location, parse_temperature, CountModel, ExternalData, Source};
+use countscope::model::{
+    check_location, parse_temperature, CountModel, ExternalData, LoadOptions, ModelFormat,
+    SafeTensors, Source, Weights,
+};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -129,8 +132,49 @@ fn file_name(p: &Path) -> String {
     )
 }
 
-/// Load a model file with its external data and temperature.
-pub fn load_model(path: &Path, temperature_flag: Option<&str>) -> Result<CountModel, Fatal> {
+/// The safetensors file that fills an ONNX model's missing external weights: `--weights FILE`, else
+/// `<stem>.safetensors` beside the model when a data file the model names is absent (RuView publishes
+/// `count_v1.onnx` with `count_v1.safetensors` and without `count_v2.onnx.data`).
+fn weights_for(
+    path: &Path,
+    bytes: &[u8],
+    dir: &Path,
+    flag: Option<&Path>,
+) -> Result<Option<Weights>, Fatal> {
+    let chosen = match flag {
+        Some(f) => Some(f.to_path_buf()),
+        None => {
+            let info = CountModel::inspect(bytes).ok();
+            let missing = info.is_some_and(|i| {
+                i.format == ModelFormat::Onnx
+                    && i.external_files.iter().any(|(f, _)| {
+                        check_location(f)
+                            .is_ok_and(|f| std::fs::symlink_metadata(dir.join(f)).is_err())
+                    })
+            });
+            let beside = path.with_extension("safetensors");
+            (missing && beside.is_file()).then_some(beside)
+        }
+    };
+    let Some(file) = chosen else {
+        return Ok(None);
+    };
+    let bytes = read(&file)?;
+    let tensors = SafeTensors::parse(&bytes)
+        .map_err(|e| Fatal(format!("{}: weights: {e}", file.display())))?;
+    Ok(Some(Weights {
+        file: file_name(&file),
+        tensors,
+    }))
+}
+
+/// Load a model file (ONNX, or CountNet safetensors) with its external data, weights and temperature.
+/// Says on standard error which file supplied which weights when more than the model file did.
+pub fn load_model(
+    path: &Path,
+    temperature_flag: Option<&str>,
+    weights_flag: Option<&Path>,
+) -> Result<CountModel, Fatal> {
     let bytes = read(path)?;
     let own = CountModel::inspect(&bytes)
         .map(|i| i.calibration.temperature_source == Source::ModelMetadata)
@@ -141,6 +185,37 @@ pub fn load_model(path: &Path, temperature_flag: Option<&str>) -> Result<CountMo
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    CountModel::load(&bytes, &ModelFolder { dir }, t)
-        .map_err(|e| Fatal(format!("{}: {e}", path.display())))
+    let weights = weights_for(path, &bytes, &dir, weights_flag)?;
+    let name = file_name(path);
+    let model = CountModel::load_with(
+        &bytes,
+        LoadOptions {
+            name: &name,
+            external: &ModelFolder { dir },
+            weights: weights.as_ref(),
+            temperature: t,
+        },
+    )
+    .map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
+    if model.weights().len() > 1 {
+        eprintln!("countscope: weights: {}", describe_weights(&model));
+    }
+    Ok(model)
+}
+
+/// `6 tensor(s) from count_v1.onnx; 8 from count_v1.safetensors (enc_c1.weight, …)`.
+pub fn describe_weights(model: &CountModel) -> String {
+    model
+        .weights()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} tensor(s) from {} ({})",
+                s.tensors.len(),
+                s.file,
+                s.tensors.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

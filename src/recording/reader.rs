@@ -1,0 +1,52 @@
+//! [`Reader`]: bytes in (plain or gzip, any chunking), parsed lines out. The one decode → parse loop that
+//! the replay, the input-statistics pass, the page's bare reader and the bench all drive.
+
+use super::{Decoder, LayoutPolicy, LineError, Parser, Record};
+
+/// A streaming recording reader: [`Decoder`] then [`Parser`], holding the lines parsed since the last
+/// [`Reader::take_lines`].
+#[derive(Debug)]
+pub struct Reader {
+    decoder: Decoder,
+    parser: Parser,
+    lines: Vec<Result<Record, LineError>>,
+}
+
+impl Reader {
+    /// A reader mapping flat `csi` arrays by `policy`.
+    pub fn new(policy: LayoutPolicy) -> Self {
+        Self {
+            decoder: Decoder::default(),
+            parser: Parser::new(policy),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Feed the next chunk. An error means the gzip stream is corrupt: it says where, every line decoded
+    /// before it is kept, and later input is ignored.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let (parser, lines) = (&mut self.parser, &mut self.lines);
+        self.decoder
+            .push(chunk, &mut |plain| parser.push(plain, lines))
+    }
+
+    /// End of input: flush the decoder and parse a last unterminated line. An error says the gzip stream
+    /// ended early (the lines before that point are kept).
+    pub fn finish(&mut self) -> Result<(), String> {
+        let (parser, lines) = (&mut self.parser, &mut self.lines);
+        let result = self.decoder.finish(&mut |plain| parser.push(plain, lines));
+        self.parser.finish(&mut self.lines);
+        result
+    }
+
+    /// The lines parsed since the last call, swapped with `buf` (which should be empty): the caller keeps
+    /// one allocation going back and forth.
+    pub fn take_lines(&mut self, buf: &mut Vec<Result<Record, LineError>>) {
+        std::mem::swap(&mut self.lines, buf);
+    }
+
+    /// Whether the input was gzip (known after two bytes).
+    pub fn is_gzip(&self) -> bool {
+        self.decoder.is_gzip()
+    }
+}

@@ -104,6 +104,48 @@ fn err<E: std::fmt::Debug>(plot: &'static str) -> impl Fn(E) -> PlotError {
     }
 }
 
+/// The time plots' frame in CSS pixels (scaled by the style's device-pixel ratio when drawn): the margin on every side,
+/// the y labels' width on the left and the x labels' height below. Drawing and hit-testing
+/// ([`TimeFrame::index_at`]) share it, so a click maps to the window drawn under it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeFrame {
+    /// Margin on every side.
+    pub margin: f64,
+    /// The y labels' width.
+    pub y_labels: f64,
+    /// The x labels' height.
+    pub x_labels: f64,
+}
+
+/// The frame of the timeline and confidence plots.
+pub const TIME_FRAME: TimeFrame = TimeFrame {
+    margin: 8.0,
+    y_labels: 28.0,
+    x_labels: 22.0,
+};
+
+impl TimeFrame {
+    /// The plot area's left edge and width, for a plot `width` CSS pixels wide.
+    pub fn x_span(&self, width: f64) -> (f64, f64) {
+        let left = self.margin + self.y_labels;
+        (left, (width - left - self.margin).max(1.0))
+    }
+
+    /// The window under `x` CSS pixels from a plot's left edge, when it is `width` wide and shows `view`
+    /// (clamped to the view).
+    pub fn index_at(&self, x: f64, width: f64, view: Range<usize>) -> usize {
+        let (left, span) = self.x_span(width);
+        let frac = ((x - left) / span).clamp(0.0, 1.0);
+        let n = view.end.saturating_sub(view.start);
+        (view.start + (frac * n as f64).floor() as usize).min(view.end.saturating_sub(1))
+    }
+
+    /// How many windows a horizontal move of `dx` CSS pixels spans, for panning.
+    pub fn windows_across(&self, dx: f64, width: f64, view: Range<usize>) -> f64 {
+        dx / self.x_span(width).1 * view.end.saturating_sub(view.start) as f64
+    }
+}
+
 /// The windows a time plot shows: `view` if it is a non-empty range inside the series, else all of them.
 pub fn clamp_view(series: &Series, view: Range<usize>) -> Range<usize> {
     if view.start < view.end && view.end <= series.len() {
@@ -180,9 +222,9 @@ pub fn timeline<DB: DrawingBackend>(
     let view = clamp_view(series, view);
     let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
     let mut chart = ChartBuilder::on(area)
-        .margin(style.px(8.0))
-        .x_label_area_size(style.px(22.0))
-        .y_label_area_size(style.px(28.0))
+        .margin(style.px(TIME_FRAME.margin))
+        .x_label_area_size(style.px(TIME_FRAME.x_labels))
+        .y_label_area_size(style.px(TIME_FRAME.y_labels))
         .build_cartesian_2d(x_range, -0.5..(N_CLASSES as f64 - 0.5))
         .map_err(&e)?;
     chart
@@ -275,9 +317,9 @@ pub fn confidence<DB: DrawingBackend>(
     let view = clamp_view(series, view);
     let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
     let mut chart = ChartBuilder::on(area)
-        .margin(style.px(8.0))
-        .x_label_area_size(style.px(22.0))
-        .y_label_area_size(style.px(28.0))
+        .margin(style.px(TIME_FRAME.margin))
+        .x_label_area_size(style.px(TIME_FRAME.x_labels))
+        .y_label_area_size(style.px(TIME_FRAME.y_labels))
         .build_cartesian_2d(x_range, 0.0..1.0)
         .map_err(&e)?;
     chart
@@ -585,6 +627,23 @@ pub fn reliability<DB: DrawingBackend>(
         }
     }
     area.present().map_err(&e)
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::TIME_FRAME;
+
+    #[test]
+    fn a_click_maps_to_the_window_drawn_under_it() {
+        // 1044 CSS px wide: the plot area is 36..1036, 1000 px for 100 windows, 10 px each.
+        assert_eq!(TIME_FRAME.x_span(1044.0), (36.0, 1000.0));
+        assert_eq!(TIME_FRAME.index_at(36.0, 1044.0, 0..100), 0);
+        assert_eq!(TIME_FRAME.index_at(45.9, 1044.0, 0..100), 0);
+        assert_eq!(TIME_FRAME.index_at(46.0, 1044.0, 0..100), 1);
+        assert_eq!(TIME_FRAME.index_at(5000.0, 1044.0, 0..100), 99);
+        assert_eq!(TIME_FRAME.index_at(0.0, 1044.0, 200..300), 200);
+        assert_eq!(TIME_FRAME.windows_across(-100.0, 1044.0, 0..100), -10.0);
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use crate::input::{InputStats, InputSummary};
 use crate::model::{Calibration, CountModel, Logits, ModelError};
-use crate::recording::{LayoutPolicy, LayoutTally, LineError, Reader, Record};
+use crate::recording::{LayoutPolicy, LayoutTally, LineError, Reader, Record, StreamError};
 use crate::store::WindowStore;
 use crate::{time, N_CLASSES, WINDOW_LEN};
 use serde::{Serialize, Serializer};
@@ -189,7 +189,7 @@ pub enum ReplayError {
     Model(#[from] ModelError),
     /// A corrupt gzip stream in strict mode.
     #[error("{0} (strict mode stops here)")]
-    Stream(String),
+    Stream(StreamError),
     /// A shard that does not exist was asked for.
     #[error("shard {index} of {count} does not exist (shards are numbered 0 to count - 1)")]
     Shard { index: usize, count: usize },
@@ -367,11 +367,11 @@ impl<M: Borrow<CountModel>> Replay<M> {
         })
     }
 
-    fn stream_result(&mut self, result: Result<(), String>) -> Result<(), ReplayError> {
+    fn stream_result(&mut self, result: Result<(), StreamError>) -> Result<(), ReplayError> {
         match result {
             Err(e) if self.strict => Err(ReplayError::Stream(e)),
             Err(e) => {
-                self.diagnostics.stream_error.get_or_insert(e);
+                self.diagnostics.stream_error.get_or_insert(e.to_string());
                 Ok(())
             }
             Ok(()) => Ok(()),

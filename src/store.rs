@@ -12,7 +12,7 @@ const BLOCK: usize = 1024;
 
 /// Every window of a replay, quantised per window to `u8`.
 ///
-/// Kept in blocks of [`BLOCK`] windows (1.1 MB) rather than one growing `Vec`: a vector that doubles holds
+/// Kept in blocks of `BLOCK` (1,024) windows (1.1 MB) rather than one growing `Vec`: a vector that doubles holds
 /// its old and new buffers at once while it copies, and in wasm, whose memory never shrinks, that peak
 /// stays. At 24 hours a single vector would peak at ≈ 1.5× the windows' bytes; blocks add 1.1 MB at most.
 #[derive(Clone, Debug, Default)]

@@ -12,7 +12,8 @@
 
 use crate::input::StatsPass;
 use crate::model::{
-    parse_temperature, CountModel, ExternalData, LoadOptions, SafeTensors, Source, Weights,
+    parse_temperature, sidecar_names, CountModel, ExternalData, LoadOptions, SafeTensors, Source,
+    TemperatureSources, Weights,
 };
 use crate::plot::{self, Style};
 use crate::recording::{LayoutPolicy, LineError, Reader, Record};
@@ -41,6 +42,36 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// A JavaScript options object, read field by field (`undefined` and `null` fields are absent).
+struct Options(JsValue);
+
+impl Options {
+    fn get(&self, key: &str) -> Option<JsValue> {
+        if self.0.is_undefined() || self.0.is_null() {
+            return None;
+        }
+        js_sys::Reflect::get(&self.0, &key.into())
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, JsError> {
+        self.get(key)
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| JsError::new(&format!("{key} must be a string")))
+            })
+            .transpose()
+    }
+}
+
+/// The bytes of a `Uint8Array` (or refuses, naming `what`).
+fn bytes_of(v: &JsValue, what: &str) -> Result<Vec<u8>, JsError> {
+    v.dyn_ref::<js_sys::Uint8Array>()
+        .map(|a| a.to_vec())
+        .ok_or_else(|| JsError::new(&format!("{what} must be a Uint8Array")))
+}
+
 /// A loaded, checked count model.
 #[wasm_bindgen]
 pub struct Model {
@@ -50,25 +81,23 @@ pub struct Model {
 #[wasm_bindgen]
 impl Model {
     /// Load a model from its bytes: an ONNX file, or a CountNet safetensors file on its own (told apart
-    /// by content).
+    /// by content), with one options object (every field optional):
     ///
-    /// `external` is an object mapping file names to `Uint8Array`s: the `.onnx.data` companions the
-    /// model names (see [`Model::external_files`]). `temperature` is the text of a `.temperature` sidecar,
-    /// overriding the model's own. `weights` is a safetensors file (named `weights_name`) that fills the
-    /// ONNX initializers whose data file is not in `external` (RuView's `count_v1.safetensors`); `name` is
-    /// the model file's name, for messages and the report. A wrong model fails with what was expected and
-    /// what was found.
+    /// - `name`: the model file's name, for messages, the report and the sidecar names;
+    /// - `external`: `{name: Uint8Array}`, the `.onnx.data` companions the model names
+    ///   ([`Model::external_files`]);
+    /// - `weights`, `weightsName`: a safetensors file filling the ONNX initializers whose data file is not
+    ///   in `external` (RuView's `count_v1.safetensors`);
+    /// - `sidecar`: `{name, text}`, a `.temperature` file found beside the model or dropped with it (used
+    ///   only when the model carries no temperature: the core's precedence);
+    /// - `temperature`: an explicit temperature, above everything.
+    ///
+    /// A wrong model fails with what was expected and what was found.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        onnx: &[u8],
-        external: JsValue,
-        temperature: Option<String>,
-        weights: Option<Vec<u8>>,
-        weights_name: Option<String>,
-        name: Option<String>,
-    ) -> Result<Model, JsError> {
+    pub fn new(bytes: &[u8], options: JsValue) -> Result<Model, JsError> {
+        let o = Options(options);
         let mut files: HashMap<String, Vec<u8>> = HashMap::new();
-        if !external.is_undefined() && !external.is_null() {
+        if let Some(external) = o.get("external") {
             let entries =
                 js_sys::Object::entries(external.dyn_ref::<js_sys::Object>().ok_or_else(|| {
                     JsError::new("external data must be an object of name → Uint8Array")
@@ -79,43 +108,79 @@ impl Model {
                     .get(0)
                     .as_string()
                     .ok_or_else(|| JsError::new("external data names must be strings"))?;
-                let bytes = pair.get(1).dyn_into::<js_sys::Uint8Array>().map_err(|_| {
-                    JsError::new(&format!("external data `{name}` must be a Uint8Array"))
-                })?;
-                files.insert(name, bytes.to_vec());
+                files.insert(
+                    name.clone(),
+                    bytes_of(&pair.get(1), &format!("external data `{name}`"))?,
+                );
             }
         }
-        let temperature = match temperature {
-            Some(text) => Some((
-                parse_temperature(&text).map_err(js_err)?,
-                Source::Sidecar("dropped .temperature file".into()),
-            )),
-            None => None,
-        };
-        let weights = match weights {
-            Some(bytes) => {
-                let file = weights_name.unwrap_or_else(|| "weights.safetensors".into());
-                let tensors = SafeTensors::parse(&bytes)
+        let weights = match o.get("weights") {
+            Some(w) => {
+                let file = o
+                    .string("weightsName")?
+                    .unwrap_or_else(|| "weights.safetensors".into());
+                let tensors = SafeTensors::parse(&bytes_of(&w, "weights")?)
                     .map_err(|e| JsError::new(&format!("weights `{file}`: {e}")))?;
                 Some(Weights { file, tensors })
             }
             None => None,
         };
-        let name = name.unwrap_or_else(|| "model.onnx".into());
+        let sidecar = match o.get("sidecar") {
+            Some(side) => {
+                let side = Options(side);
+                Some((
+                    side.string("name")?
+                        .unwrap_or_else(|| "the .temperature file".into()),
+                    side.string("text")?
+                        .ok_or_else(|| JsError::new("sidecar.text must be a string"))?,
+                ))
+            }
+            None => None,
+        };
+        let explicit = match o.get("temperature") {
+            Some(t) => Some((
+                t.as_f64()
+                    .map(|t| t as f32)
+                    .or_else(|| t.as_string().and_then(|t| parse_temperature(&t).ok()))
+                    .filter(|t| t.is_finite() && *t > 0.0)
+                    .ok_or_else(|| JsError::new("temperature must be a positive number"))?,
+                Source::Explicit,
+            )),
+            None => None,
+        };
+        let name = o.string("name")?.unwrap_or_else(|| "model.onnx".into());
         let external: &dyn ExternalData = &files;
         let inner = CountModel::load_with(
-            onnx,
+            bytes,
             LoadOptions {
                 name: &name,
                 external,
                 weights: weights.as_ref(),
-                temperature,
+                temperature: TemperatureSources {
+                    explicit,
+                    sidecar: sidecar.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+                },
             },
         )
         .map_err(js_err)?;
         Ok(Model {
             inner: Rc::new(inner),
         })
+    }
+
+    /// The sidecar files to look for beside a model, in order, before loading it: none when the model
+    /// carries its own temperature (which a sidecar never overrides), else the core's
+    /// [`sidecar_names`] for `name`. The page asks this instead of loading the model twice.
+    #[wasm_bindgen(js_name = sidecarNames)]
+    pub fn sidecar_names(bytes: &[u8], name: &str) -> Result<Vec<String>, JsError> {
+        let info = CountModel::inspect(bytes).map_err(js_err)?;
+        Ok(
+            if info.calibration.temperature_source == Source::ModelMetadata {
+                Vec::new()
+            } else {
+                sidecar_names(name).into_iter().collect()
+            },
+        )
     }
 
     /// This model, z-scoring each subcarrier with the statistics `scan` read from a recording (the CLI's
@@ -199,11 +264,11 @@ impl InputScan {
 fn layout_policy(layout: Option<String>) -> Result<LayoutPolicy, JsError> {
     match layout.as_deref() {
         None | Some("") => Ok(LayoutPolicy::Labelled),
-        Some(s) => s.parse().map_err(|e: String| JsError::new(&e)),
+        Some(s) => s.parse().map_err(js_err),
     }
 }
 
-/// The recording reader alone, without a model: push chunks, count windows and bad lines. It exists so
+/// The recording reader alone, without a model: push chunks, count windows. It exists so
 /// the reader's speed can be measured in the browser against `JSON.parse` (`cargo xtask bench`); every
 /// window is still built in model order, as a replay would, and then dropped.
 #[wasm_bindgen]
@@ -211,7 +276,6 @@ pub struct RecordingParser {
     reader: Reader,
     out: Vec<Result<Record, LineError>>,
     windows: usize,
-    bad_lines: usize,
 }
 
 #[wasm_bindgen]
@@ -223,18 +287,12 @@ impl RecordingParser {
             reader: Reader::new(LayoutPolicy::Labelled),
             out: Vec::new(),
             windows: 0,
-            bad_lines: 0,
         }
     }
 
     fn absorb(&mut self) {
         self.reader.take_lines(&mut self.out);
-        for r in self.out.drain(..) {
-            match r {
-                Ok(_) => self.windows += 1,
-                Err(_) => self.bad_lines += 1,
-            }
-        }
+        self.windows += self.out.drain(..).filter(Result::is_ok).count();
     }
 
     /// Feed the next chunk (any size, split anywhere).
@@ -244,18 +302,12 @@ impl RecordingParser {
         result.map_err(js_err)
     }
 
-    /// End of input: returns the number of windows read (bad lines are in [`RecordingParser::bad_lines`]).
+    /// End of input: returns the number of windows read.
     pub fn finish(&mut self) -> Result<usize, JsError> {
         let result = self.reader.finish();
         self.absorb();
         result.map_err(js_err)?;
         Ok(self.windows)
-    }
-
-    /// Lines that could not become a window so far.
-    #[wasm_bindgen(js_name = badLines)]
-    pub fn bad_lines(&self) -> usize {
-        self.bad_lines
     }
 }
 
@@ -305,11 +357,6 @@ impl Session {
         self.replay.push(chunk).map_err(js_err)
     }
 
-    /// Windows replayed so far (by this shard).
-    pub fn windows(&self) -> usize {
-        self.replay.predictions().len()
-    }
-
     /// Good windows read so far, by every shard (each reads them all): the progress to show.
     #[wasm_bindgen(js_name = windowsRead)]
     pub fn windows_read(&self) -> f64 {
@@ -351,7 +398,7 @@ pub struct Replayed {
 fn gate_set(targets: Option<String>, cross_room: bool) -> Result<GateSet, JsError> {
     let targets: Targets = match targets.as_deref() {
         None | Some("") => Targets::V010,
-        Some(t) => t.parse().map_err(|e: String| JsError::new(&e))?,
+        Some(t) => t.parse().map_err(js_err)?,
     };
     Ok(GateSet::adr103(targets, cross_room))
 }
@@ -595,6 +642,20 @@ impl Plots {
         self.series.len()
     }
 
+    /// The window under `x` CSS pixels from a time plot's left edge, for a plot `width` CSS pixels wide
+    /// showing windows `from..to`: the plots' own frame, so the page holds no pixel constants.
+    #[wasm_bindgen(js_name = indexAt)]
+    pub fn index_at(&self, x: f64, width: f64, from: usize, to: usize) -> usize {
+        plot::TIME_FRAME.index_at(x, width, from..to)
+    }
+
+    /// How many windows a horizontal drag of `dx` CSS pixels spans on a time plot `width` wide showing
+    /// `from..to` (for panning).
+    #[wasm_bindgen(js_name = windowsAcross)]
+    pub fn windows_across(&self, dx: f64, width: f64, from: usize, to: usize) -> f64 {
+        plot::TIME_FRAME.windows_across(dx, width, from..to)
+    }
+
     /// Whether there are no windows.
     #[wasm_bindgen(js_name = isEmpty)]
     pub fn is_empty(&self) -> bool {
@@ -747,12 +808,6 @@ impl Simulation {
         Ok(Simulation {
             sim: Simulator::new(cfg).map_err(js_err)?,
         })
-    }
-
-    /// The windows the whole session will have.
-    #[wasm_bindgen(js_name = expectedWindows)]
-    pub fn expected_windows(&self) -> f64 {
-        self.sim.expected_windows() as f64
     }
 
     /// Up to `lines` more lines (each ending in a newline) as UTF-8 bytes; empty when the session is over.

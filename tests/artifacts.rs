@@ -152,7 +152,7 @@ fn the_sample_model_is_small_self_contained_and_calibrated() {
         outcome.predictions.len() as u64
     );
     let report = countscope::Report::build(&outcome, &model, &countscope::GateSet::default());
-    assert_eq!(report.findings[0].code, "synthetic-recording");
+    assert_eq!(report.findings[0].code.as_str(), "synthetic-recording");
 }
 
 /// `countscope bench --dump` hands other engines (onnxruntime, onnxruntime-web) the very windows countscope

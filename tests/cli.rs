@@ -747,3 +747,112 @@ fn input_scale_is_reported_and_normalise_recording_is_said() {
     );
     assert_eq!(s["input"]["normalised"], true);
 }
+
+/// A closed standard output (`countscope replay … | head -1`) ends the run quietly with status 0, as
+/// ripgrep and every Unix filter do; any other write error is exit 2 with its reason.
+#[test]
+fn a_closed_stdout_ends_quietly_and_other_write_errors_are_exit_2() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/count_v1.onnx");
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts/recordings/room0-30min.paired.jsonl.gz");
+    let (model, rec) = (model.to_str().unwrap(), rec.to_str().unwrap());
+    let commands: [&[&str]; 5] = [
+        &["replay", "--model", model, rec],
+        &["replay", "--format", "csv", "--model", model, rec],
+        &["report", "--model", model, rec],
+        &["inspect", model],
+        &[
+            "bench",
+            "--model",
+            model,
+            "--windows",
+            "64",
+            "--repeat",
+            "1",
+            "--batch",
+            "1",
+        ],
+    ];
+    for args in commands {
+        // The reading end is closed before countscope has loaded its model, so its first write fails.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_countscope"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(
+            o.status.code() == Some(0) || (args[0] == "report" && o.status.code() == Some(1)),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // A full disk is not a closed reader: exit 2 with the reason.
+    if Path::new("/dev/full").exists() {
+        for args in [
+            &["replay", "--model", model, rec][..],
+            &["inspect", model][..],
+        ] {
+            let o = Command::new(env!("CARGO_BIN_EXE_countscope"))
+                .args(args)
+                .stdout(std::fs::File::create("/dev/full").unwrap())
+                .output()
+                .unwrap();
+            fails_with(&o, "No space left on device");
+        }
+    }
+}
+
+/// One precedence for the temperature, the core's: explicit > the model's metadata > a sidecar beside it
+/// (by the core's names: `<stem>.temperature`, then `<file>.temperature`) > 1.
+#[test]
+fn temperature_precedence_is_explicit_then_metadata_then_sidecar() {
+    let dir = tmpdir("precedence");
+    let rec = write(&dir, "r.jsonl", seed_tail());
+    for (model, side, text) in [
+        (
+            "countnet_calibrated.onnx",
+            "countnet_calibrated.temperature",
+            "9",
+        ),
+        ("countnet_inline.onnx", "countnet_inline.temperature", "2.5"),
+        (
+            "countnet_inline.onnx",
+            "countnet_inline.onnx.temperature",
+            "2.5",
+        ),
+    ] {
+        let sub = tmpdir(&format!("precedence-{side}"));
+        std::fs::copy(fixture(model), sub.join(model)).unwrap();
+        write(&sub, side, text);
+        let m = sub.join(model);
+        let report = |extra: &[&str]| {
+            let mut args = vec!["report", "--json", "--model", m.to_str().unwrap(), &rec];
+            args.extend_from_slice(extra);
+            json(&countscope(&args))["calibration"].clone()
+        };
+        let c = report(&[]);
+        if model == "countnet_calibrated.onnx" {
+            assert_eq!(
+                c["temperature"], 1.75,
+                "the model's own wins over {side}: {c}"
+            );
+            assert_eq!(c["temperature_source"]["kind"], "model_metadata");
+        } else {
+            assert_eq!(c["temperature"], 2.5, "{side}: {c}");
+            assert_eq!(c["temperature_source"]["detail"], side);
+        }
+        let c = report(&["--temperature", "0.5"]);
+        assert_eq!(
+            (c["temperature"].as_f64(), &c["temperature_source"]["kind"]),
+            (Some(0.5), &Value::from("explicit"))
+        );
+    }
+}

@@ -156,7 +156,7 @@ fn load_named(
             name,
             external,
             weights,
-            temperature: None,
+            temperature: Default::default(),
         },
     )
 }

@@ -7,6 +7,8 @@
 //! blank, and the cursor must move when the current window does.
 
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+// `expect_err` needs the Ok type to be Debug, and wasm-bindgen's exported types (Model, Replayed) are not.
+#![allow(clippy::err_expect)]
 
 use countscope::web::{draw_heatmap, InputScan, Model, Plots, Replayed, Session, Simulation};
 use wasm_bindgen::{JsCast, JsValue};
@@ -45,8 +47,7 @@ fn replay_shard(
 
 #[wasm_bindgen_test]
 fn odd_chunks_give_onnxruntimes_logits() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None)
-        .expect("the sample model loads");
+    let model = Model::new(MODEL, JsValue::UNDEFINED).expect("the sample model loads");
     let replayed = replay_in_chunks(&model, SAMPLE, &[1, 7, 4093, 65_537, 13]);
     assert_eq!(replayed.len(), 747, "windows in the held-out sample");
 
@@ -134,8 +135,7 @@ fn merge(first: &mut Replayed, other: &Replayed) -> Result<(), wasm_bindgen::JsE
 /// then shard 0 merges the others' columns. The merged replay equals the unsharded one, column for column.
 #[wasm_bindgen_test]
 fn sharded_replays_merge_into_the_unsharded_replay() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None)
-        .expect("the sample model loads");
+    let model = Model::new(MODEL, JsValue::UNDEFINED).expect("the sample model loads");
     let whole = replay_in_chunks(&model, SAMPLE, &[65_536]);
     for shards in [2, 3] {
         let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, shards);
@@ -187,9 +187,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
         vec!["countnet_external.onnx.data".to_string()]
     );
 
-    let missing = Model::new(onnx, JsValue::UNDEFINED, None, None, None, None)
-        .err()
-        .expect("refused");
+    let missing = Model::new(onnx, JsValue::UNDEFINED).err().expect("refused");
     let text: String = JsValue::from(missing)
         .dyn_into::<js_sys::Error>()
         .unwrap()
@@ -198,14 +196,19 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
     assert!(text.contains("countnet_external.onnx.data"), "{text}");
 
     let files = js_sys::Object::new();
-    js_sys::Reflect::set(
+    set(
         &files,
-        &"countnet_external.onnx.data".into(),
-        &js_sys::Uint8Array::from(data),
+        "countnet_external.onnx.data",
+        js_sys::Uint8Array::from(data).into(),
+    );
+    let sidecar = js_sys::Object::new();
+    set(&sidecar, "name", "countnet_external.temperature".into());
+    set(&sidecar, "text", "1.5\n".into());
+    let model = Model::new(
+        onnx,
+        options(&[("external", files.into()), ("sidecar", sidecar.into())]),
     )
-    .unwrap();
-    let model = Model::new(onnx, files.into(), Some("1.5\n".into()), None, None, None)
-        .expect("loads with its data");
+    .expect("loads with its data");
     assert!(
         model.calibration_text().contains("1.5"),
         "{}",
@@ -213,7 +216,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
     );
 
     let wrong: &[u8] = include_bytes!("fixtures/wrong_channels.onnx");
-    let err = Model::new(wrong, JsValue::UNDEFINED, None, None, None, None)
+    let err = Model::new(wrong, JsValue::UNDEFINED)
         .err()
         .expect("refused");
     let text: String = JsValue::from(err)
@@ -226,7 +229,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
 
 #[wasm_bindgen_test]
 fn bad_lines_are_listed_and_the_good_ones_replayed() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None).unwrap();
+    let model = Model::new(MODEL, JsValue::UNDEFINED).unwrap();
     let mut sim = Simulation::new(3, 2, 40.0).unwrap();
     let good = sim.next_chunk(1000);
     let text = String::from_utf8(good).unwrap();
@@ -291,7 +294,7 @@ fn cursor_columns(c: &HtmlCanvasElement, min: usize) -> Vec<u32> {
 
 #[wasm_bindgen_test]
 fn plots_draw_real_pixels_and_the_cursor_moves() {
-    let model = Model::new(MODEL, JsValue::UNDEFINED, None, None, None, None).unwrap();
+    let model = Model::new(MODEL, JsValue::UNDEFINED).unwrap();
     let r = replay_in_chunks(&model, SAMPLE, &[100_000]);
     let plots = Plots::new(
         r.line(),
@@ -366,6 +369,19 @@ const RUVIEW_ONNX: &[u8] =
 const RUVIEW_SAFETENSORS: &[u8] =
     include_bytes!("../../shared/upstream/ruview-count-v0.0.2/count_v1.safetensors");
 
+fn set(o: &js_sys::Object, key: &str, value: JsValue) {
+    js_sys::Reflect::set(o, &key.into(), &value).unwrap();
+}
+
+/// The Model constructor's options object.
+fn options(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in fields {
+        set(&o, k, v.clone());
+    }
+    o.into()
+}
+
 fn message(e: wasm_bindgen::JsError) -> String {
     JsValue::from(e)
         .dyn_into::<js_sys::Error>()
@@ -389,54 +405,47 @@ fn ruview_release_loads_from_onnx_with_safetensors_and_from_safetensors_alone() 
         let sig = 1.0 / (1.0 + (-out[8]).exp());
         assert!((sig - 0.48672).abs() < 5e-5, "sigmoid {sig}");
     };
-    let err = Model::new(
-        RUVIEW_ONNX,
-        JsValue::UNDEFINED,
-        None,
-        None,
-        None,
-        Some("count_v1.onnx".into()),
-    )
-    .err()
-    .map(message)
-    .expect("refused without its weights");
+    let err = Model::new(RUVIEW_ONNX, options(&[("name", "count_v1.onnx".into())]))
+        .err()
+        .map(message)
+        .expect("refused without its weights");
     assert!(
         err.contains("count_v2.onnx.data") && err.contains("count_v1.safetensors"),
         "{err}"
     );
     let filled = Model::new(
         RUVIEW_ONNX,
-        JsValue::UNDEFINED,
-        None,
-        Some(RUVIEW_SAFETENSORS.to_vec()),
-        Some("count_v1.safetensors".into()),
-        Some("count_v1.onnx".into()),
+        options(&[
+            ("name", "count_v1.onnx".into()),
+            (
+                "weights",
+                js_sys::Uint8Array::from(RUVIEW_SAFETENSORS).into(),
+            ),
+            ("weightsName", "count_v1.safetensors".into()),
+        ]),
     )
     .expect("the ONNX loads with the safetensors filling its weights");
     check(&filled);
     let alone = Model::new(
         RUVIEW_SAFETENSORS,
-        JsValue::UNDEFINED,
-        None,
-        None,
-        None,
-        Some("count_v1.safetensors".into()),
+        options(&[("name", "count_v1.safetensors".into())]),
     )
     .expect("the safetensors alone loads as CountNet");
     check(&alone);
+    // Sidecars: looked for by the core's names only where the model carries no temperature of its own.
+    assert_eq!(
+        Model::sidecar_names(RUVIEW_ONNX, "count_v1.onnx").unwrap(),
+        ["count_v1.temperature", "count_v1.onnx.temperature"]
+    );
+    assert!(Model::sidecar_names(MODEL, "count_v1.onnx")
+        .unwrap()
+        .is_empty());
     // A broken safetensors is refused with the tensor named, not a panic.
     let truncated = &RUVIEW_SAFETENSORS[..RUVIEW_SAFETENSORS.len() - 100];
-    let err = Model::new(
-        truncated,
-        JsValue::UNDEFINED,
-        None,
-        None,
-        None,
-        Some("t.safetensors".into()),
-    )
-    .err()
-    .map(message)
-    .expect("refused");
+    let err = Model::new(truncated, options(&[("name", "t.safetensors".into())]))
+        .err()
+        .map(message)
+        .expect("refused");
     assert!(err.contains("`conf_head.fc2.weight`"), "{err}");
 
     // The recording's own statistics: a scan, then a model that reports them and differs from the raw one.

@@ -244,48 +244,44 @@ class CountscopeReplay extends HTMLElement {
   }
 
   /** A model by URL, with the companions it names fetched from beside it (or, when one is not there,
-   *  `<stem>.safetensors` filling its weights: RuView publishes no `.onnx.data`), and a `.temperature`
-   *  sidecar when the model carries no temperature of its own (the CLI's rule and order). */
+   *  `<stem>.safetensors` filling its weights: RuView publishes no `.onnx.data`), and the first `.temperature`
+   *  sidecar the core names, looked for only when the model carries no temperature of its own. */
   async loadModelUrl(url) {
     this.setBusy(`loading model ${url.split('/').pop()}…`);
-    const onnx = await this.fetchBytes(url, 'model');
+    const bytes = await this.fetchBytes(url, 'model');
+    const name = url.split('/').pop();
     const external = {};
     await engine;
     const stem = url.replace(/\.(onnx|safetensors)$/i, '');
     let weights = null;
-    for (const name of Model.externalFiles(onnx)) {
+    for (const file of Model.externalFiles(bytes)) {
       try {
-        external[name] = await this.fetchBytes(new URL(name, url).href, `model's external data`);
+        external[file] = await this.fetchBytes(new URL(file, url).href, `model's external data`);
       } catch (e) {
         weights ??= await this.fetchBytes(`${stem}.safetensors`, 'model\'s weights').catch(() => { throw e; });
       }
     }
-    const name = url.split('/').pop();
-    const base = { onnx, external, weights, weightsName: weights ? `${stem.split('/').pop()}.safetensors` : null, name };
-    let temperature = null;
-    const probe = await this.askModel({ ...base, temperature: null });
-    if (probe.info.calibration.temperature_source.kind === 'default') {
-      for (const side of [`${stem}.temperature`, `${url}.temperature`]) {
-        const answer = await fetch(side).catch(() => null);
-        if (answer?.ok) { temperature = await answer.text(); break; }
-      }
+    let sidecar = null;
+    for (const side of Model.sidecarNames(bytes, name)) {
+      const answer = await fetch(new URL(side, url).href).catch(() => null);
+      if (answer?.ok) { sidecar = { name: side, text: await answer.text() }; break; }
     }
-    const loaded = temperature ? await this.askModel({ ...base, temperature }) : probe;
+    const weightsName = weights ? `${stem.split('/').pop()}.safetensors` : null;
+    this.modelInfo = await this.askModel({ bytes, options: { name, external, weights, weightsName, sidecar } });
     this.modelName = name;
-    this.modelInfo = loaded;
   }
 
   async loadModelFiles(model, data, temperatureFile, weightsFile) {
-    const onnx = new Uint8Array(await model.arrayBuffer());
+    const bytes = new Uint8Array(await model.arrayBuffer());
     await engine;
     const external = {};
-    for (const name of Model.externalFiles(onnx)) {
+    for (const name of Model.externalFiles(bytes)) {
       const file = data[name] ?? Object.values(data).find((f) => f.name.endsWith(name.split('/').pop()));
       if (file) external[name] = new Uint8Array(await file.arrayBuffer());
     }
-    const temperature = temperatureFile ? await temperatureFile.text() : null;
+    const sidecar = temperatureFile ? { name: temperatureFile.name, text: await temperatureFile.text() } : null;
     const weights = weightsFile ? new Uint8Array(await weightsFile.arrayBuffer()) : null;
-    this.modelInfo = await this.askModel({ onnx, external, temperature, weights, weightsName: weightsFile?.name, name: model.name });
+    this.modelInfo = await this.askModel({ bytes, options: { name: model.name, external, weights, weightsName: weightsFile?.name, sidecar } });
     this.modelName = model.name;
   }
 
@@ -502,7 +498,7 @@ class CountscopeReplay extends HTMLElement {
       if (Math.abs(dx) > 3) drag.moved = true;
       if (!drag.moved || !this.zoom) return;
       const [a, b] = drag.view;
-      const shift = Math.round((-dx / Math.max(1, canvas.getBoundingClientRect().width - 44)) * (b - a));
+      const shift = Math.round(this.plots.windowsAcross(-dx, canvas.getBoundingClientRect().width, a, b));
       this.setView(a + shift, b - a);
     });
     canvas.addEventListener('pointerup', (e) => {
@@ -512,13 +508,11 @@ class CountscopeReplay extends HTMLElement {
     canvas.addEventListener('dblclick', () => { this.zoom = null; this.redrawCursor(); });
   }
 
-  /** The window under the pointer: the plot area starts after the y labels (28 CSS px + 8 margin) and
-   *  ends 8 px before the edge, and maps the view linearly. */
+  /** The window under the pointer, by the plots' own frame. */
   indexAt(e) {
     const rect = e.target.getBoundingClientRect();
-    const frac = Math.min(1, Math.max(0, (e.clientX - rect.left - 36) / Math.max(1, rect.width - 44)));
     const [a, b] = this.viewRange();
-    return Math.min(b - 1, Math.floor(a + frac * (b - a)));
+    return this.plots.indexAt(e.clientX - rect.left, rect.width, a, b);
   }
 
   viewRange() {

@@ -7,8 +7,8 @@
 // the primary worker (through the page), which merges them into one replay (Replayed.mergeShard).
 //
 // Messages in:  {type: 'init', module: WebAssembly.Module} (first; the page compiled it once)
-//               {id, type: 'model', onnx, external: {name: Uint8Array}, temperature: string|null,
-//                weights: Uint8Array|null (a safetensors filling missing external data), weightsName, name}
+//               {id, type: 'model', bytes, options} (the Model constructor's options object: name, external,
+//                weights, weightsName, sidecar {name, text}; the core ranks the temperature sources)
 //               {id, type: 'replay', source: File|Blob|string(URL), layout, normalise, targets, crossRoom, shards}
 //                 (the primary: shard 0 of `shards`; it waits for shards-1 'merge' messages;
 //                 normalise 'recording' reads the source once more first, for its statistics)
@@ -32,8 +32,8 @@ let active = 0;
 
 class Stopped extends Error {}
 
-async function loadModel({ onnx, external, temperature, weights, weightsName, name }) {
-  const next = new Model(onnx, external ?? {}, temperature ?? undefined, weights ?? undefined, weightsName ?? undefined, name ?? undefined);
+async function loadModel({ bytes, options }) {
+  const next = new Model(bytes, options);
   model?.free();
   model = next;
   return { info: model.info(), calibration: model.calibrationText(), batch: model.batchSize() };

@@ -121,6 +121,49 @@ impl Calibration {
     }
 }
 
+/// The sidecar files a model may have beside it, in the order they are looked for: `<stem>.temperature`
+/// (RuView's `count_v1.temperature` beside `count_v1.onnx` or `count_v1.safetensors`), then
+/// `<file>.temperature` (`count_v1.onnx.temperature`). The CLI looks in the model's folder, the page
+/// beside the model's URL: both ask here, so they look for the same names in the same order.
+pub fn sidecar_names(model_file: &str) -> [String; 2] {
+    let stem = match model_file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.contains('/') => stem,
+        _ => model_file,
+    };
+    [
+        format!("{stem}.temperature"),
+        format!("{model_file}.temperature"),
+    ]
+}
+
+/// Where the temperature may come from besides the model: what the shell found or was told.
+#[derive(Clone, Debug, Default)]
+pub struct TemperatureSources<'a> {
+    /// Given explicitly (`--temperature`, a number or a file named by the user): wins over everything.
+    pub explicit: Option<(f32, Source)>,
+    /// A sidecar found beside the model or dropped with it: its name and text. Used only when the model
+    /// carries no temperature of its own, and parsed only then.
+    pub sidecar: Option<(&'a str, &'a str)>,
+}
+
+impl Calibration {
+    /// The one precedence every shell uses: an explicit temperature, else the model's own metadata, else a
+    /// sidecar, else T = 1.
+    pub fn with_temperature(mut self, from: &TemperatureSources) -> Result<Self, ModelError> {
+        if let Some((t, source)) = &from.explicit {
+            self.temperature = *t;
+            self.temperature_source = source.clone();
+        } else if self.temperature_source != Source::ModelMetadata {
+            if let Some((name, text)) = from.sidecar {
+                self.temperature = parse_temperature(text)
+                    .map_err(|e| ModelError::Calibration(format!("{name}: {e}")))?;
+                self.temperature_source = Source::Sidecar(name.to_string());
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Parse a temperature: one positive finite number, surrounding whitespace allowed (RuView's sidecar form).
 pub fn parse_temperature(text: &str) -> Result<f32, ModelError> {
     let t: f32 = text.trim().parse().map_err(|_| {
@@ -199,6 +242,52 @@ mod tests {
         assert!(parse_temperature("-1").is_err());
         assert!(parse_temperature("abc").is_err());
         assert!(parse_temperature("inf").is_err());
+    }
+
+    #[test]
+    fn sidecars_are_named_as_ruview_names_them_and_rank_below_metadata() {
+        assert_eq!(
+            sidecar_names("count_v1.onnx"),
+            ["count_v1.temperature", "count_v1.onnx.temperature"]
+        );
+        assert_eq!(
+            sidecar_names("count_v1.safetensors"),
+            ["count_v1.temperature", "count_v1.safetensors.temperature"]
+        );
+        assert_eq!(
+            sidecar_names("model"),
+            ["model.temperature", "model.temperature"]
+        );
+        let side = TemperatureSources {
+            explicit: None,
+            sidecar: Some(("m.temperature", "0.5\n")),
+        };
+        let none = Calibration::default().with_temperature(&side).unwrap();
+        assert_eq!(
+            (none.temperature, none.temperature_source),
+            (0.5, Source::Sidecar("m.temperature".into()))
+        );
+        let own = from_metadata([(KEY_TEMPERATURE, "2")]).unwrap();
+        let kept = own.clone().with_temperature(&side).unwrap();
+        assert_eq!(kept, own, "the model's own temperature wins over a sidecar");
+        let bad = TemperatureSources {
+            explicit: None,
+            sidecar: Some(("m.temperature", "hot")),
+        };
+        assert!(
+            own.clone().with_temperature(&bad).is_ok(),
+            "an unused sidecar is not read"
+        );
+        assert!(Calibration::default()
+            .with_temperature(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("m.temperature"));
+        let explicit = TemperatureSources {
+            explicit: Some((3.0, Source::Explicit)),
+            ..side
+        };
+        assert_eq!(own.with_temperature(&explicit).unwrap().temperature, 3.0);
     }
 
     #[test]

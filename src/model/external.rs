@@ -16,23 +16,23 @@ use tract_onnx::pb::{ModelProto, TensorProto};
 /// Supplies the bytes of a companion file named by an ONNX `location`, already checked by
 /// [`check_location`] to be a plain relative path inside the model's folder.
 pub trait ExternalData {
-    /// The file's bytes, `Ok(None)` when there is no such file, `Err(reason)` when it exists but cannot
-    /// be read or is refused.
-    fn read(&self, location: &str) -> Result<Option<Vec<u8>>, String>;
+    /// The file's bytes, `Ok(None)` when there is no such file, an error when it exists but cannot be
+    /// read or is refused (a link out of the folder: `PermissionDenied`).
+    fn read(&self, location: &str) -> std::io::Result<Option<Vec<u8>>>;
 }
 
 /// No companion files at all (a self-contained model, or a model dropped alone).
 pub struct NoExternalData;
 
 impl ExternalData for NoExternalData {
-    fn read(&self, _: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, _: &str) -> std::io::Result<Option<Vec<u8>>> {
         Ok(None)
     }
 }
 
 /// Companion files given as named byte buffers (the browser's dropped files, tests).
 impl ExternalData for HashMap<String, Vec<u8>> {
-    fn read(&self, location: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, location: &str) -> std::io::Result<Option<Vec<u8>>> {
         let base = location.rsplit('/').next().unwrap_or(location);
         Ok(self.get(location).or_else(|| self.get(base)).cloned())
     }
@@ -141,7 +141,7 @@ pub fn inline(
             Err(why) => {
                 return Err(ModelError::ExternalUnreadable {
                     file: location.clone(),
-                    why,
+                    why: why.to_string(),
                 })
             }
         }

@@ -11,7 +11,7 @@ mod external;
 pub mod kernel;
 pub mod safetensors;
 
-pub use calibration::{parse_temperature, Calibration, Source};
+pub use calibration::{parse_temperature, sidecar_names, Calibration, Source, TemperatureSources};
 pub use external::{
     check_location, external_files, ExternalData, NoExternalData, WeightSource, Weights,
 };
@@ -408,8 +408,9 @@ pub struct LoadOptions<'a> {
     pub external: &'a dyn ExternalData,
     /// A safetensors file that fills the external initializers whose file `external` does not have.
     pub weights: Option<&'a Weights>,
-    /// A temperature overriding the model's own (a sidecar or an explicit value), with its source.
-    pub temperature: Option<(f32, Source)>,
+    /// The temperature's other sources, ranked against the model's own by
+    /// [`Calibration::with_temperature`].
+    pub temperature: TemperatureSources<'a>,
 }
 
 /// A safetensors file as a CountNet graph, with what `inspect` says of it. Only a file that cannot be
@@ -477,8 +478,8 @@ impl CountModel {
         describe_proto(&decode(bytes)?)
     }
 
-    /// Load, check and optimise a model with no name and no safetensors companion (tests, benches):
-    /// [`CountModel::load_with`] with `external` and `temperature`.
+    /// Load, check and optimise a model with no name, no safetensors companion and no sidecar (tests,
+    /// benches): [`CountModel::load_with`] with `external` and an explicit `temperature`.
     pub fn load(
         bytes: &[u8],
         external: &dyn ExternalData,
@@ -490,7 +491,10 @@ impl CountModel {
                 name: "model.onnx",
                 external,
                 weights: None,
-                temperature,
+                temperature: TemperatureSources {
+                    explicit: temperature,
+                    sidecar: None,
+                },
             },
         )
     }
@@ -506,11 +510,10 @@ impl CountModel {
             let info = describe_proto(&proto)?;
             (proto, info)
         };
-        let mut calibration = info.calibration.clone();
-        if let Some((t, source)) = options.temperature {
-            calibration.temperature = t;
-            calibration.temperature_source = source;
-        }
+        let calibration = info
+            .calibration
+            .clone()
+            .with_temperature(&options.temperature)?;
         let weights = match info.format {
             ModelFormat::Onnx => {
                 external::inline(&mut proto, options.external, options.weights, options.name)?

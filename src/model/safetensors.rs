@@ -627,18 +627,12 @@ mod tests {
                 "`a.bias`: data bytes 24..32",
             ),
             (edited(|h| h.replace("[24,32]", "[20,28]")), "overlap"),
-            (
-                edited(|h| h.replace("[2,3]", "[3,3]")),
-                "needs 36 bytes",
-            ),
+            (edited(|h| h.replace("[2,3]", "[3,3]")), "needs 36 bytes"),
             (
                 edited(|h| h.replace("\"a.bias\"", "\"a.weight\"")),
                 "appears twice",
             ),
-            (
-                edited(|h| h.replace("\"F32\"", "\"F99\"")),
-                "unknown dtype",
-            ),
+            (edited(|h| h.replace("\"F32\"", "\"F99\"")), "unknown dtype"),
             (
                 edited(|_| "[1,2]".into()),
                 "not a valid safetensors JSON header",

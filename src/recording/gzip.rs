@@ -13,6 +13,27 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Compressed bytes decoded per step (at most ≈ 4 MiB of plain text each).
 const COMPRESSED_SLICE: usize = 4096;
 
+/// Why a gzip stream stopped: everything decoded before it is kept.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StreamError {
+    /// The compressed bytes are not valid deflate/gzip.
+    #[error("the gzip stream is corrupt in the compressed bytes after {after}: {why}")]
+    Corrupt {
+        /// Compressed bytes decoded before the damage.
+        after: u64,
+        /// The decoder's reason.
+        why: String,
+    },
+    /// The input ended inside a gzip member.
+    #[error("the gzip stream ends early, after {after} compressed bytes ({why})")]
+    EndsEarly {
+        /// Compressed bytes decoded.
+        after: u64,
+        /// The decoder's reason.
+        why: String,
+    },
+}
+
 /// What the input turned out to be.
 #[derive(Debug)]
 enum State {
@@ -53,7 +74,7 @@ impl Decoder {
 
     /// Feed input bytes; plain bytes are handed to `sink` (possibly in several calls). An error means the
     /// gzip stream is corrupt: the message says where, and later input is ignored.
-    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
         if let State::Sniffing(head) = &mut self.state {
             head.extend_from_slice(chunk);
             if head.len() < 2 {
@@ -71,7 +92,11 @@ impl Decoder {
         self.push_decided(chunk, sink)
     }
 
-    fn push_decided(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    fn push_decided(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StreamError> {
         match &mut self.state {
             State::Plain => sink(chunk),
             State::Gzip(dec) => {
@@ -87,9 +112,10 @@ impl Decoder {
                     if let Err(e) = result {
                         let at = self.compressed_in;
                         self.state = State::Failed;
-                        return Err(format!(
-                            "the gzip stream is corrupt in the compressed bytes after {at}: {e}"
-                        ));
+                        return Err(StreamError::Corrupt {
+                            after: at,
+                            why: e.to_string(),
+                        });
                     }
                     self.compressed_in += piece.len() as u64;
                 }
@@ -100,7 +126,7 @@ impl Decoder {
     }
 
     /// End of input: flush what is buffered; an error says the gzip stream ended early.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
         match std::mem::replace(&mut self.state, State::Plain) {
             State::Sniffing(head) => sink(&head),
             State::Gzip(mut dec) => {
@@ -110,10 +136,10 @@ impl Decoder {
                     sink(out);
                 }
                 if let Err(e) = result {
-                    return Err(format!(
-                        "the gzip stream ends early, after {} compressed bytes ({e})",
-                        self.compressed_in
-                    ));
+                    return Err(StreamError::EndsEarly {
+                        after: self.compressed_in,
+                        why: e.to_string(),
+                    });
                 }
             }
             State::Failed | State::Plain => {}
@@ -133,7 +159,7 @@ mod tests {
         e.finish().unwrap()
     }
 
-    fn decode(input: &[u8], chunk: usize) -> (Vec<u8>, Result<(), String>) {
+    fn decode(input: &[u8], chunk: usize) -> (Vec<u8>, Result<(), StreamError>) {
         let mut d = Decoder::default();
         let mut out = Vec::new();
         for c in input.chunks(chunk.max(1)) {
@@ -171,7 +197,7 @@ mod tests {
             .collect();
         let z = gz(&text);
         let (out, r) = decode(&z[..z.len() / 2], 1000);
-        assert!(r.unwrap_err().contains("ends early"));
+        assert!(matches!(r, Err(StreamError::EndsEarly { .. })), "{r:?}");
         assert!(!out.is_empty() && text.starts_with(&out));
         let mut bad = z.clone();
         bad[z.len() / 3..z.len() / 3 + 64]

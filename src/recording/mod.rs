@@ -11,7 +11,7 @@ mod line;
 mod parser;
 mod reader;
 
-pub use gzip::Decoder;
+pub use gzip::{Decoder, StreamError};
 pub use parser::{Parser, MAX_LINE_BYTES};
 pub use reader::Reader;
 
@@ -36,16 +36,19 @@ pub enum LayoutPolicy {
     AsStored,
 }
 
+/// A layout name that is none of the three.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("unknown layout {0:?}: expected labelled, frame-major or as-stored")]
+pub struct UnknownLayout(pub String);
+
 impl std::str::FromStr for LayoutPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownLayout;
+    fn from_str(s: &str) -> Result<Self, UnknownLayout> {
         match s {
             "labelled" | "labeled" | "as-labelled" => Ok(Self::Labelled),
             "frame-major" | "transpose" => Ok(Self::FrameMajor),
             "as-stored" | "stored" => Ok(Self::AsStored),
-            other => Err(format!(
-                "unknown layout {other:?}: expected labelled, frame-major or as-stored"
-            )),
+            other => Err(UnknownLayout(other.to_string())),
         }
     }
 }

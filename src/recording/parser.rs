@@ -18,7 +18,6 @@ pub struct Parser {
     pending: Vec<u8>,
     /// Lines completed so far (the next line's number is `line + 1`).
     line: u64,
-    bytes: u64,
     /// The current line overflowed [`MAX_LINE_BYTES`]; its bytes are being dropped until the newline.
     overlong: bool,
 }
@@ -30,29 +29,12 @@ impl Parser {
             policy,
             pending: Vec::new(),
             line: 0,
-            bytes: 0,
             overlong: false,
         }
     }
 
-    /// The layout policy in force.
-    pub fn policy(&self) -> LayoutPolicy {
-        self.policy
-    }
-
-    /// Bytes pushed so far (for progress displays).
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Lines completed so far.
-    pub fn lines_read(&self) -> u64 {
-        self.line
-    }
-
     /// Feed the next chunk; every line it completes is appended to `out`, in order.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<Result<Record, LineError>>) {
-        self.bytes += chunk.len() as u64;
         while let Some(nl) = memchr::memchr(b'\n', chunk) {
             let (head, rest) = (&chunk[..nl], &chunk[nl + 1..]);
             if self.pending.is_empty() && !self.overlong {

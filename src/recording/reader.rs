@@ -1,7 +1,7 @@
 //! [`Reader`]: bytes in (plain or gzip, any chunking), parsed lines out. The one decode → parse loop that
 //! the replay, the input-statistics pass, the page's bare reader and the bench all drive.
 
-use super::{Decoder, LayoutPolicy, LineError, Parser, Record};
+use super::{Decoder, LayoutPolicy, LineError, Parser, Record, StreamError};
 
 /// A streaming recording reader: [`Decoder`] then [`Parser`], holding the lines parsed since the last
 /// [`Reader::take_lines`].
@@ -24,7 +24,7 @@ impl Reader {
 
     /// Feed the next chunk. An error means the gzip stream is corrupt: it says where, every line decoded
     /// before it is kept, and later input is ignored.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), StreamError> {
         let (parser, lines) = (&mut self.parser, &mut self.lines);
         self.decoder
             .push(chunk, &mut |plain| parser.push(plain, lines))
@@ -32,7 +32,7 @@ impl Reader {
 
     /// End of input: flush the decoder and parse a last unterminated line. An error says the gzip stream
     /// ended early (the lines before that point are kept).
-    pub fn finish(&mut self) -> Result<(), String> {
+    pub fn finish(&mut self) -> Result<(), StreamError> {
         let (parser, lines) = (&mut self.parser, &mut self.lines);
         let result = self.decoder.finish(&mut |plain| parser.push(plain, lines));
         self.parser.finish(&mut self.lines);

@@ -24,11 +24,80 @@ pub enum Severity {
     Warning,
 }
 
+/// The stable code of a finding: serialised as its kebab-case name (`within-pm1-trivial`, …), which
+/// scripts and tests match on. Never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingCode {
+    /// Windows were simulated, not measured.
+    SyntheticRecording,
+    /// A corrupt or truncated gzip stream ended reading early.
+    InputCutShort,
+    /// A model without normalisation fed input far from zero-mean/unit-scale.
+    InputNotNormalised,
+    /// The recording sits far from the statistics the model carries.
+    InputDistributionShift,
+    /// Lines could not be read and were skipped.
+    SkippedLines,
+    /// No usable window at all.
+    NoWindows,
+    /// No window has ground truth.
+    NoLabels,
+    /// Only some windows have ground truth.
+    PartlyLabelled,
+    /// One class takes almost every prediction.
+    PredictionCollapse,
+    /// Too few labelled windows to trust the numbers.
+    TooFewWindows,
+    /// Within ±1 is trivial for these labels.
+    WithinPm1Trivial,
+    /// Accuracy is not above always answering the majority class.
+    BelowMajorityBaseline,
+    /// A class with support is never predicted right.
+    ClassNeverRight,
+    /// The confidence does not rank right above wrong.
+    SpearmanBelowGate,
+    /// Spearman(confidence, correct) cannot be computed.
+    SpearmanUndefined,
+    /// The confidence is not a probability of being right.
+    ConfidenceMiscalibrated,
+}
+
+impl FindingCode {
+    /// The stable code as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::SyntheticRecording => "synthetic-recording",
+            FindingCode::InputCutShort => "input-cut-short",
+            FindingCode::InputNotNormalised => "input-not-normalised",
+            FindingCode::InputDistributionShift => "input-distribution-shift",
+            FindingCode::SkippedLines => "skipped-lines",
+            FindingCode::NoWindows => "no-windows",
+            FindingCode::NoLabels => "no-labels",
+            FindingCode::PartlyLabelled => "partly-labelled",
+            FindingCode::PredictionCollapse => "prediction-collapse",
+            FindingCode::TooFewWindows => "too-few-windows",
+            FindingCode::WithinPm1Trivial => "within-pm1-trivial",
+            FindingCode::BelowMajorityBaseline => "below-majority-baseline",
+            FindingCode::ClassNeverRight => "class-never-right",
+            FindingCode::SpearmanBelowGate => "spearman-below-gate",
+            FindingCode::SpearmanUndefined => "spearman-undefined",
+            FindingCode::ConfidenceMiscalibrated => "confidence-miscalibrated",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     /// Stable identifier, e.g. `within-pm1-trivial`.
-    pub code: &'static str,
+    pub code: FindingCode,
     /// How much it matters.
     pub severity: Severity,
     /// One sentence, with the numbers.
@@ -50,7 +119,7 @@ pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Findi
     if d.synthetic_windows > 0 {
         let how = d.synthetic_source.as_deref().unwrap_or("a simulator");
         out.push(Finding {
-            code: "synthetic-recording",
+            code: FindingCode::SyntheticRecording,
             severity: Severity::Info,
             message: format!(
                 "SYNTHETIC: {} of {windows} windows were generated ({how}), not measured; the numbers say how the model does on simulated rooms, not on real ones",
@@ -60,7 +129,7 @@ pub fn input_findings(d: &crate::replay::Diagnostics, windows: u64) -> Vec<Findi
     }
     if let Some(e) = &d.stream_error {
         out.push(Finding {
-            code: "input-cut-short",
+            code: FindingCode::InputCutShort,
             severity: Severity::Warning,
             message: format!("{e}; the {windows} window(s) read before that point were replayed"),
         });
@@ -90,7 +159,7 @@ pub fn input_scale_findings(
         None if input.far_from_unit_scale() => {
             let abs_mean: Vec<f32> = input.mean.iter().map(|m| m.abs()).collect();
             out.push(Finding {
-                code: "input-not-normalised",
+                code: FindingCode::InputNotNormalised,
                 severity: Severity::Warning,
                 message: format!(
                     "the model carries no input normalisation and was fed values far from zero-mean, unit-scale (median per-subcarrier |mean| {:.3}, median std {:.3}, range {} to {}); a model trained on z-scored input, as RuView trained CountNet, may then output numbers that mean nothing: replay with --normalise recording, or use a model that carries its statistics",
@@ -105,7 +174,7 @@ pub fn input_scale_findings(
             let shifted = input.shifted_subcarriers(n);
             if shifted as f64 > SHIFT_SHARE * crate::N_SUBCARRIERS as f64 {
                 out.push(Finding {
-                    code: "input-distribution-shift",
+                    code: FindingCode::InputDistributionShift,
                     severity: Severity::Warning,
                     message: format!(
                         "{shifted} of {} subcarriers sit far from the model's own statistics (mean moved by more than 1 of its std, or std off by more than 2×): this recording is not distributed like the data the model was normalised for, so its numbers may not carry over",
@@ -130,21 +199,21 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
         })
     };
     if skipped_lines > 0 {
-        add("skipped-lines", Severity::Warning, format!("{skipped_lines} line(s) could not be read and were skipped; the numbers cover the other {} window(s)", m.windows));
+        add(FindingCode::SkippedLines, Severity::Warning, format!("{skipped_lines} line(s) could not be read and were skipped; the numbers cover the other {} window(s)", m.windows));
     }
     if m.windows == 0 {
         add(
-            "no-windows",
+            FindingCode::NoWindows,
             Severity::Warning,
             "the recording has no usable window".into(),
         );
         return out;
     }
     if m.labelled_windows == 0 {
-        add("no-labels", Severity::Info, format!("none of the {} windows has n_persons_mode: they are replayed, and accuracy, MAE, Spearman and the gates cannot be computed", m.windows));
+        add(FindingCode::NoLabels, Severity::Info, format!("none of the {} windows has n_persons_mode: they are replayed, and accuracy, MAE, Spearman and the gates cannot be computed", m.windows));
     } else if m.labelled_windows < m.windows {
         add(
-            "partly-labelled",
+            FindingCode::PartlyLabelled,
             Severity::Info,
             format!(
                 "{} of {} windows are labelled; truth-based metrics use those only",
@@ -160,7 +229,7 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
     {
         let share = n as f64 / m.windows as f64;
         if share >= COLLAPSE_SHARE {
-            add("prediction-collapse", Severity::Warning, format!("the model predicts {c} for {} of the windows ({n} of {}): it has collapsed onto one class", pct(share), m.windows));
+            add(FindingCode::PredictionCollapse, Severity::Warning, format!("the model predicts {c} for {} of the windows ({n} of {}): it has collapsed onto one class", pct(share), m.windows));
         }
     }
     if m.labelled_windows == 0 {
@@ -169,20 +238,23 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
     if m.labelled_windows < MIN_TRUSTED_WINDOWS {
         let acc = m.accuracy.unwrap_or(0.5);
         let half = 1.96 * (acc * (1.0 - acc) / m.labelled_windows as f64).sqrt();
-        add("too-few-windows", Severity::Warning, format!("only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): accuracy is uncertain by about ±{:.1} points (95 %)", m.labelled_windows, half * 100.0));
+        add(FindingCode::TooFewWindows, Severity::Warning, format!("only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): accuracy is uncertain by about ±{:.1} points (95 %)", m.labelled_windows, half * 100.0));
     }
     if let (true, Some((lo, hi)), Some(w)) = (within_pm1_is_trivial(m), m.label_range, m.within_pm1)
     {
-        let span = if lo == hi {
-            format!("only class {lo}")
+        let (span, answer) = if lo == hi {
+            (format!("only class {lo}"), format!("{lo}"))
         } else {
-            format!("only classes {lo} and {hi}")
+            (
+                format!("only classes {lo} and {hi}"),
+                format!("{lo} or {hi}"),
+            )
         };
-        add("within-pm1-trivial", Severity::Warning, format!("within ±1 = {} is trivial: the labels span {span}, so always answering {lo} or {hi} scores 100 %", pct(w)));
+        add(FindingCode::WithinPm1Trivial, Severity::Warning, format!("within ±1 = {} is trivial: the labels span {span}, so always answering {answer} scores 100 %", pct(w)));
     }
     if let (Some(acc), Some(base), Some(c)) = (m.accuracy, m.majority_baseline, m.majority_class) {
         if acc <= base + 1e-12 {
-            add("below-majority-baseline", Severity::Warning, format!("accuracy {} is not above the majority-class baseline {} (always answering {c})", pct(acc), pct(base)));
+            add(FindingCode::BelowMajorityBaseline, Severity::Warning, format!("accuracy {} is not above the majority-class baseline {} (always answering {c})", pct(acc), pct(base)));
         }
     }
     for c in m
@@ -191,7 +263,7 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
         .filter(|c| c.support > 0 && c.correct == 0)
     {
         add(
-            "class-never-right",
+            FindingCode::ClassNeverRight,
             Severity::Warning,
             format!(
                 "class {}: 0 of {} windows predicted right (0 %)",
@@ -200,12 +272,12 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
         );
     }
     match (m.spearman, &m.spearman_undefined, spearman_gate) {
-        (Some(rho), _, Some(gate)) if rho < gate => add("spearman-below-gate", Severity::Warning, format!("Spearman(confidence, correct) = {rho:.3} is below its gate {gate}: the confidence does not tell right from wrong")),
-        (None, Some(why), _) => add("spearman-undefined", Severity::Warning, format!("Spearman(confidence, correct) is undefined: {}", why.explain())),
+        (Some(rho), _, Some(gate)) if rho < gate => add(FindingCode::SpearmanBelowGate, Severity::Warning, format!("Spearman(confidence, correct) = {rho:.3} is below its gate {gate}: the confidence does not tell right from wrong")),
+        (None, Some(why), _) => add(FindingCode::SpearmanUndefined, Severity::Warning, format!("Spearman(confidence, correct) is undefined: {}", why.explain())),
         _ => {}
     }
     if let Some(ece) = m.ece.filter(|&e| e > ECE_WARN) {
-        add("confidence-miscalibrated", Severity::Warning, format!("expected calibration error {ece:.3} (10 bins) is above {ECE_WARN}: the confidence is not a probability of being right"));
+        add(FindingCode::ConfidenceMiscalibrated, Severity::Warning, format!("expected calibration error {ece:.3} (10 bins) is above {ECE_WARN}: the confidence is not a probability of being right"));
     }
     out
 }

@@ -17,11 +17,117 @@ pub enum Direction {
     AtMost,
 }
 
+/// The metrics a gate can be set on. Serialised as the metric's name in the JSON report (`within_pm1`,
+/// `mae`, `spearman`, `accuracy`, `ece`, `brier`): stable names, as in `--gate NAME=VALUE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMetric {
+    /// Accuracy within ±1 person.
+    WithinPm1,
+    /// Mean absolute error.
+    Mae,
+    /// Spearman(confidence, correct).
+    Spearman,
+    /// Exact accuracy.
+    Accuracy,
+    /// Expected calibration error.
+    Ece,
+    /// Brier score.
+    Brier,
+}
+
+impl GateMetric {
+    /// Every metric, in the order `--gate`'s error lists them.
+    pub const ALL: [GateMetric; 6] = [
+        GateMetric::WithinPm1,
+        GateMetric::Mae,
+        GateMetric::Spearman,
+        GateMetric::Accuracy,
+        GateMetric::Ece,
+        GateMetric::Brier,
+    ];
+
+    /// The stable name (the JSON report's key and `--gate`'s NAME).
+    pub fn name(self) -> &'static str {
+        match self {
+            GateMetric::WithinPm1 => "within_pm1",
+            GateMetric::Mae => "mae",
+            GateMetric::Spearman => "spearman",
+            GateMetric::Accuracy => "accuracy",
+            GateMetric::Ece => "ece",
+            GateMetric::Brier => "brier",
+        }
+    }
+
+    /// Which side passes: errors at most, the rest at least.
+    pub fn direction(self) -> Direction {
+        match self {
+            GateMetric::Mae | GateMetric::Ece | GateMetric::Brier => Direction::AtMost,
+            _ => Direction::AtLeast,
+        }
+    }
+
+    /// The metric's value in a replay's metrics.
+    pub fn measured(self, m: &Metrics) -> Option<f64> {
+        match self {
+            GateMetric::WithinPm1 => m.within_pm1,
+            GateMetric::Mae => m.mae,
+            GateMetric::Spearman => m.spearman,
+            GateMetric::Accuracy => m.accuracy,
+            GateMetric::Ece => m.ece,
+            GateMetric::Brier => m.brier,
+        }
+    }
+}
+
+impl std::fmt::Display for GateMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What is wrong with a `--gate` or `--targets` value.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum GateError {
+    /// Not `NAME=VALUE`.
+    #[error("gate {0:?} is not NAME=VALUE")]
+    NotNameValue(String),
+    /// No such metric.
+    #[error("unknown gate {name:?}: known gates are {}", GateMetric::ALL.map(GateMetric::name).join(", "))]
+    UnknownGate {
+        /// The name given.
+        name: String,
+    },
+    /// The value is not a finite number.
+    #[error("gate {metric}: {value:?} is not a number")]
+    NotANumber {
+        /// The metric.
+        metric: GateMetric,
+        /// The value given.
+        value: String,
+    },
+    /// No such ADR-103 column.
+    #[error("unknown ADR-103 targets {0:?}: use v0.1.0 or v0.2.0")]
+    UnknownTargets(String),
+}
+
+impl std::str::FromStr for GateMetric {
+    type Err = GateError;
+    fn from_str(s: &str) -> Result<Self, GateError> {
+        GateMetric::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| GateError::UnknownGate {
+                name: s.to_string(),
+            })
+    }
+}
+
 /// A gate definition.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Gate {
-    /// Metric name, as in the JSON report (`within_pm1`, `mae`, `spearman`, `accuracy`, `ece`, `brier`).
-    pub name: String,
+    /// The metric (serialised as its name).
+    pub name: GateMetric,
     /// Which side passes.
     pub direction: Direction,
     /// The threshold.
@@ -57,8 +163,8 @@ impl Status {
 /// A gate with its measurement and verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GateResult {
-    /// Metric name.
-    pub name: String,
+    /// The metric (serialised as its name).
+    pub name: GateMetric,
     /// Which side passes.
     pub direction: Direction,
     /// The threshold.
@@ -77,9 +183,6 @@ impl GateResult {
         self.status == Status::Met
     }
 }
-
-/// The metric names a gate can be set on.
-pub const GATE_METRICS: [&str; 6] = ["within_pm1", "mae", "spearman", "accuracy", "ece", "brier"];
 
 /// An ordered set of gates.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -105,14 +208,12 @@ pub enum Targets {
 }
 
 impl std::str::FromStr for Targets {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = GateError;
+    fn from_str(s: &str) -> Result<Self, GateError> {
         match s.trim_start_matches('v') {
             "0.1.0" | "0.1" => Ok(Targets::V010),
             "0.2.0" | "0.2" => Ok(Targets::V020),
-            _ => Err(format!(
-                "unknown ADR-103 targets {s:?}: use v0.1.0 or v0.2.0"
-            )),
+            _ => Err(GateError::UnknownTargets(s.to_string())),
         }
     }
 }
@@ -125,52 +226,40 @@ impl GateSet {
             Targets::V010 => (0.80, 0.60, 0.6, 0.5),
             Targets::V020 => (0.90, 0.75, 0.4, 0.7),
         };
-        let g = |name: &str, direction, target| Gate {
-            name: name.into(),
-            direction,
+        let g = |name: GateMetric, target| Gate {
+            name,
+            direction: name.direction(),
             target,
         };
         Self {
             gates: vec![
-                g(
-                    "within_pm1",
-                    Direction::AtLeast,
-                    if cross_room { cross } else { same },
-                ),
-                g("mae", Direction::AtMost, mae),
-                g("spearman", Direction::AtLeast, rho),
+                g(GateMetric::WithinPm1, if cross_room { cross } else { same }),
+                g(GateMetric::Mae, mae),
+                g(GateMetric::Spearman, rho),
             ],
         }
     }
 
     /// Set (or add) a gate from `NAME=VALUE`; the direction follows the metric (MAE, ECE, Brier: at most).
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+    pub fn set(&mut self, spec: &str) -> Result<(), GateError> {
         let (name, value) = spec
             .split_once('=')
-            .ok_or_else(|| format!("gate {spec:?} is not NAME=VALUE"))?;
-        let name = name.trim();
-        if !GATE_METRICS.contains(&name) {
-            return Err(format!(
-                "unknown gate {name:?}: known gates are {}",
-                GATE_METRICS.join(", ")
-            ));
-        }
+            .ok_or_else(|| GateError::NotNameValue(spec.to_string()))?;
+        let name: GateMetric = name.trim().parse()?;
         let target: f64 = value
             .trim()
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| format!("gate {name}: {value:?} is not a number"))?;
-        let direction = if matches!(name, "mae" | "ece" | "brier") {
-            Direction::AtMost
-        } else {
-            Direction::AtLeast
-        };
+            .ok_or_else(|| GateError::NotANumber {
+                metric: name,
+                value: value.to_string(),
+            })?;
         match self.gates.iter_mut().find(|g| g.name == name) {
             Some(g) => g.target = target,
             None => self.gates.push(Gate {
-                name: name.into(),
-                direction,
+                name,
+                direction: name.direction(),
                 target,
             }),
         }
@@ -178,7 +267,7 @@ impl GateSet {
     }
 
     /// The current value of a spec'd threshold, e.g. for findings that refer to the Spearman gate.
-    pub fn target(&self, name: &str) -> Option<f64> {
+    pub fn target(&self, name: GateMetric) -> Option<f64> {
         self.gates.iter().find(|g| g.name == name).map(|g| g.target)
     }
 
@@ -187,18 +276,10 @@ impl GateSet {
         self.gates
             .iter()
             .map(|g| {
-                let measured = match g.name.as_str() {
-                    "within_pm1" => m.within_pm1,
-                    "mae" => m.mae,
-                    "spearman" => m.spearman,
-                    "accuracy" => m.accuracy,
-                    "ece" => m.ece,
-                    "brier" => m.brier,
-                    _ => None,
-                };
+                let measured = g.name.measured(m);
                 let (status, note) = match measured {
                     None if m.labelled_windows == 0 => (Status::NotEvaluated, Some("the recording has no labels".to_string())),
-                    None if g.name == "spearman" => (
+                    None if g.name == GateMetric::Spearman => (
                         Status::NotEvaluated,
                         Some(format!("Spearman is undefined: {}", m.spearman_undefined.as_ref().map_or("", |u| u.explain()))),
                     ),
@@ -208,7 +289,7 @@ impl GateSet {
                             Direction::AtLeast => v >= g.target,
                             Direction::AtMost => v <= g.target,
                         };
-                        match (ok, g.name == "within_pm1" && within_trivial) {
+                        match (ok, g.name == GateMetric::WithinPm1 && within_trivial) {
                             (true, true) => (
                                 Status::MetOnlyTrivially,
                                 Some("the labels span two adjacent classes or fewer, so within ±1 says nothing".to_string()),
@@ -218,7 +299,7 @@ impl GateSet {
                         }
                     }
                 };
-                GateResult { name: g.name.clone(), direction: g.direction, target: g.target, measured, status, note }
+                GateResult { name: g.name, direction: g.direction, target: g.target, measured, status, note }
             })
             .collect()
     }

@@ -9,7 +9,7 @@ pub mod metrics;
 mod text;
 
 pub use findings::{Finding, Severity};
-pub use gates::{GateResult, GateSet, Status};
+pub use gates::{GateMetric, GateResult, GateSet, Status};
 pub use metrics::Metrics;
 
 use crate::input::InputSummary;
@@ -147,7 +147,7 @@ impl Report {
         findings.extend(findings::findings(
             &metrics,
             d.skipped_lines,
-            gates.target("spearman"),
+            gates.target(gates::GateMetric::Spearman),
         ));
         let gate_results = gates.evaluate(&metrics, findings::within_pm1_is_trivial(&metrics));
         let info = model.info();

@@ -1,7 +1,7 @@
 //! The human form of a report: the tables RuView's benchmark log has, ending with the comparison to the
 //! ADR-103 targets.
 
-use super::gates::Direction;
+use super::gates::{Direction, GateMetric};
 use super::Report;
 use crate::N_CLASSES;
 use std::fmt::Write;
@@ -14,22 +14,21 @@ fn num(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{v:.3}"))
 }
 
-fn gate_value(name: &str, v: Option<f64>) -> String {
+fn gate_value(name: GateMetric, v: Option<f64>) -> String {
     match name {
-        "within_pm1" | "accuracy" => pct(v),
+        GateMetric::WithinPm1 | GateMetric::Accuracy => pct(v),
         _ => num(v),
     }
 }
 
-fn gate_label(name: &str) -> &str {
+fn gate_label(name: GateMetric) -> &'static str {
     match name {
-        "within_pm1" => "accuracy within ±1",
-        "mae" => "MAE",
-        "spearman" => "Spearman(confidence, correct)",
-        "accuracy" => "accuracy",
-        "ece" => "ECE (10 bins)",
-        "brier" => "Brier score",
-        other => other,
+        GateMetric::WithinPm1 => "accuracy within ±1",
+        GateMetric::Mae => "MAE",
+        GateMetric::Spearman => "Spearman(confidence, correct)",
+        GateMetric::Accuracy => "accuracy",
+        GateMetric::Ece => "ECE (10 bins)",
+        GateMetric::Brier => "Brier score",
     }
 }
 
@@ -169,7 +168,7 @@ impl Report {
             } else {
                 "≤"
             };
-            let target = gate_value(&g.name, Some(g.target));
+            let target = gate_value(g.name, Some(g.target));
             let note = g
                 .note
                 .as_ref()
@@ -178,8 +177,8 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| {} | {op} {target} | {} | {}{note} |",
-                gate_label(&g.name),
-                gate_value(&g.name, g.measured),
+                gate_label(g.name),
+                gate_value(g.name, g.measured),
                 g.status.label()
             );
         }

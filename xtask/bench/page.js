@@ -117,7 +117,7 @@ window.bench = async ({ batches, repeat, recording, module, peers }) => {
   for (let r = 0; r < repeat; r++) {
     model?.free();
     let t = performance.now();
-    model = new Model(onnx, undefined, undefined);
+    model = new Model(onnx, {});
     loads.countscope.push(performance.now() - t);
     if (!peers) continue;
     await session?.release();

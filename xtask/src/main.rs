@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test`: installs what is missing (rustup targets, pinned cargo tools, Debian chromium and
 //!   chromium-driver), then runs every
-//!   suite: unit + integration tests, time-bounded fuzzing, the unit tests again as a wasm32-wasip2
+//!   suite: rustfmt, clippy and rustdoc with warnings denied (native and both wasm targets), unit +
+//!   integration tests, time-bounded fuzzing, the unit tests again as a wasm32-wasip2
 //!   program under wasmtime, the wasm32-wasip2 component under wasmtime compared against the native
 //!   binary, and the two browser suites.
 //! - `cargo xtask serve [--port 8080] [--host 127.0.0.1]`: builds `pkg/` when missing or stale, then serves
@@ -245,6 +246,9 @@ fn test() -> Result {
     ensure_chromium()?;
     let profile = profile::Profile::load()?;
 
+    step("lints: rustfmt, clippy and rustdoc with warnings denied, native and both wasm targets");
+    lint()?;
+
     step("unit and integration tests (native)");
     run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;
 
@@ -292,6 +296,45 @@ fn test() -> Result {
         "\nall suites passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `cargo fmt --check`, then clippy and rustdoc with every warning an error, for the native build and both
+/// wasm targets (each target compiles different code: the page shell, the wasm kernel, the WASI exit).
+fn lint() -> Result {
+    let cargo_has = |sub: &str| output(&cargo(), &[sub, "--version"]).is_some();
+    if !(cargo_has("clippy") && cargo_has("fmt")) {
+        run(Command::new("rustup").args(["component", "add", "clippy", "rustfmt"]))?;
+    }
+    run(Command::new(cargo()).args(["fmt", "--all", "--check"]))?;
+    let deny = [("RUSTDOCFLAGS", "-D warnings")];
+    run(Command::new(cargo()).args([
+        "clippy",
+        "--locked",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for target in WASM_TARGETS {
+        // The integration tests drive the native binary; the browser suite is wasm32-unknown-unknown's.
+        let mut args = vec!["clippy", "--locked", "--target", target, "--lib", "--bins"];
+        if target == "wasm32-unknown-unknown" {
+            args.extend(["--test", "web"]);
+        }
+        args.extend(["--", "-D", "warnings"]);
+        run(Command::new(cargo()).args(&args))?;
+    }
+    for target in [None, Some(WASM_TARGETS[0]), Some(WASM_TARGETS[1])] {
+        let mut cmd = Command::new(cargo());
+        cmd.args(["doc", "--locked", "--no-deps", "--lib"])
+            .envs(deny);
+        if let Some(t) = target {
+            cmd.args(["--target", t]);
+        }
+        run(&mut cmd)?;
+    }
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 //! the core has no clock.
 
 use crate::{cli::Fatal, files};
-use countscope::recording::{Decoder, LayoutPolicy, LineError, Reader, Record};
+use countscope::recording::{Decoder, LayoutPolicy, LineError, Reader, Record, StreamError};
 use countscope::{model::CountModel, WINDOW_LEN};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -60,7 +61,7 @@ fn plain_bytes(path: &Path) -> Result<Vec<u8>, Fatal> {
     let raw = files::read(path)?;
     let mut out = Vec::with_capacity(raw.len());
     let mut dec = Decoder::default();
-    let err = |e: String| Fatal(format!("{}: {e}", path.display()));
+    let err = |e: StreamError| Fatal::Message(format!("{}: {e}", path.display()));
     dec.push(&raw, &mut |b| out.extend_from_slice(b))
         .map_err(err)?;
     dec.finish(&mut |b| out.extend_from_slice(b)).map_err(err)?;
@@ -108,7 +109,7 @@ fn num(v: &serde_json::Value) -> f64 {
 
 fn write_f32(path: &Path, values: &[f32]) -> Result<(), Fatal> {
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(path, bytes).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+    std::fs::write(path, bytes).map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))
 }
 
 fn time_inference(
@@ -146,7 +147,10 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
         Some(path) => {
             let (found, _, values) = parse(&plain_bytes(path)?, true);
             if found == 0 {
-                return Err(Fatal(format!("{}: no usable window", path.display())));
+                return Err(Fatal::Message(format!(
+                    "{}: no usable window",
+                    path.display()
+                )));
             }
             let data: Vec<f32> = values
                 .iter()
@@ -161,7 +165,8 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
         }
     };
     if let Some(dir) = &o.dump {
-        std::fs::create_dir_all(dir).map_err(|e| Fatal(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Fatal::Message(format!("{}: {e}", dir.display())))?;
         write_f32(&dir.join("windows.f32"), &data)?;
         let mut norm = data.clone();
         m.calibration().normalise(&mut norm);
@@ -202,48 +207,58 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
                 "mb_per_s": stats(&mut mb_s), "windows_per_s": stats(&mut w_s) })
         }
     };
+    let mut out = std::io::stdout().lock();
     if o.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({ "target": std::env::consts::ARCH, "windows": n, "source": source, "repeat": o.repeat, "load_ms": load_ms, "results": rows, "parse": parsed, "profile": profile })
-        );
+        )?;
     } else {
-        println!(
+        writeln!(
+                out,
             "model load+optimise: {load_ms:.1} ms; {n} windows × {} repeats ({}); windows: {source}",
             o.repeat,
             std::env::consts::ARCH
-        );
-        println!("| batch | µs/window median | min | max | windows/s |\n|---|---|---|---|---|");
+        )?;
+        writeln!(
+            out,
+            "| batch | µs/window median | min | max | windows/s |\n|---|---|---|---|---|"
+        )?;
         for r in &rows {
             let us = &r["us_per_window"];
-            println!(
+            writeln!(
+                out,
                 "| {} | {:.1} | {:.1} | {:.1} | {:.0} |",
                 r["batch"],
                 num(&us["median"]),
                 num(&us["min"]),
                 num(&us["max"]),
                 num(&r["windows_per_s"])
-            );
+            )?;
         }
         if !profile.is_null() {
-            println!(
+            writeln!(
+                out,
                 "\nwhere the time goes at batch {} ({:.1} µs/window profiled):\n| op | node | µs/window | share |\n|---|---|---|---|",
                 profile["batch"],
                 num(&profile["us_per_window"])
-            );
+            )?;
             for op in profile["ops"].as_array().into_iter().flatten() {
-                println!(
+                writeln!(
+                    out,
                     "| {} | {} | {:.1} | {:.1} % |",
                     op["op"].as_str().unwrap_or(""),
                     op["node"].as_str().unwrap_or(""),
                     num(&op["us_per_window"]),
                     num(&op["share"]) * 100.0
-                );
+                )?;
             }
         }
         if !parsed.is_null() {
             let s = &parsed["mb_per_s"];
-            println!(
+            writeln!(
+                out,
                 "parse {}: {} bytes, {} windows: {:.1} MB/s median (min {:.1}, max {:.1})",
                 parsed["file"],
                 parsed["bytes"],
@@ -251,7 +266,7 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
                 num(&s["median"]),
                 num(&s["min"]),
                 num(&s["max"])
-            );
+            )?;
         }
     }
     Ok(0)

@@ -139,12 +139,41 @@ enum Command {
     },
 }
 
-/// A failure that ends the run with exit code 2 after printing its message.
-pub struct Fatal(pub String);
+/// A failure that ends the run.
+pub enum Fatal {
+    /// Exit code 2 after printing the message.
+    Message(String),
+    /// Standard output was closed by its reader (`countscope replay … | head -1`): the run ends quietly
+    /// with status 0, the rule users know from ripgrep and every Unix filter.
+    OutputClosed,
+}
 
-impl<E: std::fmt::Display> From<E> for Fatal {
+impl Fatal {
+    /// What to tell the user.
+    pub fn message(&self) -> &str {
+        match self {
+            Fatal::Message(m) => m,
+            Fatal::OutputClosed => "standard output was closed",
+        }
+    }
+}
+
+/// Whether an error is a write to a pipe whose reader is gone.
+fn is_broken_pipe(e: &dyn std::any::Any) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == BrokenPipe)
+        || e.downcast_ref::<serde_json::Error>()
+            .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+}
+
+impl<E: std::fmt::Display + 'static> From<E> for Fatal {
     fn from(e: E) -> Self {
-        Fatal(e.to_string())
+        if is_broken_pipe(&e) {
+            Fatal::OutputClosed
+        } else {
+            Fatal::Message(e.to_string())
+        }
     }
 }
 
@@ -152,7 +181,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code: u8 = match run(cli) {
         Ok(code) => code,
-        Err(Fatal(msg)) => {
+        Err(Fatal::OutputClosed) => 0,
+        Err(Fatal::Message(msg)) => {
             eprintln!("countscope: {msg}");
             2
         }
@@ -191,8 +221,9 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             legacy_shape,
             output,
         } => {
-            let start = countscope::time::parse_iso8601(&start)
-                .ok_or_else(|| Fatal(format!("--start {start:?} is not an ISO-8601 time")))?;
+            let start = countscope::time::parse_iso8601(&start).ok_or_else(|| {
+                Fatal::Message(format!("--start {start:?} is not an ISO-8601 time"))
+            })?;
             let shape_label = if legacy_shape {
                 ShapeLabel::Legacy
             } else {
@@ -219,7 +250,8 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             let (_, outcome) = replay(&args)?;
             let mut out: Box<dyn Write> = match &output {
                 Some(p) => Box::new(
-                    std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?,
+                    std::fs::File::create(p)
+                        .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
                 ),
                 None => Box::new(std::io::stdout().lock()),
             };
@@ -240,7 +272,7 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
         } => {
             let mut gate_set = GateSet::adr103(targets, cross_room);
             for g in &gates {
-                gate_set.set(g).map_err(Fatal)?;
+                gate_set.set(g)?;
             }
             let (model, outcome) = replay(&args)?;
             let report = Report::build(&outcome, &model, &gate_set);
@@ -264,9 +296,10 @@ fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
         sim.expected_windows()
     );
     let file: Box<dyn Write> = match output {
-        Some(p) => {
-            Box::new(std::fs::File::create(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?)
-        }
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -332,27 +365,32 @@ fn parse_persons(s: &str) -> Result<(u8, u8), String> {
 
 fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal> {
     let bytes = files::read(path)?;
-    let info =
-        CountModel::inspect(&bytes).map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
-    let load = files::load_model(path, None, weights).map_err(|Fatal(m)| m);
+    let info = CountModel::inspect(&bytes)
+        .map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))?;
+    let load = files::load_model(path, None, weights).map_err(|f| f.message().to_string());
+    let mut out = std::io::stdout().lock();
     if json {
         let sources = load.as_ref().ok().map(|m| m.weights().to_vec());
         let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err(), "weights": sources });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!("model: {}", path.display());
+        writeln!(out, "model: {}", path.display())?;
         if let Some(st) = &info.safetensors {
-            println!("format: safetensors, {} tensor(s)", st.tensors.len());
+            writeln!(out, "format: safetensors, {} tensor(s)", st.tensors.len())?;
             for t in &st.tensors {
-                println!("tensor: {} {} {:?}", t.name, t.dtype, t.shape);
+                writeln!(out, "tensor: {} {} {:?}", t.name, t.dtype, t.shape)?;
             }
             match &st.not_countnet {
-                None => println!("CountNet: yes (loads as CountNet, built by countscope)"),
-                Some(why) => println!("CountNet: no: {why}"),
+                None => writeln!(
+                    out,
+                    "CountNet: yes (loads as CountNet, built by countscope)"
+                )?,
+                Some(why) => writeln!(out, "CountNet: no: {why}")?,
             }
         }
         if info.format == countscope::model::ModelFormat::Onnx {
-            println!(
+            writeln!(
+                out,
                 "producer: {}  ir_version: {}  opsets: {}",
                 info.producer,
                 info.ir_version,
@@ -361,28 +399,32 @@ fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal>
                     .map(|(d, v)| format!("{d} {v}"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            )?;
         }
         for i in &info.inputs {
-            println!("input:  {i}");
+            writeln!(out, "input:  {i}")?;
         }
         for o in &info.outputs {
-            println!("output: {o}");
+            writeln!(out, "output: {o}")?;
         }
-        println!("parameters: {}", info.parameters);
+        writeln!(out, "parameters: {}", info.parameters)?;
         if info.external_files.is_empty() {
-            println!("external data: none (self-contained)");
+            writeln!(out, "external data: none (self-contained)")?;
         }
         for (f, n) in &info.external_files {
-            println!("external data: {f} ({n} tensors)");
+            writeln!(out, "external data: {f} ({n} tensors)")?;
         }
-        println!("calibration in the model: {}", info.calibration.describe());
+        writeln!(
+            out,
+            "calibration in the model: {}",
+            info.calibration.describe()
+        )?;
         match &load {
             Ok(m) => {
-                println!("weights: {}", files::describe_weights(m));
-                println!("loads: yes (interface checked, optimised)");
+                writeln!(out, "weights: {}", files::describe_weights(m))?;
+                writeln!(out, "loads: yes (interface checked, optimised)")?;
             }
-            Err(e) => println!("loads: no: {e}"),
+            Err(e) => writeln!(out, "loads: no: {e}")?,
         }
     }
     Ok(if load.is_ok() { 0 } else { 2 })
@@ -401,7 +443,7 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     let stdin_bytes = if args.normalise.is_some() && args.recording == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
-            .map_err(|e| Fatal(format!("standard input: {e}")))?;
+            .map_err(|e| Fatal::Message(format!("standard input: {e}")))?;
         Some(buf)
     } else {
         None
@@ -444,7 +486,7 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
         );
     }
     if outcome.predictions.is_empty() {
-        return Err(Fatal(format!(
+        return Err(Fatal::Message(format!(
             "{}: no usable window ({} line(s) skipped)",
             args.recording.display(),
             outcome.diagnostics.skipped_lines

@@ -3,8 +3,8 @@
 
 use crate::cli::Fatal;
 use countscope::model::{
-    check_location, parse_temperature, CountModel, ExternalData, LoadOptions, ModelFormat,
-    SafeTensors, Source, Weights,
+    check_location, parse_temperature, sidecar_names, CountModel, ExternalData, LoadOptions,
+    ModelFormat, SafeTensors, Source, TemperatureSources, Weights,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const CHUNK: usize = 256 * 1024;
 
 pub fn read(path: &Path) -> Result<Vec<u8>, Fatal> {
-    std::fs::read(path).map_err(|e| Fatal(format!("{}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))
 }
 
 pub fn size_of(path: &Path) -> Option<u64> {
@@ -30,7 +30,10 @@ pub fn for_each_chunk(
     let mut reader: Box<dyn Read> = if path == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(path).map_err(|e| Fatal(format!("{}: {e}", path.display())))?)
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))?,
+        )
     };
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -38,7 +41,7 @@ pub fn for_each_chunk(
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Fatal(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(Fatal::Message(format!("{}: {e}", path.display()))),
         };
         f(&buf[..n])?;
     }
@@ -50,8 +53,9 @@ struct ModelFolder {
 }
 
 impl ExternalData for ModelFolder {
-    fn read(&self, location: &str) -> Result<Option<Vec<u8>>, String> {
-        let location = check_location(location).map_err(|e| e.to_string())?;
+    fn read(&self, location: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+        let location = check_location(location).map_err(|e| refused(e.to_string()))?;
         let path = self.dir.join(location);
         if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
@@ -62,10 +66,10 @@ impl ExternalData for ModelFolder {
         ) {
             (Ok(dir), Ok(target)) => {
                 if !target.starts_with(&dir) {
-                    return Err(format!(
+                    return Err(refused(format!(
                         "it resolves to {}, outside the model's folder",
                         target.display()
-                    ));
+                    )));
                 }
             }
             // No canonicalize (WASI): refuse any link on the way instead.
@@ -77,50 +81,45 @@ impl ExternalData for ModelFolder {
                         .map(|m| m.file_type().is_symlink())
                         .unwrap_or(false)
                     {
-                        return Err(format!(
+                        return Err(refused(format!(
                             "{} is a symbolic link, which is not followed here",
                             p.display()
-                        ));
+                        )));
                     }
                 }
             }
         }
-        std::fs::read(&path).map(Some).map_err(|e| e.to_string())
+        std::fs::read(&path).map(Some)
     }
 }
 
-/// The temperature override: `--temperature` (a number or a file), else a sidecar beside the model when
-/// the model carries no temperature of its own.
-fn temperature(
-    model: &Path,
-    flag: Option<&str>,
-    model_has_own: bool,
-) -> Result<Option<(f32, Source)>, Fatal> {
-    if let Some(flag) = flag {
-        if let Ok(t) = parse_temperature(flag) {
-            return Ok(Some((t, Source::Explicit)));
+/// An explicit temperature: `--temperature`, a number or a file holding one.
+fn explicit_temperature(flag: Option<&str>) -> Result<Option<(f32, Source)>, Fatal> {
+    let Some(flag) = flag else { return Ok(None) };
+    if let Ok(t) = parse_temperature(flag) {
+        return Ok(Some((t, Source::Explicit)));
+    }
+    let p = Path::new(flag);
+    let text = std::fs::read_to_string(p).map_err(|e| {
+        Fatal::Message(format!(
+            "--temperature {flag}: neither a number nor a readable file ({e})"
+        ))
+    })?;
+    let t =
+        parse_temperature(&text).map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?;
+    Ok(Some((t, Source::Sidecar(file_name(p)))))
+}
+
+/// The first sidecar beside the model, by the core's names and order: its name and text.
+fn sidecar(model: &Path) -> Result<Option<(String, String)>, Fatal> {
+    let dir = model.parent().unwrap_or(Path::new(""));
+    for name in sidecar_names(&file_name(model)) {
+        let p = dir.join(&name);
+        if p.is_file() {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?;
+            return Ok(Some((name, text)));
         }
-        let p = Path::new(flag);
-        let text = std::fs::read_to_string(p).map_err(|e| {
-            Fatal(format!(
-                "--temperature {flag}: neither a number nor a readable file ({e})"
-            ))
-        })?;
-        let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
-        return Ok(Some((t, Source::Sidecar(file_name(p)))));
-    }
-    if model_has_own {
-        return Ok(None);
-    }
-    let candidates = [
-        model.with_extension("temperature"),
-        PathBuf::from(format!("{}.temperature", model.display())),
-    ];
-    if let Some(c) = candidates.iter().find(|c| c.is_file()) {
-        let text =
-            std::fs::read_to_string(c).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
-        let t = parse_temperature(&text).map_err(|e| Fatal(format!("{}: {e}", c.display())))?;
-        return Ok(Some((t, Source::Sidecar(file_name(c)))));
     }
     Ok(None)
 }
@@ -161,7 +160,7 @@ fn weights_for(
     };
     let bytes = read(&file)?;
     let tensors = SafeTensors::parse(&bytes)
-        .map_err(|e| Fatal(format!("{}: weights: {e}", file.display())))?;
+        .map_err(|e| Fatal::Message(format!("{}: weights: {e}", file.display())))?;
     Ok(Some(Weights {
         file: file_name(&file),
         tensors,
@@ -176,10 +175,8 @@ pub fn load_model(
     weights_flag: Option<&Path>,
 ) -> Result<CountModel, Fatal> {
     let bytes = read(path)?;
-    let own = CountModel::inspect(&bytes)
-        .map(|i| i.calibration.temperature_source == Source::ModelMetadata)
-        .unwrap_or(false);
-    let t = temperature(path, temperature_flag, own)?;
+    let explicit = explicit_temperature(temperature_flag)?;
+    let side = sidecar(path)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -193,10 +190,13 @@ pub fn load_model(
             name: &name,
             external: &ModelFolder { dir },
             weights: weights.as_ref(),
-            temperature: t,
+            temperature: TemperatureSources {
+                explicit,
+                sidecar: side.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            },
         },
     )
-    .map_err(|e| Fatal(format!("{}: {e}", path.display())))?;
+    .map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))?;
     if model.weights().len() > 1 {
         eprintln!("countscope: weights: {}", describe_weights(&model));
     }

@@ -26,23 +26,33 @@ fn madd(acc: v128, a: v128, b: v128) -> v128 {
 /// in the three convolutions' products under wasmtime (216 against 158 µs per window) and 20 %
 /// more per window in Chromium's relaxed-SIMD build (195.6 against 163.1 µs; consecutive
 /// `cargo xtask bench` runs).
+///
+/// # Safety
+/// `b` points at 5 readable f32 (wasm loads need no alignment).
 #[inline(always)]
 unsafe fn splats(b: *const f32) -> [v128; NR] {
+    // SAFETY: b..b+4 are readable (the caller's contract).
     let v = unsafe { v128_load(b as *const v128) };
+    // SAFETY: b+4 is the fifth readable value.
+    let fifth = unsafe { v128_load32_splat(b.add(4) as *const u32) };
     [
         i32x4_shuffle::<0, 0, 0, 0>(v, v),
         i32x4_shuffle::<1, 1, 1, 1>(v, v),
         i32x4_shuffle::<2, 2, 2, 2>(v, v),
         i32x4_shuffle::<3, 3, 3, 3>(v, v),
-        unsafe { v128_load32_splat(b.add(4) as *const u32) },
+        fifth,
     ]
 }
 
 /// The f32 at `row`, `col` of a C tile tract describes by its byte strides (AddUnicast reads
 /// there, Store writes there).
+///
+/// # Safety
+/// `row` < 8 and `col` < 5, and `tile` describes an 8×5 tile of f32 inside one allocation.
 #[inline(always)]
 unsafe fn cell(tile: &OutputStoreKer, row: usize, col: usize) -> *mut f32 {
     let offset = tile.row_byte_stride * row as isize + tile.col_byte_stride * col as isize;
+    // SAFETY: the cell is inside the tile, so the offset stays inside its allocation.
     unsafe { tile.ptr.offset(offset) as *mut f32 }
 }
 
@@ -57,8 +67,12 @@ fn each(acc: &mut Acc, f: impl Fn(v128) -> v128) {
 }
 
 /// Applies `op(row operand, acc)` (or flipped) with the 8 per-row values at `p`.
+///
+/// # Safety
+/// `p` points at 8 readable f32.
 #[inline(always)]
 unsafe fn per_row(acc: &mut Acc, p: *const f32, op: fn(v128, v128) -> v128, flipped: bool) {
+    // SAFETY: p..p+8 are readable (the caller's contract).
     let (lo, hi) = unsafe {
         (
             v128_load(p as *const v128),
@@ -74,9 +88,13 @@ unsafe fn per_row(acc: &mut Acc, p: *const f32, op: fn(v128, v128) -> v128, flip
 }
 
 /// Applies `op(column operand, acc)` (or flipped) with the 5 per-column values at `p`.
+///
+/// # Safety
+/// `p` points at 5 readable f32.
 #[inline(always)]
 unsafe fn per_col(acc: &mut Acc, p: *const f32, op: fn(v128, v128) -> v128, flipped: bool) {
     for j in 0..NR {
+        // SAFETY: j < 5 (the caller's contract).
         let c = f32x4_splat(unsafe { *p.add(j) });
         for h in 0..2 {
             let a = acc[2 * j + h];
@@ -90,130 +108,214 @@ fn scalar(acc: &mut Acc, s: f32, op: fn(v128, v128) -> v128, flipped: bool) {
     each(acc, |a| if flipped { op(a, s) } else { op(s, a) });
 }
 
-/// The kernel proper: runs tract's fused-op list for one 8×5 tile.
+/// Loads a column-major tile: column j's 8 rows are contiguous, in accumulator order.
 ///
 /// # Safety
-/// Called by tract-linalg only, with pointers it laid out for this kernel's packing and tile.
+/// `cols` points at 40 readable f32.
+#[inline(always)]
+unsafe fn load_tile(acc: &mut Acc, cols: *const f32) {
+    for (i, a) in acc.iter_mut().enumerate() {
+        // SAFETY: i < 10 vectors of 4: inside the 40 values.
+        *a = unsafe { v128_load((cols as *const v128).add(i)) };
+    }
+}
+
+/// Adds the tile `tile` describes to the accumulators.
+///
+/// # Safety
+/// `tile` describes a readable 8×5 f32 tile.
+#[inline(always)]
+unsafe fn add_unicast(acc: &mut Acc, tile: &OutputStoreKer) {
+    for j in 0..NR {
+        for h in 0..2 {
+            // SAFETY: 4h + l < 8 rows, j < 5 columns: inside the tile.
+            let at = |l| unsafe { *cell(tile, 4 * h + l, j) };
+            let v = f32x4(at(0), at(1), at(2), at(3));
+            acc[2 * j + h] = f32x4_add(acc[2 * j + h], v);
+        }
+    }
+}
+
+/// Writes the accumulators into the tile `tile` describes.
+///
+/// # Safety
+/// `tile` describes a writable 8×5 f32 tile.
+#[inline(always)]
+unsafe fn store(acc: &Acc, tile: &OutputStoreKer) {
+    for j in 0..NR {
+        for h in 0..2 {
+            let v = acc[2 * j + h];
+            let lanes = [
+                f32x4_extract_lane::<0>(v),
+                f32x4_extract_lane::<1>(v),
+                f32x4_extract_lane::<2>(v),
+                f32x4_extract_lane::<3>(v),
+            ];
+            for (l, x) in lanes.into_iter().enumerate() {
+                // SAFETY: 4h + l < 8 rows, j < 5 columns: inside the tile.
+                unsafe { *cell(tile, 4 * h + l, j) = x };
+            }
+        }
+    }
+}
+
+/// Adds the outer product of 8 row values and 5 column values.
+///
+/// # Safety
+/// `rows` points at 8 readable f32, `cols` at 5.
+#[inline(always)]
+unsafe fn add_row_col_products(acc: &mut Acc, rows: *const f32, cols: *const f32) {
+    // SAFETY: rows..rows+8 are readable.
+    let (lo, hi) = unsafe {
+        (
+            v128_load(rows as *const v128),
+            v128_load(rows.add(4) as *const v128),
+        )
+    };
+    for j in 0..NR {
+        // SAFETY: j < 5.
+        let c = f32x4_splat(unsafe { *cols.add(j) });
+        acc[2 * j] = madd(acc[2 * j], lo, c);
+        acc[2 * j + 1] = madd(acc[2 * j + 1], hi, c);
+    }
+}
+
+/// The product proper: A packed as `[k][8]` rows (two vectors per k), B as `[k][5]` columns, each
+/// broadcast.
+///
+/// # Safety
+/// `pa` points at `8 k` readable f32, `pb` at `5 k`.
+#[inline(always)]
+unsafe fn add_mat_mul(acc: &mut Acc, k: usize, pa: *const f32, pb: *const f32) {
+    let a = pa as *const v128;
+    let [mut c0l, mut c0h, mut c1l, mut c1h, mut c2l, mut c2h, mut c3l, mut c3h, mut c4l, mut c4h] =
+        *acc;
+    macro_rules! step {
+        ($i:expr) => {{
+            let i = $i;
+            // SAFETY: i < k, so vectors 2i and 2i + 1 lie in A's 8k values and B's values
+            // 5i..5i + 5 in its 5k.
+            let (lo, hi, [s0, s1, s2, s3, s4]) = unsafe {
+                (
+                    v128_load(a.add(2 * i)),
+                    v128_load(a.add(2 * i + 1)),
+                    splats(pb.add(NR * i)),
+                )
+            };
+            c0l = madd(c0l, lo, s0);
+            c0h = madd(c0h, hi, s0);
+            c1l = madd(c1l, lo, s1);
+            c1h = madd(c1h, hi, s1);
+            c2l = madd(c2l, lo, s2);
+            c2h = madd(c2h, hi, s2);
+            c3l = madd(c3l, lo, s3);
+            c3h = madd(c3h, hi, s3);
+            c4l = madd(c4l, lo, s4);
+            c4h = madd(c4h, hi, s4);
+        }};
+    }
+    // Four k per loop turn: under wasmtime the unrolled loop ran the model's largest
+    // convolution in 76 µs per window instead of 90 (two k: the same 76).
+    let mut i = 0;
+    while i + 4 <= k {
+        step!(i);
+        step!(i + 1);
+        step!(i + 2);
+        step!(i + 3);
+        i += 4;
+    }
+    while i < k {
+        step!(i);
+        i += 1;
+    }
+    *acc = [c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h];
+}
+
+/// The vector op of a per-row or per-column fused op, and whether the accumulator is its left operand
+/// (the `SubF` ops: operand − acc becomes acc − operand).
+#[inline(always)]
+fn binary(op: &FusedKerSpec<f32>) -> (fn(v128, v128) -> v128, bool) {
+    use FusedKerSpec::*;
+    match op {
+        PerRowMin(_) | PerColMin(_) => (f32x4_min, false),
+        PerRowMax(_) | PerColMax(_) => (f32x4_max, false),
+        PerRowAdd(_) | PerColAdd(_) => (f32x4_add, false),
+        PerRowMul(_) | PerColMul(_) => (f32x4_mul, false),
+        PerRowSubF(_) | PerColSubF(_) => (f32x4_sub, true),
+        _ => (f32x4_sub, false),
+    }
+}
+
+/// The kernel proper: runs a fused-op list for one 8×5 tile, each op on the accumulators.
+///
+/// # Safety
+/// Every pointer in `spec` is laid out for this kernel's packing and tile, as tract-linalg
+/// lays them out when its dispatcher picks this kernel, and as `DirectConv1d` and the tests
+/// do: `AddMatMul` A with 8 k and B with 5 k values, per-row operands 8 values, per-column ones
+/// 5, tiles 8×5 inside one allocation (`LoadTile`'s column-major, 40 contiguous values).
 pub(super) unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
     let mut acc: Acc = [f32x4_splat(0.0); 2 * NR];
-    unsafe {
-        for op in spec {
-            match *op {
-                FusedKerSpec::Done => break,
-                FusedKerSpec::Clear => acc = [f32x4_splat(0.0); 2 * NR],
-                // The column-major tile: column j's 8 rows are contiguous, in accumulator order.
-                FusedKerSpec::LoadTile(cols, _rows) => {
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        *a = v128_load((cols as *const v128).add(i));
-                    }
-                }
-                FusedKerSpec::ScalarMin(s) => scalar(&mut acc, s, f32x4_min, false),
-                FusedKerSpec::ScalarMax(s) => scalar(&mut acc, s, f32x4_max, false),
-                FusedKerSpec::ScalarAdd(s) => scalar(&mut acc, s, f32x4_add, false),
-                FusedKerSpec::ScalarMul(s) => scalar(&mut acc, s, f32x4_mul, false),
-                FusedKerSpec::ScalarSub(s) => scalar(&mut acc, s, f32x4_sub, false),
-                FusedKerSpec::ScalarSubF(s) => scalar(&mut acc, s, f32x4_sub, true),
-                FusedKerSpec::LeakyRelu(alpha) => {
-                    let (alpha, zero) = (f32x4_splat(alpha), f32x4_splat(0.0));
-                    each(&mut acc, |a| {
-                        v128_bitselect(a, f32x4_mul(alpha, a), f32x4_gt(a, zero))
-                    });
-                }
-                FusedKerSpec::PerRowMin(p) => per_row(&mut acc, p, f32x4_min, false),
-                FusedKerSpec::PerRowMax(p) => per_row(&mut acc, p, f32x4_max, false),
-                FusedKerSpec::PerRowAdd(p) => per_row(&mut acc, p, f32x4_add, false),
-                FusedKerSpec::PerRowMul(p) => per_row(&mut acc, p, f32x4_mul, false),
-                FusedKerSpec::PerRowSub(p) => per_row(&mut acc, p, f32x4_sub, false),
-                FusedKerSpec::PerRowSubF(p) => per_row(&mut acc, p, f32x4_sub, true),
-                FusedKerSpec::PerColMin(p) => per_col(&mut acc, p, f32x4_min, false),
-                FusedKerSpec::PerColMax(p) => per_col(&mut acc, p, f32x4_max, false),
-                FusedKerSpec::PerColAdd(p) => per_col(&mut acc, p, f32x4_add, false),
-                FusedKerSpec::PerColMul(p) => per_col(&mut acc, p, f32x4_mul, false),
-                FusedKerSpec::PerColSub(p) => per_col(&mut acc, p, f32x4_sub, false),
-                FusedKerSpec::PerColSubF(p) => per_col(&mut acc, p, f32x4_sub, true),
-                // The integer-requantisation steps, as tract's f32 wasm kernels read them.
-                FusedKerSpec::QScale(shift, rp, mult) => {
-                    let s = linalg::Scaler::from_fuse_params(shift, rp, mult).scale;
-                    scalar(&mut acc, s, f32x4_mul, false)
-                }
-                FusedKerSpec::RoundingShiftRight(shift, _) => {
-                    scalar(&mut acc, 2f32.powi(-(shift as i32)), f32x4_mul, false)
-                }
-                FusedKerSpec::ShiftLeft(shift) => {
-                    scalar(&mut acc, 2f32.powi(shift as i32), f32x4_mul, false)
-                }
-                FusedKerSpec::AddUnicast(tile) => {
-                    for j in 0..NR {
-                        for h in 0..2 {
-                            let at = |l| *cell(&tile, 4 * h + l, j);
-                            let v = f32x4(at(0), at(1), at(2), at(3));
-                            acc[2 * j + h] = f32x4_add(acc[2 * j + h], v);
-                        }
-                    }
-                }
-                FusedKerSpec::AddRowColProducts(rows, cols) => {
-                    let (lo, hi) = (
-                        v128_load(rows as *const v128),
-                        v128_load(rows.add(4) as *const v128),
-                    );
-                    for j in 0..NR {
-                        let c = f32x4_splat(*cols.add(j));
-                        acc[2 * j] = madd(acc[2 * j], lo, c);
-                        acc[2 * j + 1] = madd(acc[2 * j + 1], hi, c);
-                    }
-                }
-                FusedKerSpec::Store(tile) => {
-                    for j in 0..NR {
-                        for h in 0..2 {
-                            let v = acc[2 * j + h];
-                            *cell(&tile, 4 * h, j) = f32x4_extract_lane::<0>(v);
-                            *cell(&tile, 4 * h + 1, j) = f32x4_extract_lane::<1>(v);
-                            *cell(&tile, 4 * h + 2, j) = f32x4_extract_lane::<2>(v);
-                            *cell(&tile, 4 * h + 3, j) = f32x4_extract_lane::<3>(v);
-                        }
-                    }
-                }
-                FusedKerSpec::AddMatMul { k, pa, pb, .. } => {
-                    // A: [k][8] rows, two vectors per k. B: [k][5] columns, each broadcast.
-                    let a = pa as *const v128;
-                    let b = pb as *const f32;
-                    let [mut c0l, mut c0h, mut c1l, mut c1h, mut c2l, mut c2h, mut c3l, mut c3h, mut c4l, mut c4h] =
-                        acc;
-                    macro_rules! step {
-                        ($i:expr) => {{
-                            let i = $i;
-                            let lo = v128_load(a.add(2 * i));
-                            let hi = v128_load(a.add(2 * i + 1));
-                            let [s0, s1, s2, s3, s4] = splats(b.add(NR * i));
-                            c0l = madd(c0l, lo, s0);
-                            c0h = madd(c0h, hi, s0);
-                            c1l = madd(c1l, lo, s1);
-                            c1h = madd(c1h, hi, s1);
-                            c2l = madd(c2l, lo, s2);
-                            c2h = madd(c2h, hi, s2);
-                            c3l = madd(c3l, lo, s3);
-                            c3h = madd(c3h, hi, s3);
-                            c4l = madd(c4l, lo, s4);
-                            c4h = madd(c4h, hi, s4);
-                        }};
-                    }
-                    // Four k per loop turn: under wasmtime the unrolled loop ran the model's
-                    // largest convolution in 76 µs per window instead of 90 (two k: the same 76).
-                    let mut i = 0;
-                    while i + 4 <= k {
-                        step!(i);
-                        step!(i + 1);
-                        step!(i + 2);
-                        step!(i + 3);
-                        i += 4;
-                    }
-                    while i < k {
-                        step!(i);
-                        i += 1;
-                    }
-                    acc = [c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h];
-                }
+    for op in spec {
+        match *op {
+            FusedKerSpec::Done => break,
+            FusedKerSpec::Clear => acc = [f32x4_splat(0.0); 2 * NR],
+            // SAFETY: the tile holds 40 values (the kernel's contract).
+            FusedKerSpec::LoadTile(cols, _rows) => unsafe { load_tile(&mut acc, cols) },
+            FusedKerSpec::ScalarMin(s) => scalar(&mut acc, s, f32x4_min, false),
+            FusedKerSpec::ScalarMax(s) => scalar(&mut acc, s, f32x4_max, false),
+            FusedKerSpec::ScalarAdd(s) => scalar(&mut acc, s, f32x4_add, false),
+            FusedKerSpec::ScalarMul(s) => scalar(&mut acc, s, f32x4_mul, false),
+            FusedKerSpec::ScalarSub(s) => scalar(&mut acc, s, f32x4_sub, false),
+            FusedKerSpec::ScalarSubF(s) => scalar(&mut acc, s, f32x4_sub, true),
+            FusedKerSpec::LeakyRelu(alpha) => {
+                let (alpha, zero) = (f32x4_splat(alpha), f32x4_splat(0.0));
+                each(&mut acc, |a| {
+                    v128_bitselect(a, f32x4_mul(alpha, a), f32x4_gt(a, zero))
+                });
             }
+            FusedKerSpec::PerRowMin(p)
+            | FusedKerSpec::PerRowMax(p)
+            | FusedKerSpec::PerRowAdd(p)
+            | FusedKerSpec::PerRowMul(p)
+            | FusedKerSpec::PerRowSub(p)
+            | FusedKerSpec::PerRowSubF(p) => {
+                let (f, flipped) = binary(op);
+                // SAFETY: per-row operands hold 8 values (the kernel's contract).
+                unsafe { per_row(&mut acc, p, f, flipped) }
+            }
+            FusedKerSpec::PerColMin(p)
+            | FusedKerSpec::PerColMax(p)
+            | FusedKerSpec::PerColAdd(p)
+            | FusedKerSpec::PerColMul(p)
+            | FusedKerSpec::PerColSub(p)
+            | FusedKerSpec::PerColSubF(p) => {
+                let (f, flipped) = binary(op);
+                // SAFETY: per-column operands hold 5 values (the kernel's contract).
+                unsafe { per_col(&mut acc, p, f, flipped) }
+            }
+            // The integer-requantisation steps, as tract's f32 wasm kernels read them.
+            FusedKerSpec::QScale(shift, rp, mult) => {
+                let s = linalg::Scaler::from_fuse_params(shift, rp, mult).scale;
+                scalar(&mut acc, s, f32x4_mul, false)
+            }
+            FusedKerSpec::RoundingShiftRight(shift, _) => {
+                scalar(&mut acc, 2f32.powi(-(shift as i32)), f32x4_mul, false)
+            }
+            FusedKerSpec::ShiftLeft(shift) => {
+                scalar(&mut acc, 2f32.powi(shift as i32), f32x4_mul, false)
+            }
+            // SAFETY: the tile is 8×5 inside one allocation (the kernel's contract).
+            FusedKerSpec::AddUnicast(tile) => unsafe { add_unicast(&mut acc, &tile) },
+            // SAFETY: 8 row and 5 column values (the kernel's contract).
+            FusedKerSpec::AddRowColProducts(rows, cols) => unsafe {
+                add_row_col_products(&mut acc, rows, cols)
+            },
+            // SAFETY: the tile is 8×5 inside one allocation (the kernel's contract).
+            FusedKerSpec::Store(tile) => unsafe { store(&acc, &tile) },
+            // SAFETY: A holds 8 k values and B 5 k (the kernel's contract).
+            FusedKerSpec::AddMatMul { k, pa, pb, .. } => unsafe {
+                add_mat_mul(&mut acc, k, pa as *const f32, pb as *const f32)
+            },
         }
     }
     0
@@ -329,6 +431,8 @@ mod tests {
         spec.extend_from_slice(ops);
         spec.push(FusedKerSpec::Store(out.store()));
         spec.push(FusedKerSpec::Done);
+        // SAFETY: both tiles are whole `Strided` 8×5 buffers, and every operand in `ops` is one
+        // the tests below size for its op (8 per-row values, 5 per-column ones).
         assert_eq!(unsafe { kernel(&spec) }, 0);
         out.tile()
     }
@@ -356,6 +460,7 @@ mod tests {
             FusedKerSpec::Store(out.store()),
             FusedKerSpec::Done,
         ];
+        // SAFETY: `cols` holds the 40 values of a column-major tile; `out` is a whole 8×5 tile.
         assert_eq!(unsafe { kernel(&spec) }, 0);
         assert_eq!(out.tile(), t);
     }
@@ -367,6 +472,7 @@ mod tests {
         // Nothing after Done runs: the Store that `run` appends is never reached.
         let mut out = Strided::new();
         let spec = [FusedKerSpec::Done, FusedKerSpec::Store(out.store())];
+        // SAFETY: `out` is a whole 8×5 tile (and is never reached).
         assert_eq!(unsafe { kernel(&spec) }, 0);
         assert!(out.0.iter().all(|v| *v == SENTINEL));
     }

@@ -60,11 +60,6 @@ impl InputStats {
         self.windows += 1;
     }
 
-    /// Windows added so far.
-    pub fn windows(&self) -> u64 {
-        self.windows
-    }
-
     /// The summary, `None` before the first window.
     pub fn summary(&self) -> Option<InputSummary> {
         if self.windows == 0 {
@@ -210,11 +205,20 @@ impl InputSummary {
         }
     }
 
+    /// The median over subcarriers of |mean|: how far from zero-mean the input sits.
+    pub fn median_abs_mean(&self) -> f32 {
+        median(&self.mean.iter().map(|m| m.abs()).collect::<Vec<_>>())
+    }
+
+    /// The median over subcarriers of the standard deviation: the input's typical scale.
+    pub fn median_std(&self) -> f32 {
+        median(&self.std)
+    }
+
     /// Whether this input is far from zero-mean/unit-scale ([`FAR_MEAN`], [`FAR_SCALE`]).
     pub fn far_from_unit_scale(&self) -> bool {
-        let abs_mean: Vec<f32> = self.mean.iter().map(|m| m.abs()).collect();
-        let sd = median(&self.std);
-        median(&abs_mean) > FAR_MEAN || !(1.0 / FAR_SCALE..=FAR_SCALE).contains(&sd)
+        self.median_abs_mean() > FAR_MEAN
+            || !(1.0 / FAR_SCALE..=FAR_SCALE).contains(&self.median_std())
     }
 
     /// How many subcarriers sit far from a model's statistics ([`SHIFT_MEAN`], [`SHIFT_SCALE`]).

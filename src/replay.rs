@@ -229,7 +229,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// Every window, 8-bit, when [`Replay::keep_windows`] asked for them (the page's heatmap).
     pub windows: Option<WindowStore>,
-    /// What the windows held before normalisation (every window read, in every shard), `None` when none was.
+    /// What the windows held before normalisation (every window read; kept by shard 0 only, which reads
+    /// them all and reports), `None` when none was read or in a helper shard.
     pub input: Option<InputSummary>,
 }
 
@@ -401,7 +402,10 @@ impl<M: Borrow<CountModel>> Replay<M> {
             match item {
                 Ok(mut record) => {
                     self.layout.add(&record);
-                    self.stats.add(&record.window);
+                    // Only the primary shard reports; a helper's statistics would be thrown away.
+                    if self.shard.index == 0 {
+                        self.stats.add(&record.window);
+                    }
                     if let Some(store) = &mut self.store {
                         store.push(&record.window);
                     }

@@ -12,8 +12,8 @@
 
 use crate::input::StatsPass;
 use crate::model::{
-    parse_temperature, sidecar_names, CountModel, ExternalData, LoadOptions, SafeTensors, Source,
-    TemperatureSources, Weights,
+    parse_temperature, sidecar_names, weights_name, CountModel, ExternalData, LoadOptions,
+    SafeTensors, Source, TemperatureSources, Weights,
 };
 use crate::plot::{self, Style};
 use crate::recording::{LayoutPolicy, LineError, Reader, Record};
@@ -138,12 +138,13 @@ impl Model {
             None => None,
         };
         let explicit = match o.get("temperature") {
+            // A number or its text, checked by the core's one rule.
             Some(t) => Some((
-                t.as_f64()
-                    .map(|t| t as f32)
-                    .or_else(|| t.as_string().and_then(|t| parse_temperature(&t).ok()))
-                    .filter(|t| t.is_finite() && *t > 0.0)
-                    .ok_or_else(|| JsError::new("temperature must be a positive number"))?,
+                parse_temperature(
+                    &t.as_f64()
+                        .map_or_else(|| t.as_string().unwrap_or_default(), |t| t.to_string()),
+                )
+                .map_err(js_err)?,
                 Source::Explicit,
             )),
             None => None,
@@ -174,13 +175,18 @@ impl Model {
     #[wasm_bindgen(js_name = sidecarNames)]
     pub fn sidecar_names(bytes: &[u8], name: &str) -> Result<Vec<String>, JsError> {
         let info = CountModel::inspect(bytes).map_err(js_err)?;
-        Ok(
-            if info.calibration.temperature_source == Source::ModelMetadata {
-                Vec::new()
-            } else {
-                sidecar_names(name).into_iter().collect()
-            },
-        )
+        Ok(if info.calibration.takes_sidecar() {
+            sidecar_names(name).into_iter().collect()
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// The safetensors file to look for beside a model whose external data is missing: the core's
+    /// [`weights_name`] (`count_v1.safetensors` for `count_v1.onnx`).
+    #[wasm_bindgen(js_name = weightsName)]
+    pub fn weights_name(name: &str) -> String {
+        weights_name(name)
     }
 
     /// This model, z-scoring each subcarrier with the statistics `scan` read from a recording (the CLI's

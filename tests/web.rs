@@ -440,6 +440,7 @@ fn ruview_release_loads_from_onnx_with_safetensors_and_from_safetensors_alone() 
     assert!(Model::sidecar_names(MODEL, "count_v1.onnx")
         .unwrap()
         .is_empty());
+    assert_eq!(Model::weights_name("count_v1.onnx"), "count_v1.safetensors");
     // A broken safetensors is refused with the tensor named, not a panic.
     let truncated = &RUVIEW_SAFETENSORS[..RUVIEW_SAFETENSORS.len() - 100];
     let err = Model::new(truncated, options(&[("name", "t.safetensors".into())]))

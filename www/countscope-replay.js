@@ -252,13 +252,13 @@ class CountscopeReplay extends HTMLElement {
     const name = url.split('/').pop();
     const external = {};
     await engine;
-    const stem = url.replace(/\.(onnx|safetensors)$/i, '');
+    const weightsName = Model.weightsName(name);
     let weights = null;
     for (const file of Model.externalFiles(bytes)) {
       try {
         external[file] = await this.fetchBytes(new URL(file, url).href, `model's external data`);
       } catch (e) {
-        weights ??= await this.fetchBytes(`${stem}.safetensors`, 'model\'s weights').catch(() => { throw e; });
+        weights ??= await this.fetchBytes(new URL(weightsName, url).href, 'model\'s weights').catch(() => { throw e; });
       }
     }
     let sidecar = null;
@@ -266,8 +266,7 @@ class CountscopeReplay extends HTMLElement {
       const answer = await fetch(new URL(side, url).href).catch(() => null);
       if (answer?.ok) { sidecar = { name: side, text: await answer.text() }; break; }
     }
-    const weightsName = weights ? `${stem.split('/').pop()}.safetensors` : null;
-    this.modelInfo = await this.askModel({ bytes, options: { name, external, weights, weightsName, sidecar } });
+    this.modelInfo = await this.askModel({ bytes, options: { name, external, weights, weightsName: weights ? weightsName : null, sidecar } });
     this.modelName = name;
   }
 

@@ -126,12 +126,8 @@ impl Calibration {
 /// `<file>.temperature` (`count_v1.onnx.temperature`). The CLI looks in the model's folder, the page
 /// beside the model's URL: both ask here, so they look for the same names in the same order.
 pub fn sidecar_names(model_file: &str) -> [String; 2] {
-    let stem = match model_file.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.contains('/') => stem,
-        _ => model_file,
-    };
     [
-        format!("{stem}.temperature"),
+        format!("{}.temperature", super::stem(model_file)),
         format!("{model_file}.temperature"),
     ]
 }
@@ -147,13 +143,19 @@ pub struct TemperatureSources<'a> {
 }
 
 impl Calibration {
+    /// Whether a sidecar would apply: only to a model that carries no temperature of its own. The page
+    /// asks this before looking for one, so it never fetches a file the precedence would ignore.
+    pub fn takes_sidecar(&self) -> bool {
+        self.temperature_source != Source::ModelMetadata
+    }
+
     /// The one precedence every shell uses: an explicit temperature, else the model's own metadata, else a
     /// sidecar, else T = 1.
     pub fn with_temperature(mut self, from: &TemperatureSources) -> Result<Self, ModelError> {
         if let Some((t, source)) = &from.explicit {
             self.temperature = *t;
             self.temperature_source = source.clone();
-        } else if self.temperature_source != Source::ModelMetadata {
+        } else if self.takes_sidecar() {
             if let Some((name, text)) = from.sidecar {
                 self.temperature = parse_temperature(text)
                     .map_err(|e| ModelError::Calibration(format!("{name}: {e}")))?;
@@ -257,6 +259,10 @@ mod tests {
         assert_eq!(
             sidecar_names("model"),
             ["model.temperature", "model.temperature"]
+        );
+        assert_eq!(
+            super::super::weights_name("count_v1.onnx"),
+            "count_v1.safetensors"
         );
         let side = TemperatureSources {
             explicit: None,

@@ -60,19 +60,6 @@ fn not_countnet(file: &str, found: String) -> ModelError {
     }
 }
 
-/// Whether a safetensors file holds exactly CountNet's tensor names (shapes aside), for `inspect`.
-pub fn has_countnet_names(st: &SafeTensors) -> bool {
-    let mut have: Vec<String> = st
-        .tensors()
-        .iter()
-        .map(|t| normalise_name(&t.name))
-        .collect();
-    let mut want: Vec<String> = NAMES.iter().map(|n| normalise_name(n)).collect();
-    have.sort();
-    want.sort();
-    have == want
-}
-
 /// The ONNX graph of the CountNet whose weights `st` holds. Refuses, listing what CountNet expects, a
 /// file with other names, missing or extra tensors, or shapes that do not chain.
 pub fn build(st: &SafeTensors, file: &str) -> Result<pb::ModelProto, ModelError> {

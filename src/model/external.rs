@@ -131,11 +131,10 @@ pub fn inline(
             }
             Ok(None) if weights.is_some() => from_weights.push(location.clone()),
             Ok(None) => {
-                let stem = model_name.strip_suffix(".onnx").unwrap_or(model_name);
                 return Err(ModelError::MissingExternal {
                     file: location.clone(),
                     tensors: tensors.len(),
-                    weights: format!("{stem}.safetensors"),
+                    weights: super::weights_name(model_name),
                 });
             }
             Err(why) => {

@@ -23,6 +23,23 @@ use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+/// A model file's name without its extension: `count_v1` for `count_v1.onnx` or `count_v1.safetensors`.
+/// RuView's companions share it (`count_v1.safetensors`, `count_v1.temperature`), so every name a shell
+/// looks for beside a model is made here.
+pub(crate) fn stem(model_file: &str) -> &str {
+    match model_file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.contains('/') => stem,
+        _ => model_file,
+    }
+}
+
+/// The safetensors file that holds an ONNX model's weights as RuView publishes them: `<stem>.safetensors`
+/// (`count_v1.safetensors` beside `count_v1.onnx`). The CLI looks for it beside the model, the page beside
+/// the model's URL, and the missing-data error names it.
+pub fn weights_name(model_file: &str) -> String {
+    format!("{}.safetensors", stem(model_file))
+}
+
 /// Windows per inference call unless the caller picks another size. Chosen by `countscope bench`
 /// (CountNet, 2-core x86_64, 2026-11-28, median of 7): native µs/window 91 at batch 1, 77 at 8 and 16,
 /// 95–101 at 32 and 64 (the activations stop fitting in cache); under wasmtime 194–201 at 1, 175–178 at

@@ -142,26 +142,28 @@ pub enum Dtype {
     U64,
 }
 
+/// Every dtype with its name as the format spells it: the one table `parse` and `name` read.
+const DTYPES: [(Dtype, &str); 15] = [
+    (Dtype::Bool, "BOOL"),
+    (Dtype::U8, "U8"),
+    (Dtype::I8, "I8"),
+    (Dtype::F8E5M2, "F8_E5M2"),
+    (Dtype::F8E4M3, "F8_E4M3"),
+    (Dtype::I16, "I16"),
+    (Dtype::U16, "U16"),
+    (Dtype::F16, "F16"),
+    (Dtype::BF16, "BF16"),
+    (Dtype::I32, "I32"),
+    (Dtype::U32, "U32"),
+    (Dtype::F32, "F32"),
+    (Dtype::F64, "F64"),
+    (Dtype::I64, "I64"),
+    (Dtype::U64, "U64"),
+];
+
 impl Dtype {
     fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "BOOL" => Self::Bool,
-            "U8" => Self::U8,
-            "I8" => Self::I8,
-            "F8_E5M2" => Self::F8E5M2,
-            "F8_E4M3" => Self::F8E4M3,
-            "I16" => Self::I16,
-            "U16" => Self::U16,
-            "F16" => Self::F16,
-            "BF16" => Self::BF16,
-            "I32" => Self::I32,
-            "U32" => Self::U32,
-            "F32" => Self::F32,
-            "F64" => Self::F64,
-            "I64" => Self::I64,
-            "U64" => Self::U64,
-            _ => return None,
-        })
+        DTYPES.iter().find(|(_, n)| *n == s).map(|(d, _)| *d)
     }
 
     /// Bytes per element.
@@ -176,23 +178,10 @@ impl Dtype {
 
     /// The name as the format spells it.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Bool => "BOOL",
-            Self::U8 => "U8",
-            Self::I8 => "I8",
-            Self::F8E5M2 => "F8_E5M2",
-            Self::F8E4M3 => "F8_E4M3",
-            Self::I16 => "I16",
-            Self::U16 => "U16",
-            Self::F16 => "F16",
-            Self::BF16 => "BF16",
-            Self::I32 => "I32",
-            Self::U32 => "U32",
-            Self::F32 => "F32",
-            Self::F64 => "F64",
-            Self::I64 => "I64",
-            Self::U64 => "U64",
-        }
+        DTYPES
+            .iter()
+            .find(|(d, _)| *d == self)
+            .map_or("?", |(_, n)| n)
     }
 }
 
@@ -440,11 +429,6 @@ impl SafeTensors {
         &self.metadata
     }
 
-    /// The tensor called `name`.
-    pub fn get(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensors.iter().find(|t| t.name == name)
-    }
-
     /// Total elements of the floating-point tensors (what `inspect` calls parameters).
     pub fn parameters(&self) -> u64 {
         self.tensors
@@ -567,7 +551,7 @@ mod tests {
         let st = SafeTensors::parse(&bytes).unwrap();
         assert_eq!(st.tensors().len(), 2);
         assert_eq!(st.metadata(), &[("format".to_string(), "pt".to_string())]);
-        let w = st.get("a.weight").unwrap();
+        let w = st.tensors().iter().find(|t| t.name == "a.weight").unwrap();
         assert_eq!(w.shape, vec![2, 3]);
         assert_eq!(st.values(w).unwrap(), vec![1., 2., 3., 4., 5., 6.]);
         assert_eq!(st.parameters(), 8);

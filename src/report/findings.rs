@@ -149,7 +149,7 @@ pub fn input_scale_findings(
     input: Option<&crate::input::InputSummary>,
     calibration: &crate::model::Calibration,
 ) -> Vec<Finding> {
-    use crate::input::{median, SHIFT_SHARE};
+    use crate::input::SHIFT_SHARE;
     use crate::model::Source;
     let Some(input) = input else {
         return Vec::new();
@@ -157,14 +157,13 @@ pub fn input_scale_findings(
     let mut out = Vec::new();
     match &calibration.normalisation {
         None if input.far_from_unit_scale() => {
-            let abs_mean: Vec<f32> = input.mean.iter().map(|m| m.abs()).collect();
             out.push(Finding {
                 code: FindingCode::InputNotNormalised,
                 severity: Severity::Warning,
                 message: format!(
                     "the model carries no input normalisation and was fed values far from zero-mean, unit-scale (median per-subcarrier |mean| {:.3}, median std {:.3}, range {} to {}); a model trained on z-scored input, as RuView trained CountNet, may then output numbers that mean nothing: replay with --normalise recording, or use a model that carries its statistics",
-                    median(&abs_mean),
-                    median(&input.std),
+                    input.median_abs_mean(),
+                    input.median_std(),
                     input.min,
                     input.max
                 ),

@@ -3,8 +3,8 @@
 
 use crate::cli::Fatal;
 use countscope::model::{
-    check_location, parse_temperature, sidecar_names, CountModel, ExternalData, LoadOptions,
-    ModelFormat, SafeTensors, Source, TemperatureSources, Weights,
+    check_location, parse_temperature, sidecar_names, weights_name, CountModel, ExternalData,
+    LoadOptions, ModelFormat, SafeTensors, Source, TemperatureSources, Weights,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -151,7 +151,7 @@ fn weights_for(
                             .is_ok_and(|f| std::fs::symlink_metadata(dir.join(f)).is_err())
                     })
             });
-            let beside = path.with_extension("safetensors");
+            let beside = path.with_file_name(weights_name(&file_name(path)));
             (missing && beside.is_file()).then_some(beside)
         }
     };

@@ -22,6 +22,7 @@ pub mod replay;
 pub mod report;
 pub mod series;
 pub mod sim;
+pub mod sniff;
 pub mod store;
 pub mod time;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

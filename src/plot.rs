@@ -2,12 +2,13 @@
 //! (plotters-canvas), the tests a pixel buffer.
 //!
 //! Every time plot takes a cursor (the current window) and draws O(pixel width) elements however long the
-//! recording: series are reduced to min/max per pixel column first ([`crate::series::min_max_columns`]).
+//! recording: series are reduced to min/max per pixel column first ([`crate::series::min_max_columns`]),
+//! read from the replay's [`Envelopes`] (built once), so a redraw reads O(width · log n) values.
 //! Sizes are in device pixels; [`Style::scale`] (the screen's `devicePixelRatio`) scales fonts and strokes
 //! so a HiDPI canvas is crisp rather than small.
 
 use crate::report::metrics::ReliabilityBin;
-use crate::series::{min_max_columns, Column, Series};
+use crate::series::{min_max_columns, Column, Envelopes, Series};
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -212,6 +213,7 @@ fn step_columns<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
 pub fn timeline<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
+    env: &Envelopes,
     view: Range<usize>,
     cursor: usize,
     style: Style,
@@ -244,10 +246,10 @@ pub fn timeline<DB: DrawingBackend>(
     let plot = chart.plotting_area();
 
     // Wrong windows: share of each column that is wrong, as shading.
-    for c in min_max_columns(view.clone(), width, |i| series.is_wrong(i) as u8 as f32) {
+    let wrong = |r: Range<usize>| Some((0.0, env.wrong_in(r) as f32));
+    for c in min_max_columns(view.clone(), width, wrong) {
         if c.max > 0.0 {
-            let share = (c.first..c.end).filter(|&i| series.is_wrong(i)).count() as f64
-                / (c.end - c.first) as f64;
+            let share = c.max as f64 / (c.end - c.first) as f64;
             plot.draw(&Rectangle::new(
                 [
                     (c.first as f64, -0.5),
@@ -259,8 +261,8 @@ pub fn timeline<DB: DrawingBackend>(
         }
     }
     // The 95 % band: lowest low and highest high in each column.
-    let lows = min_max_columns(view.clone(), width, |i| series.p95_low[i] as f32);
-    let highs = min_max_columns(view.clone(), width, |i| series.p95_high[i] as f32);
+    let lows = min_max_columns(view.clone(), width, |r| env.p95_low.min_max(r));
+    let highs = min_max_columns(view.clone(), width, |r| env.p95_high.min_max(r));
     for (lo, hi) in lows.iter().zip(&highs) {
         plot.draw(&Rectangle::new(
             [
@@ -271,12 +273,9 @@ pub fn timeline<DB: DrawingBackend>(
         ))
         .map_err(&e)?;
     }
-    let truth = min_max_columns(view.clone(), width, |i| match series.truth_at(i) {
-        Some(t) => t as f32,
-        None => f32::NAN,
-    });
+    let truth = min_max_columns(view.clone(), width, |r| env.truth.min_max(r));
     step_columns(plot, &truth, pal.truth.mix(0.9).stroke_width(style.px(3.0))).map_err(&e)?;
-    let pred = min_max_columns(view.clone(), width, |i| series.count[i] as f32);
+    let pred = min_max_columns(view.clone(), width, |r| env.count.min_max(r));
     step_columns(plot, &pred, pal.pred.stroke_width(style.px(1.5))).map_err(&e)?;
     if view.contains(&cursor) {
         draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
@@ -307,6 +306,7 @@ fn draw_cursor<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
 pub fn confidence<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
+    env: &Envelopes,
     view: Range<usize>,
     cursor: usize,
     style: Style,
@@ -338,19 +338,11 @@ pub fn confidence<DB: DrawingBackend>(
     let width = chart.plotting_area().dim_in_pixel().0 as usize;
     let plot = chart.plotting_area();
     let mark = style.px(2.0);
-    for (colour, keep) in [
-        (pal.muted, None),
-        (pal.right, Some(false)),
-        (pal.wrong, Some(true)),
-    ] {
-        let cols = min_max_columns(view.clone(), width, |i| {
-            let wrong = series.truth_at(i).map(|t| t != series.count[i]);
-            if wrong == keep {
-                series.confidence[i]
-            } else {
-                f32::NAN
-            }
-        });
+    for (colour, kind) in [pal.muted, pal.right, pal.wrong]
+        .into_iter()
+        .zip(&env.confidence)
+    {
+        let cols = min_max_columns(view.clone(), width, |r| kind.min_max(r));
         for c in cols {
             plot.draw(&Rectangle::new(
                 [(c.first as f64, c.min as f64), (c.end as f64, c.max as f64)],
@@ -759,12 +751,13 @@ mod tests {
     #[test]
     fn the_timeline_draws_the_prediction_and_its_cursor_where_it_is() {
         let s = series(100_000);
+        let e = Envelopes::new(&s);
         let style = Style::default();
         let pal = style.palette();
         let mut at = Vec::new();
         for cursor in [1_000, 90_000] {
             let px = draw(600, 200, |area| {
-                timeline(area, &s, 0..0, cursor, style).unwrap()
+                timeline(area, &s, &e, 0..0, cursor, style).unwrap()
             });
             assert!(
                 count_colour(&px, pal.pred, 0..600) > 500,
@@ -781,7 +774,7 @@ mod tests {
         // Zoomed to 2,000 windows around window 90,000: the cursor sits mid-plot; outside the view it is
         // not drawn.
         let zoomed = draw(600, 200, |area| {
-            timeline(area, &s, 89_000..91_000, 90_000, style).unwrap()
+            timeline(area, &s, &e, 89_000..91_000, 90_000, style).unwrap()
         });
         let cols: Vec<u32> = (0..600)
             .filter(|&x| count_colour(&zoomed, pal.cursor, x..x + 1) > 50)
@@ -791,7 +784,7 @@ mod tests {
             "{cols:?}"
         );
         let outside = draw(600, 200, |area| {
-            timeline(area, &s, 89_000..91_000, 1_000, style).unwrap()
+            timeline(area, &s, &e, 89_000..91_000, 1_000, style).unwrap()
         });
         assert_eq!(count_colour(&outside, pal.cursor, 0..600), 0);
     }
@@ -799,6 +792,7 @@ mod tests {
     #[test]
     fn every_plot_draws_something_in_both_themes() {
         let s = series(500);
+        let e = Envelopes::new(&s);
         let preds = s.predictions();
         let m = crate::report::Metrics::compute(&preds);
         let window: Vec<f32> = (0..crate::WINDOW_LEN).map(|i| i as f32).collect();
@@ -807,7 +801,7 @@ mod tests {
             let bg = style.palette().bg;
             let px = draw(400, 300, |area| {
                 let parts = area.split_evenly((2, 3));
-                confidence(&parts[0], &s, 0..s.len(), 10, style).unwrap();
+                confidence(&parts[0], &s, &e, 0..s.len(), 10, style).unwrap();
                 heatmap(&parts[1], Some(&window), style).unwrap();
                 probabilities(&parts[2], s.probs_at(3), s.truth_at(3), (2, 4), style).unwrap();
                 confusion(&parts[3], &m.confusion, style).unwrap();

@@ -17,7 +17,8 @@ use std::borrow::Borrow;
 pub const MAX_KEPT_LINE_ERRORS: usize = 1000;
 
 /// The model's reading of one window, with RuView's `person.count` field names where they mean the same.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// (Its columns, for typed arrays and CSV, are the table in [`crate::series`].)
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FramePrediction {
     /// 1-based line of the recording this window came from.
     pub line: u64,
@@ -52,31 +53,6 @@ fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         Some(t) => s.serialize_str(&time::format_iso8601(*t)),
         None => s.serialize_none(),
     }
-}
-
-/// The header of per-frame CSV (`countscope replay --format csv`, the page's CSV export).
-pub const CSV_HEADER: &str =
-    "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
-p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7";
-
-/// One prediction as a CSV row under [`CSV_HEADER`] (empty cells for what the recording does not say).
-pub fn csv_row(p: &FramePrediction) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    [
-        p.line.to_string(),
-        opt(p.ts_start.map(time::format_iso8601)),
-        opt(p.ts_end.map(time::format_iso8601)),
-        opt(p.truth.map(|t| t.to_string())),
-        p.count.to_string(),
-        opt(p.correct.map(|c| c.to_string())),
-        p.confidence.to_string(),
-        p.count_p95_low.to_string(),
-        p.count_p95_high.to_string(),
-        p.probs.map(|v| v.to_string()).join(","),
-        p.conf_logit.to_string(),
-        p.count_logits.map(|v| v.to_string()).join(","),
-    ]
-    .join(",")
 }
 
 /// Numerically stable softmax.
@@ -124,13 +100,10 @@ pub fn p95_interval(p: &[f32; N_CLASSES], mode: u8) -> (u8, u8) {
 
 impl FramePrediction {
     /// A window's prediction from its logits: softmax, argmax, the 95 % interval and the calibrated
-    /// confidence. The one place logits become a reading, whether they were computed here or by another
-    /// shard of the same replay ([`Outcome::merge_shard`]).
+    /// confidence, with what the record says of the window (line, times, truth). The one place logits
+    /// become a reading.
     pub fn from_logits(
-        line: u64,
-        ts_start: Option<f64>,
-        ts_end: Option<f64>,
-        truth: Option<u8>,
+        record: &Record,
         count_logits: [f32; N_CLASSES],
         conf_logit: f32,
         calibration: &Calibration,
@@ -139,12 +112,12 @@ impl FramePrediction {
         let count = argmax(&probs);
         let (count_p95_low, count_p95_high) = p95_interval(&probs, count);
         FramePrediction {
-            line,
-            ts_start,
-            ts_end,
-            truth,
+            line: record.line,
+            ts_start: record.ts_start,
+            ts_end: record.ts_end,
+            truth: record.truth,
             count,
-            correct: truth.map(|t| t == count),
+            correct: record.truth.map(|t| t == count),
             confidence: calibration.confidence(conf_logit),
             count_p95_low,
             count_p95_high,
@@ -165,15 +138,7 @@ pub fn predict(
         .iter()
         .zip(logits.count.iter().zip(&logits.conf))
         .map(|(r, (count_logits, &conf_logit))| {
-            FramePrediction::from_logits(
-                r.line,
-                r.ts_start,
-                r.ts_end,
-                r.truth,
-                *count_logits,
-                conf_logit,
-                calibration,
-            )
+            FramePrediction::from_logits(r, *count_logits, conf_logit, calibration)
         })
         .collect()
 }
@@ -235,6 +200,39 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// When no window was usable, what every shell says (`name` is the recording's): how many lines were
+    /// skipped, the first reasons, and where the input stopped early. `None` when there are windows.
+    pub fn no_window_message(&self, name: &str) -> Option<String> {
+        if !self.predictions.is_empty() {
+            return None;
+        }
+        let d = &self.diagnostics;
+        let mut out = format!(
+            "{name}: no usable window ({} line(s) skipped)",
+            d.skipped_lines
+        );
+        let first: Vec<String> = d
+            .line_errors
+            .iter()
+            .take(5)
+            .map(|e| format!("line {}: {}", e.line, e.reason))
+            .collect();
+        if !first.is_empty() {
+            out.push_str(": ");
+            out.push_str(&first.join("; "));
+            if d.skipped_lines > first.len() as u64 {
+                out.push_str(&format!(
+                    " (and {} more)",
+                    d.skipped_lines - first.len() as u64
+                ));
+            }
+        }
+        if let Some(e) = &d.stream_error {
+            out.push_str(&format!("; the input stops early: {e}"));
+        }
+        Some(out)
+    }
+
     /// Merge the predictions another shard of the same replay made ([`Replay::shard`]): both lists are in
     /// recording order, so this is one ordered merge by line. Every shard read the whole recording, so
     /// the bad lines, layouts, bytes and windows kept here already describe all of it. A line predicted

@@ -2,47 +2,268 @@
 //!
 //! A 24-hour recording is ≈ 100 k windows; as `Vec<FramePrediction>` that is ≈ 10 MB of small structs, as
 //! columns it is the same bytes but each plot reads only the arrays it draws, and the page moves the
-//! arrays between its worker and its main thread without copying (transferable typed arrays). The page's
-//! drawing side rebuilds a `Series` from those arrays ([`Series::from_columns`]) and draws with the same
-//! code the tests check.
+//! arrays between its worker and its main thread without copying (transferable typed arrays).
+//!
+//! **The columns are spelled once**, in the [`columns!`] table below: each entry names a field, its
+//! element type, its JavaScript key, its CSV cells and how it is read from and written to a
+//! [`FramePrediction`]. From that one table come the [`Series`] struct, [`Series::push`],
+//! [`Series::prediction`], the length checks, the per-frame CSV (the CLI's `--format csv` and the page's
+//! export) and, in the browser build, the one JavaScript transfer encoding ([`Series::to_js`] /
+//! [`Series::from_js`]: an object of typed arrays whose buffers are transferred). A new column is one
+//! new entry.
 
 use crate::replay::FramePrediction;
-use crate::N_CLASSES;
+use crate::{time, N_CLASSES};
 
 /// `truth` value of an unlabelled window in [`Series::truth`] (typed arrays have no `null`).
 pub const NO_TRUTH: u8 = u8::MAX;
 
-/// Per-window predictions, column by column, in recording order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Series {
+/// How many values a column holds per window.
+macro_rules! per_window {
+    (one) => {
+        1
+    };
+    (classes) => {
+        N_CLASSES
+    };
+}
+
+/// One window's cell of a column: a value, or one value per class.
+macro_rules! cell {
+    (one, $t:ty) => {
+        $t
+    };
+    (classes, $t:ty) => {
+        [$t; N_CLASSES]
+    };
+}
+
+macro_rules! push_cell {
+    (one, $vec:expr, $v:expr) => {
+        $vec.push($v)
+    };
+    (classes, $vec:expr, $v:expr) => {
+        $vec.extend_from_slice(&$v)
+    };
+}
+
+macro_rules! read_cell {
+    (one, $vec:expr, $i:expr) => {
+        $vec[$i]
+    };
+    (classes, $vec:expr, $i:expr) => {{
+        let mut a = [Default::default(); N_CLASSES];
+        a.copy_from_slice(&$vec[$i * N_CLASSES..($i + 1) * N_CLASSES]);
+        a
+    }};
+}
+
+/// The CSV header cells of a column: its name, or the name with the class appended (`p0` … `p7`).
+macro_rules! csv_header {
+    (one, $csv:expr) => {
+        vec![$csv.to_string()]
+    };
+    (classes, $csv:expr) => {
+        (0..N_CLASSES)
+            .map(|c| format!("{}{c}", $csv))
+            .collect::<Vec<_>>()
+    };
+}
+
+/// The column table: `field: kind type, js "key", csv "name", get |prediction| cell, set |prediction, cell|
+/// statement, cells |prediction| csv-text;` (see the module docs).
+macro_rules! columns {
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $kind:ident $ty:ty, js $js:literal, csv $csv:literal,
+            get |$g:ident| $get:expr,
+            set |$s:ident, $v:ident| $set:expr,
+            cells |$c:ident| $cells:expr;
+    )+) => {
+        /// Per-window predictions, column by column, in recording order (see the module docs: the
+        /// fields come from the one column table).
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct Series {
+            $( $(#[doc = $doc])+ pub $field: Vec<$ty>, )+
+        }
+
+        /// The columns' JavaScript keys, in table order.
+        pub const JS_KEYS: &[&str] = &[$($js),+];
+
+        impl Series {
+            /// Append one prediction.
+            pub fn push(&mut self, f: &FramePrediction) {
+                $( {
+                    let $g = f;
+                    let cell: cell!($kind, $ty) = $get;
+                    push_cell!($kind, self.$field, cell);
+                } )+
+            }
+
+            /// The prediction of window `i` as the struct the rest of the core uses.
+            pub fn prediction(&self, i: usize) -> Option<FramePrediction> {
+                if i >= self.len() {
+                    return None;
+                }
+                let mut f = FramePrediction::default();
+                $( {
+                    let $v: cell!($kind, $ty) = read_cell!($kind, self.$field, i);
+                    let $s = &mut f;
+                    $set;
+                } )+
+                f.correct = f.truth.map(|t| t == f.count);
+                Some(f)
+            }
+
+            /// Check that every column holds the values of the same number of windows.
+            fn check_lengths(&self) -> Result<(), ColumnsError> {
+                let windows = self.line.len();
+                $(
+                    let want = windows * per_window!($kind);
+                    if self.$field.len() != want {
+                        return Err(ColumnsError::Length {
+                            column: $js,
+                            windows,
+                            want,
+                            got: self.$field.len(),
+                        });
+                    }
+                )+
+                Ok(())
+            }
+
+            /// The header of per-frame CSV.
+            pub fn csv_header() -> String {
+                let mut cells: Vec<String> = Vec::new();
+                $( cells.extend(csv_header!($kind, $csv)); )+
+                cells.join(",")
+            }
+
+            /// One prediction as a CSV row under [`Series::csv_header`] (empty cells for what the
+            /// recording does not say).
+            pub fn csv_row(f: &FramePrediction) -> String {
+                let cells: Vec<String> = vec![$( { let $c = f; $cells } ),+];
+                cells.join(",")
+            }
+        }
+
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        impl Series {
+            /// The columns as one JavaScript object of typed arrays (keys [`JS_KEYS`]), with the list of
+            /// their buffers to transfer: `postMessage(columns, transfer)` moves them without a copy.
+            pub fn to_js(&self) -> (js_sys::Object, js_sys::Array) {
+                let object = js_sys::Object::new();
+                let transfer = js_sys::Array::new();
+                $( {
+                    let array = js::JsColumn::to_array(&self.$field);
+                    transfer.push(&js::buffer_of(&array));
+                    // Setting a plain data property on a fresh object cannot fail.
+                    let _ = js_sys::Reflect::set(&object, &$js.into(), &array);
+                } )+
+                (object, transfer)
+            }
+
+            /// Columns back from the object [`Series::to_js`] made (after a `postMessage`), checked: every
+            /// key present as its typed array, equal lengths, counts and truths in range.
+            pub fn from_js(value: &wasm_bindgen::JsValue) -> Result<Series, ColumnsError> {
+                let series = Series {
+                    $( $field: js::JsColumn::from_value(&js::field(value, $js)).ok_or(
+                        ColumnsError::Missing {
+                            column: $js,
+                            array: <$ty as js::JsColumn>::ARRAY,
+                        },
+                    )?, )+
+                };
+                series.validated()
+            }
+        }
+    };
+}
+
+columns! {
     /// 1-based recording line of each window.
-    pub line: Vec<u32>,
+    line: one u32, js "line", csv "line",
+        get |f| f.line.min(u32::MAX as u64) as u32,
+        set |f, v| f.line = u64::from(v),
+        cells |f| f.line.to_string();
     /// Window start, seconds since the epoch; NaN when the recording does not say.
-    pub ts_start: Vec<f64>,
+    ts_start: one f64, js "tsStart", csv "ts_start",
+        get |f| f.ts_start.unwrap_or(f64::NAN),
+        set |f, v| f.ts_start = (!v.is_nan()).then_some(v),
+        cells |f| f.ts_start.map(time::format_iso8601).unwrap_or_default();
     /// Window end, seconds since the epoch; NaN when the recording does not say.
-    pub ts_end: Vec<f64>,
+    ts_end: one f64, js "tsEnd", csv "ts_end",
+        get |f| f.ts_end.unwrap_or(f64::NAN),
+        set |f, v| f.ts_end = (!v.is_nan()).then_some(v),
+        cells |f| f.ts_end.map(time::format_iso8601).unwrap_or_default();
     /// Ground truth, [`NO_TRUTH`] when unlabelled.
-    pub truth: Vec<u8>,
-    /// Predicted count.
-    pub count: Vec<u8>,
+    truth: one u8, js "truth", csv "truth",
+        get |f| f.truth.unwrap_or(NO_TRUTH),
+        set |f, v| f.truth = (v != NO_TRUTH).then_some(v),
+        cells |f| f.truth.map(|t| t.to_string()).unwrap_or_default();
+    /// Predicted count (its CSV cells carry the verdict too: `count,correct`).
+    count: one u8, js "count", csv "count,correct",
+        get |f| f.count,
+        set |f, v| f.count = v,
+        cells |f| format!("{},{}", f.count, f.correct.map(|c| c.to_string()).unwrap_or_default());
     /// Calibrated confidence.
-    pub confidence: Vec<f32>,
+    confidence: one f32, js "confidence", csv "confidence",
+        get |f| f.confidence,
+        set |f, v| f.confidence = v,
+        cells |f| f.confidence.to_string();
     /// Lower end of the 95 % interval.
-    pub p95_low: Vec<u8>,
+    p95_low: one u8, js "p95Low", csv "count_p95_low",
+        get |f| f.count_p95_low,
+        set |f, v| f.count_p95_low = v,
+        cells |f| f.count_p95_low.to_string();
     /// Upper end of the 95 % interval.
-    pub p95_high: Vec<u8>,
+    p95_high: one u8, js "p95High", csv "count_p95_high",
+        get |f| f.count_p95_high,
+        set |f, v| f.count_p95_high = v,
+        cells |f| f.count_p95_high.to_string();
     /// Class probabilities, [`N_CLASSES`] per window.
-    pub probs: Vec<f32>,
-    /// Raw count logits, [`N_CLASSES`] per window.
-    pub count_logits: Vec<f32>,
+    probs: classes f32, js "probs", csv "p",
+        get |f| f.probs,
+        set |f, v| f.probs = v,
+        cells |f| f.probs.map(|v| v.to_string()).join(",");
     /// Raw confidence logit.
-    pub conf_logit: Vec<f32>,
+    conf_logit: one f32, js "confLogit", csv "conf_logit",
+        get |f| f.conf_logit,
+        set |f, v| f.conf_logit = v,
+        cells |f| f.conf_logit.to_string();
+    /// Raw count logits, [`N_CLASSES`] per window.
+    count_logits: classes f32, js "countLogits", csv "logit",
+        get |f| f.count_logits,
+        set |f, v| f.count_logits = v,
+        cells |f| f.count_logits.map(|v| v.to_string()).join(",");
 }
 
 /// Why columns handed in from outside (JavaScript) cannot form a series.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("series columns disagree: {0}")]
-pub struct ColumnsError(String);
+pub enum ColumnsError {
+    /// A column holds the values of a different number of windows than `line`.
+    #[error(
+        "series columns disagree: {windows} windows need {want} values in `{column}`, got {got}"
+    )]
+    Length {
+        column: &'static str,
+        windows: usize,
+        want: usize,
+        got: usize,
+    },
+    /// A column is absent or not the typed array it must be.
+    #[error("series columns: `{column}` is missing or not a {array}")]
+    Missing {
+        column: &'static str,
+        array: &'static str,
+    },
+    /// A count (or an end of its interval) is not a class.
+    #[error("series columns: a count of {0} is outside 0–7")]
+    Count(u8),
+    /// A truth is neither a class nor [`NO_TRUTH`].
+    #[error("series columns: a truth of {0} is outside 0–7 (255 means unlabelled)")]
+    Truth(u8),
+}
 
 impl Series {
     /// Columns of a replay's predictions.
@@ -52,99 +273,36 @@ impl Series {
         s
     }
 
-    /// Append one prediction.
-    pub fn push(&mut self, f: &FramePrediction) {
-        self.line.push(f.line.min(u32::MAX as u64) as u32);
-        self.ts_start.push(f.ts_start.unwrap_or(f64::NAN));
-        self.ts_end.push(f.ts_end.unwrap_or(f64::NAN));
-        self.truth.push(f.truth.unwrap_or(NO_TRUTH));
-        self.count.push(f.count);
-        self.confidence.push(f.confidence);
-        self.p95_low.push(f.count_p95_low);
-        self.p95_high.push(f.count_p95_high);
-        self.probs.extend_from_slice(&f.probs);
-        self.count_logits.extend_from_slice(&f.count_logits);
-        self.conf_logit.push(f.conf_logit);
-    }
-
-    /// Rebuild a series from its columns, checking they describe the same number of windows.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_columns(
-        line: Vec<u32>,
-        ts_start: Vec<f64>,
-        ts_end: Vec<f64>,
-        truth: Vec<u8>,
-        count: Vec<u8>,
-        confidence: Vec<f32>,
-        p95_low: Vec<u8>,
-        p95_high: Vec<u8>,
-        probs: Vec<f32>,
-        count_logits: Vec<f32>,
-        conf_logit: Vec<f32>,
-    ) -> Result<Self, ColumnsError> {
-        let n = line.len();
-        let lens = [
-            ("ts_start", ts_start.len(), n),
-            ("ts_end", ts_end.len(), n),
-            ("truth", truth.len(), n),
-            ("count", count.len(), n),
-            ("confidence", confidence.len(), n),
-            ("p95_low", p95_low.len(), n),
-            ("p95_high", p95_high.len(), n),
-            ("probs", probs.len(), n * N_CLASSES),
-            ("count_logits", count_logits.len(), n * N_CLASSES),
-            ("conf_logit", conf_logit.len(), n),
-        ];
-        for (name, got, want) in lens {
-            if got != want {
-                return Err(ColumnsError(format!(
-                    "{n} windows need {want} values in `{name}`, got {got}"
-                )));
-            }
-        }
-        if let Some(c) = count
+    /// These columns, checked as columns from outside must be: equal lengths, counts and truths in range.
+    pub fn validated(self) -> Result<Self, ColumnsError> {
+        self.check_lengths()?;
+        if let Some(&c) = self
+            .count
             .iter()
-            .chain(&p95_low)
-            .chain(&p95_high)
+            .chain(&self.p95_low)
+            .chain(&self.p95_high)
             .find(|&&c| c as usize >= N_CLASSES)
         {
-            return Err(ColumnsError(format!(
-                "a count of {c} is outside 0–{}",
-                N_CLASSES - 1
-            )));
+            return Err(ColumnsError::Count(c));
         }
-        if let Some(t) = truth
+        if let Some(&t) = self
+            .truth
             .iter()
             .find(|&&t| t as usize >= N_CLASSES && t != NO_TRUTH)
         {
-            return Err(ColumnsError(format!(
-                "a truth of {t} is outside 0–{} ({NO_TRUTH} means unlabelled)",
-                N_CLASSES - 1
-            )));
+            return Err(ColumnsError::Truth(t));
         }
-        Ok(Series {
-            line,
-            ts_start,
-            ts_end,
-            truth,
-            count,
-            confidence,
-            p95_low,
-            p95_high,
-            probs,
-            count_logits,
-            conf_logit,
-        })
+        Ok(self)
     }
 
     /// Number of windows.
     pub fn len(&self) -> usize {
-        self.count.len()
+        self.line.len()
     }
 
     /// Whether there are no windows.
     pub fn is_empty(&self) -> bool {
-        self.count.is_empty()
+        self.line.is_empty()
     }
 
     /// Ground truth of window `i`, `None` when unlabelled.
@@ -160,34 +318,6 @@ impl Series {
     /// Class probabilities of window `i`.
     pub fn probs_at(&self, i: usize) -> &[f32] {
         &self.probs[i * N_CLASSES..(i + 1) * N_CLASSES]
-    }
-
-    /// The prediction of window `i` as the struct the rest of the core uses.
-    pub fn prediction(&self, i: usize) -> Option<FramePrediction> {
-        if i >= self.len() {
-            return None;
-        }
-        let arr = |v: &[f32]| {
-            let mut a = [0.0; N_CLASSES];
-            a.copy_from_slice(&v[i * N_CLASSES..(i + 1) * N_CLASSES]);
-            a
-        };
-        let ts = |t: f64| (!t.is_nan()).then_some(t);
-        let truth = self.truth_at(i);
-        Some(FramePrediction {
-            line: self.line[i] as u64,
-            ts_start: ts(self.ts_start[i]),
-            ts_end: ts(self.ts_end[i]),
-            truth,
-            count: self.count[i],
-            correct: truth.map(|t| t == self.count[i]),
-            confidence: self.confidence[i],
-            count_p95_low: self.p95_low[i],
-            count_p95_high: self.p95_high[i],
-            probs: arr(&self.probs),
-            count_logits: arr(&self.count_logits),
-            conf_logit: self.conf_logit[i],
-        })
     }
 
     /// All predictions (for the report of a series rebuilt from columns).
@@ -212,16 +342,60 @@ impl Series {
         (!t0.is_nan() && !t.is_nan()).then_some(t - t0)
     }
 
-    /// Per-frame CSV, the same columns as `countscope replay --format csv`.
+    /// Per-frame CSV, the same as `countscope replay --format csv`.
     pub fn to_csv(&self) -> String {
         let mut out = String::with_capacity(self.len() * 120);
-        out.push_str(crate::replay::CSV_HEADER);
+        out.push_str(&Series::csv_header());
         out.push('\n');
         for p in self.predictions() {
-            out.push_str(&crate::replay::csv_row(&p));
+            out.push_str(&Series::csv_row(&p));
             out.push('\n');
         }
         out
+    }
+}
+
+/// The typed arrays each column element type travels as (browser build).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod js {
+    use wasm_bindgen::{JsCast, JsValue};
+
+    /// An element type with its JavaScript typed array.
+    pub trait JsColumn: Sized {
+        /// The typed array's name, for errors.
+        const ARRAY: &'static str;
+        /// A new typed array holding a copy of `values`.
+        fn to_array(values: &[Self]) -> JsValue;
+        /// The values of `value` if it is this type's typed array.
+        fn from_value(value: &JsValue) -> Option<Vec<Self>>;
+    }
+
+    macro_rules! js_column {
+        ($($t:ty => $array:ident),+) => {$(
+            impl JsColumn for $t {
+                const ARRAY: &'static str = stringify!($array);
+                fn to_array(values: &[Self]) -> JsValue {
+                    js_sys::$array::from(values).into()
+                }
+                fn from_value(value: &JsValue) -> Option<Vec<Self>> {
+                    value.dyn_ref::<js_sys::$array>().map(|a| a.to_vec())
+                }
+            }
+        )+};
+    }
+    js_column!(u8 => Uint8Array, u32 => Uint32Array, f32 => Float32Array, f64 => Float64Array);
+
+    /// A typed array's buffer (for the transfer list).
+    pub fn buffer_of(array: &JsValue) -> JsValue {
+        js_sys::Reflect::get(array, &"buffer".into()).unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// `object[key]`, `undefined` when absent or not an object.
+    pub fn field(object: &JsValue, key: &str) -> JsValue {
+        if !object.is_object() {
+            return JsValue::UNDEFINED;
+        }
+        js_sys::Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
     }
 }
 
@@ -232,20 +406,21 @@ pub struct Column {
     pub first: usize,
     /// One past the last window.
     pub end: usize,
-    /// Smallest and largest value in the column.
+    /// Smallest value in the column.
     pub min: f32,
     /// Largest value in the column.
     pub max: f32,
 }
 
 /// Downsample the windows in `range` to at most `width` columns, each keeping its minimum and maximum, so
-/// a line drawn through them shows every spike however long the series (the classic min/max decimation:
-/// drawing costs O(width), not O(windows)). `value(i)` is read for absolute indices `i` in `range`, and
-/// columns carry absolute indices too. NaN values are ignored; a column of only NaN is left out.
+/// a line drawn through them shows every spike however long the series (min/max decimation). `min_max`
+/// answers for a range of absolute window indices, `None` when it holds no value; a [`Pyramid`] answers in
+/// O(log n), so a redraw costs O(width · log n) however many windows are in view. Columns carry absolute
+/// indices; a column without a value is left out.
 pub fn min_max_columns(
     range: std::ops::Range<usize>,
     width: usize,
-    value: impl Fn(usize) -> f32,
+    min_max: impl Fn(std::ops::Range<usize>) -> Option<(f32, f32)>,
 ) -> Vec<Column> {
     let n = range.len();
     if n == 0 || width == 0 {
@@ -256,15 +431,7 @@ pub fn min_max_columns(
     for c in 0..cols {
         let first = range.start + c * n / cols;
         let end = (range.start + (c + 1) * n / cols).max(first + 1);
-        let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
-        for i in first..end {
-            let v = value(i);
-            if !v.is_nan() {
-                min = min.min(v);
-                max = max.max(v);
-            }
-        }
-        if min <= max {
+        if let Some((min, max)) = min_max(first..end) {
             out.push(Column {
                 first,
                 end,
@@ -274,6 +441,127 @@ pub fn min_max_columns(
         }
     }
     out
+}
+
+/// Minimum and maximum of a per-window value over any range of windows in O(log n): level `k` holds the
+/// extremes of each aligned block of 2^k windows (the last block clipped), built once per replay in O(n)
+/// and ≈ 2n pairs. NaN values count as absent.
+#[derive(Clone, Debug, Default)]
+pub struct Pyramid {
+    levels: Vec<Vec<(f32, f32)>>,
+}
+
+const EMPTY: (f32, f32) = (f32::INFINITY, f32::NEG_INFINITY);
+
+fn join(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
+    (a.0.min(b.0), a.1.max(b.1))
+}
+
+impl Pyramid {
+    /// The pyramid of `value(0..n)`.
+    pub fn new(n: usize, value: impl Fn(usize) -> f32) -> Self {
+        let base: Vec<(f32, f32)> = (0..n)
+            .map(|i| {
+                let v = value(i);
+                if v.is_nan() {
+                    EMPTY
+                } else {
+                    (v, v)
+                }
+            })
+            .collect();
+        let mut levels = vec![base];
+        while levels[levels.len() - 1].len() > 1 {
+            let below = &levels[levels.len() - 1];
+            let up = below
+                .chunks(2)
+                .map(|p| p.iter().copied().fold(EMPTY, join))
+                .collect();
+            levels.push(up);
+        }
+        Pyramid { levels }
+    }
+
+    /// The extremes over `range` (clipped to the windows), `None` when it holds no value.
+    pub fn min_max(&self, range: std::ops::Range<usize>) -> Option<(f32, f32)> {
+        let n = self.levels.first().map_or(0, Vec::len);
+        let (mut a, mut b) = (range.start.min(n), range.end.min(n));
+        let mut acc = EMPTY;
+        for level in &self.levels {
+            if a >= b {
+                break;
+            }
+            if a & 1 == 1 {
+                acc = join(acc, level[a]);
+                a += 1;
+            }
+            if b & 1 == 1 {
+                b -= 1;
+                acc = join(acc, level[b]);
+            }
+            a >>= 1;
+            b >>= 1;
+        }
+        (acc.0 <= acc.1).then_some(acc)
+    }
+}
+
+/// What the time plots read, built once per replay ([`Envelopes::new`]), so a redraw at any zoom reads
+/// O(width · log n) values instead of every window in view.
+#[derive(Clone, Debug, Default)]
+pub struct Envelopes {
+    /// The predicted count.
+    pub count: Pyramid,
+    /// The truth (absent where unlabelled).
+    pub truth: Pyramid,
+    /// The 95 % interval's lower ends.
+    pub p95_low: Pyramid,
+    /// Its upper ends.
+    pub p95_high: Pyramid,
+    /// The confidence of unlabelled, right and wrong windows, each absent elsewhere.
+    pub confidence: [Pyramid; 3],
+    /// `wrong_before[i]`: wrong windows among `0..i`.
+    wrong_before: Vec<u32>,
+}
+
+impl Envelopes {
+    /// The envelopes of `s`.
+    pub fn new(s: &Series) -> Self {
+        let n = s.len();
+        let conf = |keep: Option<bool>| {
+            Pyramid::new(n, |i| {
+                let wrong = s.truth_at(i).map(|t| t != s.count[i]);
+                if wrong == keep {
+                    s.confidence[i]
+                } else {
+                    f32::NAN
+                }
+            })
+        };
+        let mut wrong_before = Vec::with_capacity(n + 1);
+        wrong_before.push(0);
+        for i in 0..n {
+            wrong_before.push(wrong_before[i] + s.is_wrong(i) as u32);
+        }
+        Envelopes {
+            count: Pyramid::new(n, |i| s.count[i] as f32),
+            truth: Pyramid::new(n, |i| s.truth_at(i).map_or(f32::NAN, f32::from)),
+            p95_low: Pyramid::new(n, |i| s.p95_low[i] as f32),
+            p95_high: Pyramid::new(n, |i| s.p95_high[i] as f32),
+            confidence: [conf(None), conf(Some(false)), conf(Some(true))],
+            wrong_before,
+        }
+    }
+
+    /// Wrong windows in `range` (clipped), in O(1).
+    pub fn wrong_in(&self, range: std::ops::Range<usize>) -> u32 {
+        let n = self.wrong_before.len().saturating_sub(1);
+        let (a, b) = (range.start.min(n), range.end.min(n));
+        if a >= b {
+            return 0;
+        }
+        self.wrong_before[b] - self.wrong_before[a]
+    }
 }
 
 #[cfg(test)]
@@ -304,73 +592,50 @@ mod tests {
         let p = vec![pred(1, Some(2), 2), pred(3, None, 5), pred(4, Some(0), 1)];
         let s = Series::from_predictions(&p);
         assert_eq!(s.predictions(), p);
-        let s2 = Series::from_columns(
-            s.line.clone(),
-            s.ts_start.clone(),
-            s.ts_end.clone(),
-            s.truth.clone(),
-            s.count.clone(),
-            s.confidence.clone(),
-            s.p95_low.clone(),
-            s.p95_high.clone(),
-            s.probs.clone(),
-            s.count_logits.clone(),
-            s.conf_logit.clone(),
-        )
-        .unwrap();
+        let s2 = s.clone().validated().unwrap();
         assert_eq!(s2.predictions(), p); // (NaN ≠ NaN, so the columns are compared through the structs)
         assert_eq!(s.next_wrong(0), Some(2));
         assert_eq!(s.prev_wrong(2), None);
         assert_eq!(s.elapsed(2), Some(3.0));
+        assert_eq!(JS_KEYS.len(), 11);
+    }
+
+    #[test]
+    fn csv_is_the_table_in_order() {
+        assert_eq!(
+            Series::csv_header(),
+            "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
+p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7"
+        );
+        let row = Series::csv_row(&pred(3, None, 5));
+        assert_eq!(
+            row.split(',').count(),
+            Series::csv_header().split(',').count()
+        );
+        assert!(
+            row.starts_with("3,1970-01-01T00:16:43.000Z,,,5,,0.5,5,5,0,0,0,0,0,1,0,0,0,"),
+            "{row}"
+        );
     }
 
     #[test]
     fn mismatched_columns_are_refused_with_the_column_named() {
-        let e = Series::from_columns(
-            vec![1, 2],
-            vec![0.0; 2],
-            vec![0.0; 2],
-            vec![0; 2],
-            vec![0; 2],
-            vec![0.0; 2],
-            vec![0; 2],
-            vec![0; 2],
-            vec![0.0; 15],
-            vec![0.0; 16],
-            vec![0.0; 2],
-        )
-        .unwrap_err();
+        let good = Series::from_predictions(&[pred(1, Some(1), 1), pred(2, Some(2), 2)]);
+        let mut s = good.clone();
+        s.probs.pop();
+        let e = s.validated().unwrap_err();
         assert!(e.to_string().contains("`probs`"), "{e}");
-        let e = Series::from_columns(
-            vec![1],
-            vec![0.0],
-            vec![0.0],
-            vec![0],
-            vec![9],
-            vec![0.0],
-            vec![0],
-            vec![0],
-            vec![0.0; 8],
-            vec![0.0; 8],
-            vec![0.0],
-        )
-        .unwrap_err();
+        let mut s = good.clone();
+        s.count[1] = 9;
+        let e = s.validated().unwrap_err();
         assert!(e.to_string().contains("count of 9"), "{e}");
-        let e = Series::from_columns(
-            vec![1],
-            vec![0.0],
-            vec![0.0],
-            vec![9],
-            vec![0],
-            vec![0.0],
-            vec![0],
-            vec![0],
-            vec![0.0; 8],
-            vec![0.0; 8],
-            vec![0.0],
-        )
-        .unwrap_err();
+        let mut s = good.clone();
+        s.truth[0] = 9;
+        let e = s.validated().unwrap_err();
         assert!(e.to_string().contains("truth of 9"), "{e}");
+        let mut s = good;
+        s.truth[0] = NO_TRUTH;
+        assert!(s.validated().is_ok());
     }
 
     #[test]
@@ -378,7 +643,8 @@ mod tests {
         let mut v = vec![1.0f32; 10_000];
         v[4321] = 7.0;
         v[9999] = 0.0;
-        let cols = min_max_columns(0..v.len(), 100, |i| v[i]);
+        let p = Pyramid::new(v.len(), |i| v[i]);
+        let cols = min_max_columns(0..v.len(), 100, |r| p.min_max(r));
         assert_eq!(cols.len(), 100);
         assert_eq!(cols.iter().map(|c| c.end - c.first).sum::<usize>(), 10_000);
         assert!(cols
@@ -386,13 +652,61 @@ mod tests {
             .any(|c| c.max == 7.0 && (c.first..c.end).contains(&4321)));
         assert_eq!(cols[99].min, 0.0);
         // Fewer windows than pixels: one column per window.
-        assert_eq!(min_max_columns(0..3, 100, |i| i as f32).len(), 3);
-        assert!(min_max_columns(0..0, 100, |_| 0.0).is_empty());
-        assert!(min_max_columns(0..3, 100, |_| f32::NAN).is_empty());
+        let p3 = Pyramid::new(3, |i| i as f32);
+        assert_eq!(min_max_columns(0..3, 100, |r| p3.min_max(r)).len(), 3);
+        assert!(min_max_columns(0..0, 100, |r| p3.min_max(r)).is_empty());
+        let nan = Pyramid::new(3, |_| f32::NAN);
+        assert!(min_max_columns(0..3, 100, |r| nan.min_max(r)).is_empty());
         // A zoomed view: absolute indices, only the view's windows read.
-        let cols = min_max_columns(4000..4400, 4, |i| v[i]);
+        let cols = min_max_columns(4000..4400, 4, |r| p.min_max(r));
         assert_eq!((cols[0].first, cols[3].end), (4000, 4400));
         assert_eq!(cols[3].max, 7.0);
         assert!(cols[..3].iter().all(|c| c.max == 1.0));
+    }
+
+    proptest::proptest! {
+        /// The pyramid answers every range exactly as a scan of the range does.
+        #[test]
+        fn pyramid_equals_a_scan(
+            values in proptest::collection::vec(proptest::option::of(-100i16..100), 0..300),
+            ranges in proptest::collection::vec((0usize..320, 0usize..320), 1..20),
+        ) {
+            let v: Vec<f32> = values.iter().map(|x| x.map_or(f32::NAN, f32::from)).collect();
+            let p = Pyramid::new(v.len(), |i| v[i]);
+            for (a, b) in ranges {
+                let (a, b) = (a.min(b), a.max(b));
+                let scan = v[a.min(v.len())..b.min(v.len())]
+                    .iter()
+                    .filter(|x| !x.is_nan())
+                    .fold(None, |acc: Option<(f32, f32)>, &x| {
+                        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+                    });
+                proptest::prop_assert_eq!(p.min_max(a..b), scan, "{}..{}", a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn envelopes_count_wrong_windows_and_split_confidence() {
+        let p = vec![
+            pred(1, Some(2), 2),
+            pred(2, None, 5),
+            pred(3, Some(0), 1),
+            pred(4, Some(4), 1),
+        ];
+        let s = Series::from_predictions(&p);
+        let e = Envelopes::new(&s);
+        assert_eq!(e.wrong_in(0..4), 2);
+        assert_eq!(e.wrong_in(0..2), 0);
+        assert_eq!(e.wrong_in(3..99), 1);
+        assert_eq!(e.truth.min_max(0..4), Some((0.0, 4.0)));
+        assert_eq!(e.truth.min_max(1..2), None, "unlabelled");
+        assert_eq!(
+            e.confidence[0].min_max(0..4),
+            Some((0.5, 0.5)),
+            "one unlabelled"
+        );
+        assert_eq!(e.confidence[1].min_max(2..4), None, "no right window there");
+        assert_eq!(e.count.min_max(0..4), Some((1.0, 5.0)));
     }
 }

@@ -19,7 +19,14 @@ fn native(args: &[&str]) -> Output {
 
 /// Run the component with the repository mounted at /repo (and RuView's files at /upstream when present).
 fn wasi(args: &[&str]) -> Output {
-    let component = std::env::var("COUNTSCOPE_WASI").expect("COUNTSCOPE_WASI must name the wasm32-wasip2 countscope component (cargo xtask test sets it)");
+    wasi_with("COUNTSCOPE_WASI", args)
+}
+
+/// Run the component the environment variable `var` names (as [`wasi`]).
+fn wasi_with(var: &str, args: &[&str]) -> Output {
+    let component = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} must name a wasm32-wasip2 countscope component (cargo xtask test sets it)")
+    });
     let mut cmd = Command::new(std::env::var("WASMTIME").unwrap_or_else(|_| "wasmtime".into()));
     cmd.arg("run")
         .arg("-S")
@@ -47,6 +54,17 @@ fn scratch(name: &str, text: &str) -> std::path::PathBuf {
     let p = d.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// A replayed window's 8 count logits and its confidence logit.
+fn logits(v: &Value) -> Vec<f64> {
+    v["count_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&v["conf_logit"]])
+        .map(|l| l.as_f64().unwrap())
+        .collect()
 }
 
 fn lines(o: &Output) -> Vec<Value> {
@@ -95,15 +113,6 @@ fn wasmtime_replay_equals_native() {
             ] {
                 assert_eq!(x[key], y[key], "{model} line {}: {key}", x["line"]);
             }
-            let logits = |v: &Value| -> Vec<f64> {
-                v["count_logits"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .chain([&v["conf_logit"]])
-                    .map(|l| l.as_f64().unwrap())
-                    .collect()
-            };
             for (p, q) in logits(x).iter().zip(logits(y)) {
                 assert!(
                     (p - q).abs() <= 1e-5,
@@ -309,4 +318,46 @@ fn wasmtime_simulates_every_sample_byte_for_byte() {
         checked += 1;
     }
     assert!(checked >= 3);
+}
+
+/// The `wasm-kernel` feature (countscope's 8×5 matrix kernel and `DirectConv1d`, bound to tract-linalg
+/// internals) changes no logit beyond 1e-5: the component built with `--no-default-features` runs tract's
+/// own lowering, and both replay the held-out sample (747 windows) against the sample model.
+#[test]
+#[ignore = "needs both wasm32-wasip2 components and wasmtime: run by `cargo xtask test`"]
+fn the_wasm_kernel_changes_no_logit_beyond_1e5() {
+    let engine = |var| {
+        let o = wasi_with(var, &["inspect", "/repo/artifacts/count_v1.onnx"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("engine: ").map(String::from))
+            .expect("inspect names the engine")
+    };
+    assert!(engine("COUNTSCOPE_WASI").contains("countscope's wasm kernel"));
+    assert_eq!(
+        engine("COUNTSCOPE_WASI_NO_KERNEL"),
+        "tract-onnx (its own kernels)"
+    );
+    let args = [
+        "replay",
+        "--model",
+        "/repo/artifacts/count_v1.onnx",
+        "/repo/artifacts/recordings/room100-heldout-10min.paired.jsonl.gz",
+    ];
+    let (with, without) = (
+        lines(&wasi_with("COUNTSCOPE_WASI", &args)),
+        lines(&wasi_with("COUNTSCOPE_WASI_NO_KERNEL", &args)),
+    );
+    assert_eq!(with.len(), 747);
+    assert_eq!(with.len(), without.len());
+    let mut worst = 0.0f64;
+    for (x, y) in with.iter().zip(&without) {
+        assert_eq!(x["line"], y["line"]);
+        for (p, q) in logits(x).iter().zip(logits(y)) {
+            worst = worst.max((p - q).abs());
+        }
+    }
+    assert!(worst <= 1e-5, "largest logit difference {worst}");
+    eprintln!("wasm kernel on vs off: largest logit difference {worst:e} over 747 windows");
 }

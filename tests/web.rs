@@ -10,7 +10,12 @@
 // `expect_err` needs the Ok type to be Debug, and wasm-bindgen's exported types (Model, Replayed) are not.
 #![allow(clippy::err_expect)]
 
-use countscope::web::{draw_heatmap, InputScan, Model, Plots, Replayed, Session, Simulation};
+use countscope::model::CountModel;
+use countscope::series::Series;
+use countscope::web::{
+    draw_heatmap, InputScan, Model, Plots, ReplayWorker, Replayed, Session, Simulation,
+};
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
@@ -22,19 +27,18 @@ const SAMPLE: &[u8] =
     include_bytes!("../artifacts/recordings/room100-heldout-10min.paired.jsonl.gz");
 const REFERENCE: &str = include_str!("../artifacts/reference.json");
 
-fn replay_in_chunks(model: &Model, bytes: &[u8], sizes: &[usize]) -> Replayed {
+fn replay_in_chunks(model: &Rc<CountModel>, bytes: &[u8], sizes: &[usize]) -> Replayed {
     replay_shard(model, bytes, sizes, 0, 1)
 }
 
 fn replay_shard(
-    model: &Model,
+    model: &Rc<CountModel>,
     bytes: &[u8],
     sizes: &[usize],
     shard: usize,
     shards: usize,
 ) -> Replayed {
-    let mut session =
-        Session::new(model, None, shard == 0, Some(shard), Some(shards)).expect("session");
+    let mut session = Session::new(model, None, shard == 0, shard, shards).expect("session");
     let (mut at, mut k) = (0, 0);
     while at < bytes.len() {
         let end = (at + sizes[k % sizes.len()]).min(bytes.len());
@@ -48,8 +52,13 @@ fn replay_shard(
 #[wasm_bindgen_test]
 fn odd_chunks_give_onnxruntimes_logits() {
     let model = Model::new(MODEL, JsValue::UNDEFINED).expect("the sample model loads");
-    let replayed = replay_in_chunks(&model, SAMPLE, &[1, 7, 4093, 65_537, 13]);
-    assert_eq!(replayed.len(), 747, "windows in the held-out sample");
+    let model = model.count_model();
+    let replayed = replay_in_chunks(model, SAMPLE, &[1, 7, 4093, 65_537, 13]);
+    assert_eq!(
+        replayed.series().len(),
+        747,
+        "windows in the held-out sample"
+    );
 
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
     let block = reference["recordings"]
@@ -59,11 +68,8 @@ fn odd_chunks_give_onnxruntimes_logits() {
         .find(|r| r["recording"] == "recordings/room100-heldout-10min.paired.jsonl.gz")
         .expect("reference block for the held-out sample");
     let tolerance = reference["tolerance"].as_f64().unwrap() as f32;
-    let (lines, logits, conf) = (
-        replayed.line(),
-        replayed.count_logits(),
-        replayed.conf_logit(),
-    );
+    let s = replayed.series();
+    let (lines, logits, conf) = (&s.line, &s.count_logits, &s.conf_logit);
     let mut checked = 0;
     for (k, line) in block["lines"].as_array().unwrap().iter().enumerate() {
         let i = lines
@@ -88,47 +94,29 @@ fn odd_chunks_give_onnxruntimes_logits() {
     assert_eq!(checked, 64);
 
     // Chunking never changes anything: one push gives identical columns.
-    let whole = replay_in_chunks(&model, SAMPLE, &[usize::MAX / 2]);
-    assert_eq!(whole.count_logits(), replayed.count_logits());
-    assert_eq!(whole.confidence(), replayed.confidence());
+    let whole = replay_in_chunks(model, SAMPLE, &[usize::MAX / 2]);
+    assert_eq!(whole.series(), replayed.series());
 
     // The report is the CLI's struct: synthetic marked first, the sample's numbers.
     let report = replayed.report(None, true).unwrap();
-    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).unwrap();
-    assert_eq!(get(&report, "windows").as_f64(), Some(747.0));
-    let findings = js_sys::Array::from(&get(&report, "findings"));
+    assert_eq!(report.metrics.windows, 747);
     assert_eq!(
-        get(&findings.get(0), "code").as_string().as_deref(),
-        Some("synthetic-recording")
+        serde_json::to_value(report.findings[0].code).unwrap(),
+        "synthetic-recording"
     );
-    assert!(replayed
-        .report_text(None, false)
-        .unwrap()
-        .contains("ADR-103"));
-    // One build for both: the same report and the same text as the two separate calls.
-    let both = replayed.report_with_text(None, true).unwrap();
-    assert_eq!(
-        js_sys::JSON::stringify(&get(&both, "report")).unwrap(),
-        js_sys::JSON::stringify(&report).unwrap()
-    );
-    assert_eq!(
-        get(&both, "text").as_string(),
-        Some(replayed.report_text(None, true).unwrap())
-    );
-    assert!(replayed.csv().lines().count() == 748);
+    assert!(report.to_text().contains("ADR-103"));
+    assert!(replayed.series().to_csv().lines().count() == 748);
     assert_eq!(replayed.window(0).map(|w| w.len()), Some(1120));
 }
 
-/// Hand `other`'s columns to `first`, as the page's primary worker does with a helper's.
-fn merge(first: &mut Replayed, other: &Replayed) -> Result<(), wasm_bindgen::JsError> {
-    first.merge_shard(
-        other.line(),
-        other.ts_start(),
-        other.ts_end(),
-        other.truth(),
-        other.count_logits(),
-        other.conf_logit(),
-    )
+/// Hand `other`'s columns to `first` through their JavaScript encoding, as the page's primary worker
+/// gets a helper's.
+fn merge(
+    first: &mut Replayed,
+    other: &Replayed,
+) -> Result<(), countscope::web::worker::WorkerError> {
+    let (columns, _) = other.series().to_js();
+    first.merge(&Series::from_js(&columns.into())?)
 }
 
 /// The page replays on every core: each worker reads all the bytes and infers its share of the batches,
@@ -136,28 +124,24 @@ fn merge(first: &mut Replayed, other: &Replayed) -> Result<(), wasm_bindgen::JsE
 #[wasm_bindgen_test]
 fn sharded_replays_merge_into_the_unsharded_replay() {
     let model = Model::new(MODEL, JsValue::UNDEFINED).expect("the sample model loads");
-    let whole = replay_in_chunks(&model, SAMPLE, &[65_536]);
+    let model = model.count_model();
+    let whole = replay_in_chunks(model, SAMPLE, &[65_536]);
     for shards in [2, 3] {
-        let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, shards);
+        let mut first = replay_shard(model, SAMPLE, &[65_536], 0, shards);
         assert!(
-            first.len() < whole.len(),
+            first.series().len() < whole.series().len(),
             "shard 0 of {shards} infers only its share"
         );
         for k in 1..shards {
-            let other = replay_shard(&model, SAMPLE, &[4093], k, shards);
+            let other = replay_shard(model, SAMPLE, &[4093], k, shards);
             merge(&mut first, &other).expect("merge");
         }
-        assert_eq!(first.len(), 747);
-        assert_eq!(first.line(), whole.line());
-        assert_eq!(first.count(), whole.count());
-        assert_eq!(first.count_logits(), whole.count_logits());
-        assert_eq!(first.confidence(), whole.confidence());
-        assert_eq!(first.p95_low(), whole.p95_low());
-        assert_eq!(first.truth(), whole.truth());
-        assert_eq!(first.csv(), whole.csv());
+        assert_eq!(first.series().len(), 747);
+        assert_eq!(first.series(), whole.series(), "every column");
+        assert_eq!(first.series().to_csv(), whole.series().to_csv());
         assert_eq!(
-            first.report_text(None, false).unwrap(),
-            whole.report_text(None, false).unwrap()
+            first.report(None, false).unwrap().to_text(),
+            whole.report(None, false).unwrap().to_text()
         );
         assert_eq!(
             first.window(700),
@@ -166,16 +150,25 @@ fn sharded_replays_merge_into_the_unsharded_replay() {
         );
     }
     // Merging the same shard twice is refused, and a shard that does not exist cannot start.
-    let mut first = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
-    let other = replay_shard(&model, SAMPLE, &[65_536], 0, 2);
+    let mut first = replay_shard(model, SAMPLE, &[65_536], 0, 2);
+    let other = replay_shard(model, SAMPLE, &[65_536], 0, 2);
     let err = merge(&mut first, &other)
         .err()
         .expect("overlapping shards are refused");
-    assert!(format!("{:?}", JsValue::from(err)).contains("predicted by both shards"));
-    assert!(Session::new(&model, None, false, Some(2), Some(2)).is_err());
-    assert!(first
-        .merge_shard(vec![1], vec![], vec![], vec![], vec![], vec![])
-        .is_err());
+    assert!(
+        err.to_string().contains("predicted by both shards"),
+        "{err}"
+    );
+    assert!(Session::new(model, None, false, 2, 2).is_err());
+    // Columns that are not a replay's are refused with the column named.
+    let broken = js_sys::Object::new();
+    set(
+        &broken,
+        "line",
+        js_sys::Uint32Array::from(&[1u32][..]).into(),
+    );
+    let err = Series::from_js(&broken.into()).unwrap_err();
+    assert!(err.to_string().contains("`tsStart`"), "{err}");
 }
 
 #[wasm_bindgen_test]
@@ -230,6 +223,7 @@ fn external_data_comes_from_named_buffers_and_its_absence_is_named() {
 #[wasm_bindgen_test]
 fn bad_lines_are_listed_and_the_good_ones_replayed() {
     let model = Model::new(MODEL, JsValue::UNDEFINED).unwrap();
+    let model = model.count_model();
     let mut sim = Simulation::new(3, 2, 40.0).unwrap();
     let good = sim.next_chunk(1000);
     let text = String::from_utf8(good).unwrap();
@@ -239,18 +233,10 @@ fn bad_lines_are_listed_and_the_good_ones_replayed() {
         bad.push_str(if i == 2 { "{\"csi\": [1, 2" } else { l });
         bad.push('\n');
     }
-    let replayed = replay_in_chunks(&model, bad.as_bytes(), &[333]);
-    assert_eq!(replayed.len(), lines.len() - 1);
+    let replayed = replay_in_chunks(model, bad.as_bytes(), &[333]);
+    assert_eq!(replayed.series().len(), lines.len() - 1);
     let report = replayed.report(None, false).unwrap();
-    let bad_lines =
-        js_sys::Array::from(&js_sys::Reflect::get(&report, &"bad_lines".into()).unwrap());
-    let first = bad_lines.get(0);
-    assert_eq!(
-        js_sys::Reflect::get(&first, &"line".into())
-            .unwrap()
-            .as_f64(),
-        Some(3.0)
-    );
+    assert_eq!(report.bad_lines[0].line, 3);
 }
 
 fn canvas(w: u32, h: u32) -> HtmlCanvasElement {
@@ -295,21 +281,9 @@ fn cursor_columns(c: &HtmlCanvasElement, min: usize) -> Vec<u32> {
 #[wasm_bindgen_test]
 fn plots_draw_real_pixels_and_the_cursor_moves() {
     let model = Model::new(MODEL, JsValue::UNDEFINED).unwrap();
-    let r = replay_in_chunks(&model, SAMPLE, &[100_000]);
-    let plots = Plots::new(
-        r.line(),
-        r.ts_start(),
-        r.ts_end(),
-        r.truth(),
-        r.count(),
-        r.confidence(),
-        r.p95_low(),
-        r.p95_high(),
-        r.probs(),
-        r.count_logits(),
-        r.conf_logit(),
-    )
-    .unwrap();
+    let r = replay_in_chunks(model.count_model(), SAMPLE, &[100_000]);
+    let (columns, _) = r.series().to_js();
+    let plots = Plots::new(columns.into()).unwrap();
     assert_eq!(plots.len(), 747);
 
     let timeline = canvas(600, 160);
@@ -462,19 +436,198 @@ fn ruview_release_loads_from_onnx_with_safetensors_and_from_safetensors_alone() 
     let rec = format!("{}{}", line(1.0), line(2.0));
     let mut scan = InputScan::new(None).unwrap();
     scan.push(rec.as_bytes());
-    let z = alone.normalised_by(scan);
+    let z = Rc::new(scan.normalise(alone.count_model()));
     assert!(
-        z.calibration_text().contains("--normalise recording"),
+        z.calibration().describe().contains("--normalise recording"),
         "{}",
-        z.calibration_text()
+        z.calibration().describe()
     );
     assert!(
         !alone.calibration_text().contains("--normalise"),
         "the original is unchanged"
     );
     let (raw, zs) = (
-        replay_in_chunks(&alone, rec.as_bytes(), &[7]),
+        replay_in_chunks(alone.count_model(), rec.as_bytes(), &[7]),
         replay_in_chunks(&z, rec.as_bytes(), &[7]),
     );
-    assert_ne!(raw.count_logits(), zs.count_logits());
+    assert_ne!(raw.series().count_logits, zs.series().count_logits);
+}
+
+/// A JavaScript object from its fields.
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    options(fields)
+}
+
+fn get(o: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(o, &key.into()).unwrap()
+}
+
+/// Everything a worker posts, kept in order.
+struct Inbox {
+    got: Rc<std::cell::RefCell<Vec<JsValue>>>,
+    post: wasm_bindgen::closure::Closure<dyn FnMut(JsValue, JsValue)>,
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        let got = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = got.clone();
+        let post = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue, JsValue)>::new(
+            move |message: JsValue, _transfer: JsValue| sink.borrow_mut().push(message),
+        );
+        Inbox { got, post }
+    }
+
+    /// Send `request` with `id` to `worker` and wait for it to be answered: the answer (the last
+    /// message with that id, progress before it aside).
+    async fn ask(&self, worker: &ReplayWorker, id: u32, request: JsValue) -> JsValue {
+        let message = object(&[("id", id.into()), ("request", request)]);
+        wasm_bindgen_futures::JsFuture::from(
+            worker.handle(message, self.post.as_ref().clone().into()),
+        )
+        .await
+        .unwrap();
+        self.answer(id)
+    }
+
+    fn answer(&self, id: u32) -> JsValue {
+        self.got
+            .borrow()
+            .iter()
+            .rev()
+            .find(|m| get(m, "id").as_f64() == Some(id as f64) && get(m, "type") != "progress")
+            .cloned()
+            .unwrap_or_else(|| panic!("no answer to request {id}"))
+    }
+}
+
+fn blob(bytes: &[u8]) -> JsValue {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    web_sys::Blob::new_with_u8_array_sequence(&parts)
+        .unwrap()
+        .into()
+}
+
+/// The worker protocol end to end, in Rust types on both sides of the JavaScript values: two dispatchers
+/// (a primary and a helper, as the page's two workers) load the model, replay a Blob in two shards, merge
+/// the helper's columns sent as the page forwards them, and answer report, window and bad requests.
+#[wasm_bindgen_test]
+async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
+    let (primary, helper, inbox) = (ReplayWorker::new(), ReplayWorker::new(), Inbox::new());
+    let fresh = ReplayWorker::new();
+    let replay = |shard: Option<usize>| {
+        let mut fields = vec![("source", blob(SAMPLE)), ("shards", 2.into())];
+        if let Some(k) = shard {
+            fields.push(("shard", k.into()));
+        }
+        let key = if shard.is_some() { "shard" } else { "replay" };
+        object(&[(key, object(&fields))])
+    };
+    // A replay before any model is refused in words.
+    let no_model = inbox.ask(&fresh, 1, replay(None)).await;
+    assert_eq!(get(&no_model, "type"), "error");
+    assert_eq!(get(&no_model, "message"), "no model loaded");
+
+    let model = object(&[(
+        "model",
+        object(&[
+            ("bytes", js_sys::Uint8Array::from(MODEL).into()),
+            ("options", object(&[("name", "count_v1.onnx".into())])),
+        ]),
+    )]);
+    for (worker, id) in [(&primary, 2), (&helper, 3)] {
+        let answer = inbox.ask(worker, id, model.clone()).await;
+        assert_eq!(get(&answer, "type"), "model");
+        assert_eq!(get(&answer, "batch").as_f64(), Some(16.0));
+    }
+    // The primary waits for the helper's columns, which the page forwards as a merge.
+    let message = object(&[("id", 4.into()), ("request", replay(None))]);
+    let waiting = wasm_bindgen_futures::JsFuture::from(
+        primary.handle(message, inbox.post.as_ref().clone().into()),
+    );
+    let share = inbox.ask(&helper, 5, replay(Some(1))).await;
+    assert_eq!(get(&share, "type"), "shard");
+    let merge = object(&[(
+        "merge",
+        object(&[("replay", 4.into()), ("columns", get(&share, "columns"))]),
+    )]);
+    let forwarded = object(&[("request", merge)]);
+    wasm_bindgen_futures::JsFuture::from(
+        primary.handle(forwarded, inbox.post.as_ref().clone().into()),
+    )
+    .await
+    .unwrap();
+    waiting.await.unwrap();
+    let replayed = inbox.answer(4);
+    assert_eq!(get(&replayed, "type"), "replayed", "{replayed:?}");
+    let direct = replay_in_chunks(
+        Model::new(MODEL, JsValue::UNDEFINED).unwrap().count_model(),
+        SAMPLE,
+        &[65_536],
+    );
+    let merged = Series::from_js(&get(&replayed, "columns")).unwrap();
+    assert_eq!(&merged, direct.series(), "two shards merged = one replay");
+    assert_eq!(
+        get(&get(&replayed, "report"), "windows").as_f64(),
+        Some(747.0)
+    );
+    assert!(get(&replayed, "reportText")
+        .as_string()
+        .unwrap()
+        .contains("ADR-103"));
+
+    let report = inbox
+        .ask(
+            &primary,
+            6,
+            object(&[("report", object(&[("targets", "v0.2.0".into())]))]),
+        )
+        .await;
+    assert_eq!(get(&report, "type"), "report");
+    // v0.2.0's within ±1 target.
+    assert!(get(&report, "reportText")
+        .as_string()
+        .unwrap()
+        .contains("≥ 90.0 %"));
+    let window = inbox
+        .ask(
+            &primary,
+            7,
+            object(&[("window", object(&[("index", 5.into())]))]),
+        )
+        .await;
+    assert_eq!(
+        get(&window, "window")
+            .dyn_into::<js_sys::Float32Array>()
+            .unwrap()
+            .to_vec(),
+        direct.window(5).unwrap()
+    );
+    // What is wrong is named: an unknown request, an unknown layout, unknown targets.
+    let unknown = inbox
+        .ask(&primary, 8, object(&[("frobnicate", object(&[]))]))
+        .await;
+    assert_eq!(get(&unknown, "type"), "error");
+    assert!(get(&unknown, "message")
+        .as_string()
+        .unwrap()
+        .contains("frobnicate"));
+    let layout = object(&[(
+        "replay",
+        object(&[("source", blob(SAMPLE)), ("layout", "sideways".into())]),
+    )]);
+    let bad = inbox.ask(&primary, 9, layout).await;
+    assert!(
+        get(&bad, "message")
+            .as_string()
+            .unwrap()
+            .contains("sideways"),
+        "{bad:?}"
+    );
+    let targets = object(&[("report", object(&[("targets", "v9".into())]))]);
+    let bad = inbox.ask(&primary, 10, targets).await;
+    assert!(
+        get(&bad, "message").as_string().unwrap().contains("v9"),
+        "{bad:?}"
+    );
 }

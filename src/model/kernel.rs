@@ -33,12 +33,42 @@ pub const NR: usize = 5;
 /// The kernel's name in tract's dispatch tables (and in `RUST_LOG=debug` output).
 pub const NAME: &str = "countscope_wasm_f32_8x5";
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
 mod conv;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
 mod wasm;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
 pub use conv::{direct_convs, DirectConv1d};
+
+/// Whether this build runs countscope's kernel and `DirectConv1d`: wasm32 with `simd128` and the
+/// `wasm-kernel` feature (on by default; `--no-default-features` leaves tract's own lowering, which the
+/// wasmtime suite checks gives the same logits within 1e-5).
+pub const ACTIVE: bool = cfg!(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+));
+
+/// What runs the model, in words (`countscope inspect` says it).
+pub fn describe() -> String {
+    if ACTIVE {
+        format!("tract-onnx with countscope's wasm kernel ({NAME}, DirectConv1d)")
+    } else {
+        "tract-onnx (its own kernels)".into()
+    }
+}
 
 /// Whether an 8×5 tile pads a product's N less than tract's 8×8 does: the only case the tier
 /// speaks for, so every other shape keeps tract's own choice.
@@ -48,7 +78,12 @@ pub fn pads_less(n: usize) -> bool {
 
 /// Inputs for the kernel's and `DirectConv1d`'s tests: `n` values in [-0.5, 0.5), one stream of
 /// the simulator's portable generator per seed.
-#[cfg(all(test, target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    test,
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
 fn test_values(seed: u64, n: usize) -> Vec<f32> {
     let mut rng = crate::sim::rng::Rng::new(seed, 0);
     (0..n).map(|_| rng.range(-0.5, 0.5) as f32).collect()

@@ -626,7 +626,11 @@ impl CountModel {
             }
         }
         // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`).
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        #[cfg(all(
+            feature = "wasm-kernel",
+            target_arch = "wasm32",
+            target_feature = "simd128"
+        ))]
         let model = {
             let mut model = model.into_decluttered().map_err(tract_err("optimise"))?;
             kernel::direct_convs(&mut model).map_err(tract_err("optimise"))?;

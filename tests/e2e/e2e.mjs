@@ -225,7 +225,7 @@ await check('errors name the problem and keep what was loaded', async () => {
   await drop(page, [{ name: 'garbage.jsonl', bytes: Buffer.from('{"csi": 1}\n{"nope": true}\n') }]);
   let got = await outcome;
   assert.equal(got.kind, 'error');
-  assert.match(got.detail.text, /garbage\.jsonl: no usable window — 2 line\(s\) skipped: line 1: .*line 2: /);
+  assert.match(got.detail.text, /garbage\.jsonl: no usable window \(2 line\(s\) skipped\): line 1: .*line 2: /);
   // A file that is none of the kinds.
   await drop(page, [{ name: 'photo.png', bytes: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]) }]);
   await page.waitForFunction(() => /photo\.png: not a recording/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText));

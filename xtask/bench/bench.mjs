@@ -53,6 +53,24 @@ log('inference with the relaxed-SIMD build (the one the page loads where the bro
   await page.close();
 }
 
+/** One full redraw of the plots that follow the cursor (timeline, confidence, probabilities, readout),
+ *  after a cursor move, at 21 cursor positions across the replay on `page`: milliseconds. */
+async function cursorRedraw(page) {
+  const times = await page.evaluate(() => {
+    const el = document.querySelector('countscope-replay');
+    const n = el.plots.len();
+    const out = [];
+    for (let k = 0; k < 21; k++) {
+      el.transport.cursor = Math.floor(((k + 0.5) * n) / 21);
+      const t = performance.now();
+      el.drawCursor();
+      out.push(performance.now() - t);
+    }
+    return out;
+  });
+  return stats(times);
+}
+
 /** The 30-minute sample dropped on a page `REPEAT` times: drop → every plot drawn. */
 async function thirtyMinutes(page) {
   const runs = [];
@@ -102,6 +120,7 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn (
   await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
   out.first_open_ms = Date.now() - t0;
   out.e2e_30min = await thirtyMinutes(page);
+  out.cursor_redraw_30min_ms = await cursorRedraw(page);
 
   if (process.env.LONG) {
     log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
@@ -126,7 +145,7 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn (
       const detail = await outcome;
       const ms = Date.now() - t;
       clearInterval(poll);
-      long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap });
+      long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap, redraw: await cursorRedraw(page) });
     }
     out.e2e_long = {
       engine: long[0].timing.engine,
@@ -134,6 +153,7 @@ log('end to end: the 30-minute sample dropped on the page, to every plot drawn (
       file: basename(process.env.LONG),
       windows: long[0].windows,
       pick_to_plotted_ms: stats(long.map((r) => r.ms)),
+      cursor_redraw_ms: long.at(-1).redraw,
       in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
       memory_mb: {
         worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),

@@ -496,7 +496,20 @@ fn table(all: &Value) -> Result<String> {
             f(&e["memory_mb"]["main_wasm"])
         ));
     }
+    if !b["cursor_redraw_30min_ms"].is_null() {
+        line(format!(
+            "| one redraw after a cursor move (timeline, confidence, probabilities, readout), 30-minute sample, 21 positions | {} | |",
+            spread(&b["cursor_redraw_30min_ms"], 1)
+        ));
+    }
     if let Some(l) = b.get("e2e_long").filter(|l| !l.is_null()) {
+        if !l["cursor_redraw_ms"].is_null() {
+            line(format!(
+                "| one redraw after a cursor move, SYNTHETIC 24 h ({} windows), 21 positions (target < 16 ms) | {} | |",
+                l["windows"],
+                spread(&l["cursor_redraw_ms"], 1)
+            ));
+        }
         let mm = &l["memory_mb"];
         line(format!(
             "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn, {} worker(s) | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",

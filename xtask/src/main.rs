@@ -182,19 +182,29 @@ pub fn ensure_wasm_tools() -> Result {
 
 /// The CLI as a wasm32-wasip2 component (release), for wasmtime: its path.
 pub fn build_wasi_component() -> Result<PathBuf> {
-    run(Command::new(cargo()).args([
-        "build",
-        "--locked",
-        "--release",
-        "--target",
-        "wasm32-wasip2",
-        "--bin",
-        "countscope",
-    ]))?;
-    let component = root().join("target/wasm32-wasip2/release/countscope.wasm");
-    let size = std::fs::metadata(&component)
-        .map_err(|e| format!("{}: {e}", component.display()))?
-        .len();
+    build_wasi_component_as(&[], "countscope.wasm")
+}
+
+/// The component built with `features` (cargo flags), copied to `target/wasi-components/<name>` so the
+/// builds with and without the wasm kernel (which share every dependency) can sit side by side.
+fn build_wasi_component_as(features: &[&str], name: &str) -> Result<PathBuf> {
+    run(Command::new(cargo())
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--bin",
+            "countscope",
+        ])
+        .args(features))?;
+    let built = root().join("target/wasm32-wasip2/release/countscope.wasm");
+    let dir = root().join("target/wasi-components");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let component = dir.join(name);
+    let size = std::fs::copy(&built, &component)
+        .map_err(|e| format!("{} → {}: {e}", built.display(), component.display()))?;
     eprintln!(
         "component: {} ({:.1} MB)",
         component.display(),
@@ -267,11 +277,14 @@ fn test() -> Result {
         ])
         .env("COUNTSCOPE_FUZZ_SECONDS", secs))?;
 
-    step("the wasm32-wasip2 component under wasmtime vs the native binary");
+    step("the wasm32-wasip2 component under wasmtime vs the native binary, and vs itself without the wasm kernel");
     let component = build_wasi_component()?;
+    let no_kernel =
+        build_wasi_component_as(&["--no-default-features"], "countscope-no-kernel.wasm")?;
     run(Command::new(cargo())
         .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)
+        .env("COUNTSCOPE_WASI_NO_KERNEL", &no_kernel)
         .env("WASMTIME", wasmtime()))?;
 
     step("the core's unit tests compiled to wasm32-wasip2, under wasmtime (with the wasm matrix kernel's)");

@@ -371,10 +371,11 @@ fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal>
     let mut out = std::io::stdout().lock();
     if json {
         let sources = load.as_ref().ok().map(|m| m.weights().to_vec());
-        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err(), "weights": sources });
+        let v = serde_json::json!({ "model": info, "loads": load.is_ok(), "load_error": load.as_ref().err(), "weights": sources, "engine": countscope::model::kernel::describe() });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         writeln!(out, "model: {}", path.display())?;
+        writeln!(out, "engine: {}", countscope::model::kernel::describe())?;
         if let Some(st) = &info.safetensors {
             writeln!(out, "format: safetensors, {} tensor(s)", st.tensors.len())?;
             for t in &st.tensors {
@@ -485,12 +486,8 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
             outcome.diagnostics.skipped_lines - kept
         );
     }
-    if outcome.predictions.is_empty() {
-        return Err(Fatal::Message(format!(
-            "{}: no usable window ({} line(s) skipped)",
-            args.recording.display(),
-            outcome.diagnostics.skipped_lines
-        )));
+    if let Some(message) = outcome.no_window_message(&args.recording.display().to_string()) {
+        return Err(Fatal::Message(message));
     }
     Ok((model, outcome))
 }

@@ -3,7 +3,7 @@
 //! This is the only part of the crate that reads argv and files. Exit codes: 0 ok, 1 a gate was not met
 //! (`report` only), 2 bad input, bad model or bad usage.
 
-//! The browser (`wasm32-unknown-unknown`) has no command line: there the page is the shell (`src/web.rs`),
+//! The browser (`wasm32-unknown-unknown`) has no command line: there the page is the shell (`src/web/`),
 //! and this binary is an empty `main` so that `cargo test --target wasm32-unknown-unknown` can build.
 
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]

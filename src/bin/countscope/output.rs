@@ -1,6 +1,7 @@
 //! Writing predictions (JSON lines, CSV) and the progress line on a terminal.
 
-use countscope::replay::{csv_row, FramePrediction, CSV_HEADER};
+use countscope::replay::FramePrediction;
+use countscope::series::Series;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -13,9 +14,9 @@ pub fn write_jsonl(out: &mut impl Write, predictions: &[FramePrediction]) -> std
 }
 
 pub fn write_csv(out: &mut impl Write, predictions: &[FramePrediction]) -> std::io::Result<()> {
-    writeln!(out, "{CSV_HEADER}")?;
+    writeln!(out, "{}", Series::csv_header())?;
     for p in predictions {
-        writeln!(out, "{}", csv_row(p))?;
+        writeln!(out, "{}", Series::csv_row(p))?;
     }
     Ok(())
 }

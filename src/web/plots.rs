@@ -1,0 +1,242 @@
+//! The main thread's half of the page: the plots of one replay, drawn into canvases with
+//! plotters-canvas from the columns the worker transferred.
+
+use super::{js_err, to_js};
+use crate::plot::{self, Style};
+use crate::report::Metrics;
+use crate::series::{Envelopes, Series};
+use plotters::coord::Shift;
+use plotters::drawing::DrawingArea;
+use plotters::prelude::IntoDrawingArea;
+use plotters_canvas::CanvasBackend;
+use std::ops::Range;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+/// The plots of one replay, drawn on the main thread from the columns the worker sent.
+#[wasm_bindgen]
+pub struct Plots {
+    series: Series,
+    /// The time plots' min/max pyramids, built once here: a cursor redraw reads O(width · log n) values.
+    envelopes: Envelopes,
+    metrics: Metrics,
+}
+
+fn canvas_area(
+    canvas: &HtmlCanvasElement,
+    scale: f64,
+) -> Result<DrawingArea<CanvasBackend, Shift>, JsError> {
+    // plotters-canvas draws in canvas pixels and ignores devicePixelRatio: size the backing store to the
+    // element's CSS size × the ratio, and the plots scale their fonts and strokes by the same ratio.
+    let (cw, ch) = (canvas.client_width(), canvas.client_height());
+    if cw > 0 && ch > 0 {
+        let (w, h) = (
+            (cw as f64 * scale).round() as u32,
+            (ch as f64 * scale).round() as u32,
+        );
+        if canvas.width() != w || canvas.height() != h {
+            canvas.set_width(w);
+            canvas.set_height(h);
+        }
+    }
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| JsError::new("the canvas has no 2-D context"))?;
+    Ok(backend.into_drawing_area())
+}
+
+/// A time plot's drawing function ([`plot::timeline`], [`plot::confidence`]).
+type TimePlot = fn(
+    &DrawingArea<CanvasBackend, Shift>,
+    &Series,
+    &Envelopes,
+    Range<usize>,
+    usize,
+    Style,
+) -> Result<(), plot::PlotError>;
+
+impl Plots {
+    fn draw_time(
+        &self,
+        draw: TimePlot,
+        canvas: &HtmlCanvasElement,
+        view: Range<usize>,
+        cursor: usize,
+        style: Style,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, style.scale)?;
+        draw(&area, &self.series, &self.envelopes, view, cursor, style).map_err(js_err)
+    }
+}
+
+#[wasm_bindgen]
+impl Plots {
+    /// The plots of the columns a worker sent (the object [`Series::to_js`] made), checked.
+    #[wasm_bindgen(constructor)]
+    pub fn new(columns: JsValue) -> Result<Plots, JsError> {
+        let series = Series::from_js(&columns).map_err(js_err)?;
+        let metrics = Metrics::compute(&series.predictions());
+        Ok(Plots {
+            envelopes: Envelopes::new(&series),
+            series,
+            metrics,
+        })
+    }
+
+    /// Windows.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The window under `x` CSS pixels from a time plot's left edge, for a plot `width` CSS pixels wide
+    /// showing windows `from..to`: the plots' own frame, so the page holds no pixel constants.
+    #[wasm_bindgen(js_name = indexAt)]
+    pub fn index_at(&self, x: f64, width: f64, from: usize, to: usize) -> usize {
+        plot::TIME_FRAME.index_at(x, width, from..to)
+    }
+
+    /// How many windows a horizontal drag of `dx` CSS pixels spans on a time plot `width` wide showing
+    /// `from..to` (for panning).
+    #[wasm_bindgen(js_name = windowsAcross)]
+    pub fn windows_across(&self, dx: f64, width: f64, from: usize, to: usize) -> f64 {
+        plot::TIME_FRAME.windows_across(dx, width, from..to)
+    }
+
+    /// Whether there are no windows.
+    #[wasm_bindgen(js_name = isEmpty)]
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Window `i`'s prediction as a plain object (time, truth, prediction, confidence, line …).
+    pub fn frame(&self, i: usize) -> Result<JsValue, JsError> {
+        to_js(&self.series.prediction(i))
+    }
+
+    /// Seconds from the first window to window `i` (NaN when the recording has no times).
+    pub fn elapsed(&self, i: usize) -> f64 {
+        self.series.elapsed(i).unwrap_or(f64::NAN)
+    }
+
+    /// The next wrong window after `i`.
+    #[wasm_bindgen(js_name = nextWrong)]
+    pub fn next_wrong(&self, i: usize) -> Option<usize> {
+        self.series.next_wrong(i)
+    }
+
+    /// The previous wrong window before `i`.
+    #[wasm_bindgen(js_name = prevWrong)]
+    pub fn prev_wrong(&self, i: usize) -> Option<usize> {
+        self.series.prev_wrong(i)
+    }
+
+    /// Draw the timeline of windows `from..to` (zoom; an empty range draws all) with the cursor at window
+    /// `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = drawTimeline)]
+    pub fn draw_timeline(
+        &self,
+        canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        self.draw_time(
+            plot::timeline,
+            canvas,
+            from..to,
+            cursor,
+            Style { dark, scale },
+        )
+    }
+
+    /// Draw confidence over windows `from..to` with the cursor at window `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = drawConfidence)]
+    pub fn draw_confidence(
+        &self,
+        canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        self.draw_time(
+            plot::confidence,
+            canvas,
+            from..to,
+            cursor,
+            Style { dark, scale },
+        )
+    }
+
+    /// Draw window `i`'s class probabilities.
+    #[wasm_bindgen(js_name = drawProbabilities)]
+    pub fn draw_probabilities(
+        &self,
+        canvas: &HtmlCanvasElement,
+        i: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        let i = i.min(self.series.len().saturating_sub(1));
+        let style = Style { dark, scale };
+        if self.series.is_empty() {
+            return plot::probabilities(&area, &[0.0; crate::N_CLASSES], None, (0, 0), style)
+                .map_err(js_err);
+        }
+        plot::probabilities(
+            &area,
+            self.series.probs_at(i),
+            self.series.truth_at(i),
+            (self.series.p95_low[i], self.series.p95_high[i]),
+            style,
+        )
+        .map_err(js_err)
+    }
+
+    /// Draw the confusion matrix.
+    #[wasm_bindgen(js_name = drawConfusion)]
+    pub fn draw_confusion(
+        &self,
+        canvas: &HtmlCanvasElement,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::confusion(&area, &self.metrics.confusion, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Draw the reliability diagram.
+    #[wasm_bindgen(js_name = drawReliability)]
+    pub fn draw_reliability(
+        &self,
+        canvas: &HtmlCanvasElement,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let area = canvas_area(canvas, scale)?;
+        plot::reliability(&area, &self.metrics.reliability, Style { dark, scale }).map_err(js_err)
+    }
+
+    /// Per-frame CSV.
+    pub fn csv(&self) -> String {
+        self.series.to_csv()
+    }
+}
+
+/// Draw one window (model order, as [`Replayed::window`] returns it) as a heatmap; `None` draws the
+/// empty frame.
+#[wasm_bindgen(js_name = drawHeatmap)]
+pub fn draw_heatmap(
+    canvas: &HtmlCanvasElement,
+    window: Option<Vec<f32>>,
+    dark: bool,
+    scale: f64,
+) -> Result<(), JsError> {
+    let area = canvas_area(canvas, scale)?;
+    plot::heatmap(&area, window.as_deref(), Style { dark, scale }).map_err(js_err)
+}

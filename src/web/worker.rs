@@ -1,0 +1,883 @@
+//! The replay worker's protocol and its one dispatcher.
+//!
+//! The page runs one worker per core on a replay (`www/replay-worker.js`, which only hands each message to
+//! [`ReplayWorker::handle`] and posts what it answers). Every message in is one [`Message`] carrying a
+//! [`Request`]; every message out is one [`Response`]. Both are Rust types, defined here once: the
+//! JavaScript never builds or reads a field the core does not name.
+//!
+//! - `model`: load and check a model once per worker ([`ModelOptions`]: the core ranks the temperature
+//!   sources);
+//! - `replay`: the primary (shard 0 of `shards`) streams a `File`/`Blob` or a same-origin URL through the
+//!   engine, posting `progress`; it waits for the other shards' columns (`merge`, forwarded by the page),
+//!   merges them, and answers `replayed` with the columns (transferred), the report and its text;
+//!   `normalise: "recording"` reads the source once more first, for its statistics;
+//! - `shard`: a helper's share, answered with its columns;
+//! - `report` (new targets), `window` (one kept window, for the heatmap), `cancel` (stops the replay in
+//!   progress at its next chunk; what was loaded before stays).
+
+use super::{Js, ModelOptions};
+use crate::input::StatsPass;
+use crate::model::{CountModel, ModelError, ModelInfo, Source};
+use crate::recording::{LayoutPolicy, UnknownLayout};
+use crate::replay::{Outcome, Replay, ReplayError};
+use crate::report::gates::{GateError, Targets};
+use crate::report::GateSet;
+use crate::report::Report;
+use crate::series::{ColumnsError, Series};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (a worker's or a window's).
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch_url(url: &str) -> js_sys::Promise;
+    /// `performance.now()`, for the replay's time.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn now_ms() -> f64;
+    /// The global `setTimeout`, to yield a task (so a `cancel` is seen mid-file).
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
+}
+
+/// One message from the page: `{id, request}`. The id comes back on every answer to it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// The page's id for this request (absent for `merge` and `cancel`, which are not answered).
+    pub id: Option<u32>,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// What the page asks a worker. Externally tagged (`{replay: {…}}`, or `"cancel"`), so serde-wasm-bindgen
+/// reads the JavaScript objects (files, typed arrays) straight into the fields that keep them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Request {
+    /// Load a model (replacing the one before).
+    Model {
+        /// The model file's bytes.
+        bytes: Js<js_sys::Uint8Array>,
+        /// Its companions and calibration sources.
+        #[serde(default)]
+        options: ModelOptions,
+    },
+    /// Replay a recording as the primary (shard 0).
+    Replay(ReplayRequest),
+    /// Replay one helper's share.
+    Shard(ReplayRequest),
+    /// A helper's answer, forwarded by the page to the primary.
+    Merge(MergeRequest),
+    /// The last replay's report for other targets.
+    Report(ReportRequest),
+    /// One kept window of the last replay.
+    Window {
+        /// Its index in the replay.
+        index: usize,
+    },
+    /// Stop the replay in progress.
+    Cancel,
+}
+
+/// Which replay, and how.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// A `File`, a `Blob`, or a URL (string) to fetch.
+    pub source: Js<JsValue>,
+    /// `labelled` (default), `frame-major` or `as-stored`.
+    pub layout: Option<String>,
+    /// `model` (default) or `recording` (z-score with the recording's own statistics: a first pass).
+    pub normalise: Option<Normalise>,
+    /// ADR-103 targets, `v0.1.0` (default) or `v0.2.0` (the primary's report).
+    pub targets: Option<String>,
+    /// Apply the cross-room target.
+    #[serde(default)]
+    pub cross_room: bool,
+    /// This worker's shard (0 for the primary).
+    #[serde(default)]
+    pub shard: usize,
+    /// How many shards share the replay (default 1).
+    pub shards: Option<usize>,
+}
+
+/// Whose statistics z-score the input.
+#[derive(Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalise {
+    /// The model's own (none when it carries none).
+    Model,
+    /// The recording's own, read in a first pass.
+    Recording,
+}
+
+/// A helper's result for the primary's replay `replay`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The primary's request id.
+    pub replay: u32,
+    /// The helper's columns ([`Series::to_js`]).
+    pub columns: Option<Js<JsValue>>,
+    /// Or why the helper failed.
+    pub error: Option<String>,
+}
+
+/// Report options.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportRequest {
+    /// `v0.1.0` (default) or `v0.2.0`.
+    pub targets: Option<String>,
+    /// Apply the cross-room target.
+    #[serde(default)]
+    pub cross_room: bool,
+}
+
+/// Memory in use, in bytes, for the page's timing event.
+#[derive(Serialize)]
+pub struct Memory {
+    /// Kept windows (the heatmap's store).
+    pub windows: usize,
+    /// This worker's wasm memory.
+    pub wasm: f64,
+}
+
+/// What a worker answers (`type` says which; `id` is the request's).
+#[derive(Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Response<'a> {
+    /// How far a replay has read.
+    Progress {
+        /// Good windows read so far (every shard reads them all).
+        windows: u64,
+        /// Bytes read, as given (compressed for gzip).
+        bytes: u64,
+        /// The source's size, when known.
+        total: Option<f64>,
+        /// Lines skipped so far.
+        skipped: u64,
+    },
+    /// The model is loaded.
+    Model {
+        /// What it declares.
+        info: &'a ModelInfo,
+        /// The calibration in force, in words.
+        calibration: String,
+        /// Windows per inference call.
+        batch: usize,
+    },
+    /// The primary's replay, merged.
+    Replayed {
+        /// The recording's name.
+        name: String,
+        /// The columns ([`Series::to_js`]; their buffers are transferred).
+        columns: Js<js_sys::Object>,
+        /// The report, as `countscope report --json` prints it.
+        report: &'a Report,
+        /// The report as `countscope report` prints it.
+        report_text: String,
+        /// Time from the request to the merged replay.
+        seconds: f64,
+        /// Memory in use.
+        memory: Memory,
+    },
+    /// A helper's share.
+    Shard {
+        /// Its columns.
+        columns: Js<js_sys::Object>,
+        /// Its wasm memory, in bytes.
+        wasm: f64,
+    },
+    /// The report for other targets.
+    Report {
+        /// The report.
+        report: &'a Report,
+        /// Its text.
+        report_text: String,
+    },
+    /// One kept window (model order), `null` when windows were not kept.
+    Window {
+        /// The window (transferred).
+        window: Option<Js<js_sys::Float32Array>>,
+    },
+    /// The request failed.
+    Error {
+        /// Why, in words.
+        message: String,
+        /// Whether it was stopped by a cancel or a newer replay (not a failure to show).
+        stopped: bool,
+    },
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A cancel or a newer replay took over.
+    #[error("stopped: a newer replay or a cancel")]
+    Stopped,
+    /// The message is not one of [`Request`]'s.
+    #[error("not a request this worker knows: {0}")]
+    Request(String),
+    /// A replay before any model.
+    #[error("no model loaded")]
+    NoModel,
+    /// A report or a window before any replay.
+    #[error("nothing replayed yet")]
+    NothingReplayed,
+    /// The source could not be opened or read.
+    #[error("cannot read {source_name}: {reason}")]
+    Source {
+        /// The file name or URL.
+        source_name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The recording had no usable window ([`Outcome::no_window_message`]).
+    #[error("{0}")]
+    NoWindow(String),
+    /// A helper failed.
+    #[error("a helper worker failed: {0}")]
+    Helper(String),
+    /// A layout or targets option the core does not know.
+    #[error("{0}")]
+    Option(String),
+    /// The model.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A helper's columns.
+    #[error(transparent)]
+    Columns(#[from] ColumnsError),
+    /// A value could not be handed to JavaScript.
+    #[error("cannot hand the answer to JavaScript: {0}")]
+    Answer(String),
+}
+
+fn layout_policy(layout: Option<&str>) -> Result<LayoutPolicy, WorkerError> {
+    match layout {
+        None | Some("") => Ok(LayoutPolicy::Labelled),
+        Some(s) => s
+            .parse()
+            .map_err(|e: UnknownLayout| WorkerError::Option(e.to_string())),
+    }
+}
+
+fn gate_set(targets: Option<&str>, cross_room: bool) -> Result<GateSet, WorkerError> {
+    let targets: Targets = match targets {
+        None | Some("") => Targets::V010,
+        Some(t) => t
+            .parse()
+            .map_err(|e: GateError| WorkerError::Option(e.to_string()))?,
+    };
+    Ok(GateSet::adr103(targets, cross_room))
+}
+
+/// The first pass of `--normalise recording`: the recording's per-subcarrier statistics.
+pub struct InputScan {
+    pass: StatsPass,
+}
+
+impl InputScan {
+    /// A scan reading flat `csi` arrays by `layout` (as the replay that follows will).
+    pub fn new(layout: Option<&str>) -> Result<InputScan, WorkerError> {
+        Ok(InputScan {
+            pass: StatsPass::new(layout_policy(layout)?),
+        })
+    }
+
+    /// Feed the next chunk (any size, plain or gzip).
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.pass.push(chunk);
+    }
+
+    /// A copy of `model` z-scoring each subcarrier with the statistics read (the CLI's
+    /// `--normalise recording`); `model` itself is unchanged.
+    pub fn normalise(self, model: &CountModel) -> CountModel {
+        let mut m = model.clone();
+        if let Some(stats) = self.pass.finish() {
+            m.set_normalisation(stats.normalisation(), Source::Recording);
+        }
+        m
+    }
+}
+
+/// A replay in progress: push the recording's bytes in chunks of any size (plain or gzip).
+pub struct Session {
+    replay: Replay<Rc<CountModel>>,
+    model: Rc<CountModel>,
+}
+
+impl Session {
+    /// Start replaying against `model`. `layout` is `labelled` (default), `frame-major` or `as-stored`;
+    /// `keep_windows` keeps every window (8-bit) for the heatmap. Shard `shard` of `shards` runs only
+    /// that share of the batches through the model, so several workers can replay the same bytes in
+    /// parallel; shard 0 then takes the others' columns with [`Replayed::merge`].
+    pub fn new(
+        model: &Rc<CountModel>,
+        layout: Option<&str>,
+        keep_windows: bool,
+        shard: usize,
+        shards: usize,
+    ) -> Result<Session, WorkerError> {
+        let mut replay = Replay::new(model.clone(), layout_policy(layout)?, false);
+        replay.shard(shard, shards)?;
+        if keep_windows {
+            replay.keep_windows();
+        }
+        Ok(Session {
+            replay,
+            model: model.clone(),
+        })
+    }
+
+    /// Feed the next chunk. Bad lines are collected, not thrown; only a failing model throws.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError> {
+        Ok(self.replay.push(chunk)?)
+    }
+
+    /// End of input: run the last windows and keep the outcome.
+    pub fn finish(self) -> Result<Replayed, WorkerError> {
+        let outcome = self.replay.finish()?;
+        Ok(Replayed {
+            series: Series::from_predictions(&outcome.predictions),
+            outcome,
+            model: self.model,
+        })
+    }
+
+    fn progress(&self, total: Option<f64>) -> Response<'static> {
+        Response::Progress {
+            windows: self.replay.windows_read(),
+            bytes: self.replay.bytes_read(),
+            total,
+            skipped: self.replay.diagnostics().skipped_lines,
+        }
+    }
+}
+
+/// A finished replay: its outcome, and its predictions as columns.
+pub struct Replayed {
+    outcome: Outcome,
+    series: Series,
+    model: Rc<CountModel>,
+}
+
+impl Replayed {
+    /// Merge another shard's columns into this replay (ordered by line; a line predicted twice is
+    /// refused), so a merged replay equals an unsharded one.
+    pub fn merge(&mut self, other: &Series) -> Result<(), WorkerError> {
+        self.outcome.merge_shard(other.predictions())?;
+        self.series = Series::from_predictions(&self.outcome.predictions);
+        Ok(())
+    }
+
+    /// The predictions as columns.
+    pub fn series(&self) -> &Series {
+        &self.series
+    }
+
+    /// The outcome (predictions, bad lines, layouts, kept windows).
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// The report for `targets` (`v0.1.0` by default), the same struct `countscope report --json` prints.
+    pub fn report(&self, targets: Option<&str>, cross_room: bool) -> Result<Report, WorkerError> {
+        let gates = gate_set(targets, cross_room)?;
+        Ok(Report::build(&self.outcome, &self.model, &gates))
+    }
+
+    /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept.
+    pub fn window(&self, i: usize) -> Option<Vec<f32>> {
+        self.outcome.windows.as_ref()?.window(i)
+    }
+}
+
+/// A helper's answer waiting for the primary.
+#[derive(Default)]
+struct MergeSlot {
+    got: Vec<Series>,
+    error: Option<String>,
+    /// Resolves the primary's wait.
+    wake: Option<js_sys::Function>,
+}
+
+impl MergeSlot {
+    fn wake(&mut self) {
+        if let Some(wake) = self.wake.take() {
+            let _ = wake.call0(&JsValue::NULL);
+        }
+    }
+}
+
+/// What a worker holds between messages.
+#[derive(Default)]
+struct State {
+    model: Option<Rc<CountModel>>,
+    replayed: Option<Replayed>,
+    /// The replay in progress: a newer replay or a cancel stops an older one at its next chunk.
+    active: u32,
+    /// Helpers' answers by the primary's request id.
+    merges: HashMap<u32, MergeSlot>,
+}
+
+type Shared = Rc<RefCell<State>>;
+
+/// The worker's one dispatcher (see the module docs).
+#[wasm_bindgen]
+pub struct ReplayWorker {
+    state: Shared,
+}
+
+#[wasm_bindgen]
+impl ReplayWorker {
+    /// A worker with no model and no replay.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> ReplayWorker {
+        ReplayWorker {
+            state: Shared::default(),
+        }
+    }
+
+    /// Handle one message from the page. Every answer (progress, then the result or the error) goes
+    /// through `post(message, transfer)`. The promise settles when the request is answered; several
+    /// requests run at once (a `cancel` or a `merge` arrives while a replay streams).
+    pub fn handle(&self, message: JsValue, post: js_sys::Function) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            // The id is read first, so even a request that is not one of ours is answered under it.
+            let id = js_sys::Reflect::get(&message, &"id".into())
+                .ok()
+                .and_then(|v| v.as_f64())
+                .map(|v| v as u32);
+            let out = Outbox { post, id };
+            let answer = match serde_wasm_bindgen::from_value::<Message>(message) {
+                Ok(m) => dispatch(&state, m.id.unwrap_or(0), m.request, &out).await,
+                Err(e) => Err(WorkerError::Request(e.to_string())),
+            };
+            match answer {
+                Ok(Some((message, transfer))) => out.send(message, &transfer),
+                Ok(None) => {}
+                Err(e) => out.error(&e),
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+impl Default for ReplayWorker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a request's answers go.
+struct Outbox {
+    post: js_sys::Function,
+    id: Option<u32>,
+}
+
+impl Outbox {
+    fn send(&self, message: JsValue, transfer: &js_sys::Array) {
+        if let Some(id) = self.id {
+            // A fresh plain object takes a new property.
+            let _ = js_sys::Reflect::set(&message, &"id".into(), &id.into());
+        }
+        let _ = self.post.call2(&JsValue::NULL, &message, transfer);
+    }
+
+    fn answer(&self, response: &Response) {
+        match encode(response) {
+            Ok(m) => self.send(m, &js_sys::Array::new()),
+            Err(e) => self.error(&e),
+        }
+    }
+
+    fn error(&self, e: &WorkerError) {
+        let response = Response::Error {
+            message: e.to_string(),
+            stopped: matches!(e, WorkerError::Stopped),
+        };
+        if let Ok(m) = encode(&response) {
+            self.send(m, &js_sys::Array::new());
+        }
+    }
+}
+
+fn encode(response: &Response) -> Result<JsValue, WorkerError> {
+    response
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| WorkerError::Answer(e.to_string()))
+}
+
+type Answer = Option<(JsValue, js_sys::Array)>;
+
+async fn dispatch(
+    state: &Shared,
+    id: u32,
+    request: Request,
+    out: &Outbox,
+) -> Result<Answer, WorkerError> {
+    match request {
+        Request::Model { bytes, options } => {
+            let model = Rc::new(options.load(&bytes.0.to_vec())?);
+            let message = encode(&Response::Model {
+                info: model.info(),
+                calibration: model.calibration().describe(),
+                batch: model.batch_size(),
+            })?;
+            state.borrow_mut().model = Some(model);
+            Ok(Some((message, js_sys::Array::new())))
+        }
+        Request::Replay(r) => replay(state, id, r, out).await.map(Some),
+        Request::Shard(r) => shard(state, id, r).await.map(Some),
+        Request::Merge(m) => {
+            let mut st = state.borrow_mut();
+            // A helper's answer for a replay no longer waiting (stopped, failed) is dropped.
+            if let Some(slot) = st.merges.get_mut(&m.replay) {
+                match (m.error, m.columns) {
+                    (Some(e), _) => slot.error = Some(e),
+                    (None, Some(c)) => match Series::from_js(&c.0) {
+                        Ok(s) => slot.got.push(s),
+                        Err(e) => slot.error = Some(e.to_string()),
+                    },
+                    (None, None) => {
+                        slot.error = Some("a merge with neither columns nor error".into())
+                    }
+                }
+                slot.wake();
+            }
+            Ok(None)
+        }
+        Request::Report(r) => {
+            let st = state.borrow();
+            let replayed = st.replayed.as_ref().ok_or(WorkerError::NothingReplayed)?;
+            let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
+            let message = encode(&Response::Report {
+                report_text: report.to_text(),
+                report: &report,
+            })?;
+            Ok(Some((message, js_sys::Array::new())))
+        }
+        Request::Window { index } => {
+            let window = state
+                .borrow()
+                .replayed
+                .as_ref()
+                .and_then(|r| r.window(index))
+                .map(|w| js_sys::Float32Array::from(&w[..]));
+            let transfer = js_sys::Array::new();
+            if let Some(w) = &window {
+                transfer.push(&w.buffer());
+            }
+            let message = encode(&Response::Window {
+                window: window.map(Js),
+            })?;
+            Ok(Some((message, transfer)))
+        }
+        Request::Cancel => {
+            let mut st = state.borrow_mut();
+            st.active = 0;
+            st.merges.values_mut().for_each(MergeSlot::wake);
+            Ok(None)
+        }
+    }
+}
+
+/// Removes the primary's merge slot however its replay ends.
+struct SlotGuard<'a>(&'a Shared, u32);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().merges.remove(&self.1);
+    }
+}
+
+async fn replay(
+    state: &Shared,
+    id: u32,
+    r: ReplayRequest,
+    out: &Outbox,
+) -> Result<(JsValue, js_sys::Array), WorkerError> {
+    let started = now_ms();
+    let shards = r.shards.unwrap_or(1).max(1);
+    state.borrow_mut().merges.insert(id, MergeSlot::default());
+    let _slot = SlotGuard(state, id);
+    let mut session = open_session(state, id, &r, true, 0, shards).await?;
+    let name = pump(state, id, &r.source.0, &mut session, Some(out)).await?;
+    let mut replayed = session.finish()?;
+    if shards > 1 {
+        for other in helpers(state, id, shards - 1).await? {
+            replayed.merge(&other)?;
+        }
+    }
+    if let Some(message) = replayed.outcome.no_window_message(&name) {
+        return Err(WorkerError::NoWindow(message));
+    }
+    let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
+    let (columns, transfer) = replayed.series.to_js();
+    let message = encode(&Response::Replayed {
+        name,
+        columns: Js(columns),
+        report_text: report.to_text(),
+        report: &report,
+        seconds: (now_ms() - started) / 1000.0,
+        memory: Memory {
+            windows: replayed
+                .outcome
+                .windows
+                .as_ref()
+                .map_or(0, |w| w.heap_bytes()),
+            wasm: wasm_bytes(),
+        },
+    })?;
+    state.borrow_mut().replayed = Some(replayed);
+    Ok((message, transfer))
+}
+
+async fn shard(
+    state: &Shared,
+    id: u32,
+    r: ReplayRequest,
+) -> Result<(JsValue, js_sys::Array), WorkerError> {
+    let shards = r.shards.unwrap_or(1).max(1);
+    let mut session = open_session(state, id, &r, false, r.shard, shards).await?;
+    pump(state, id, &r.source.0, &mut session, None).await?;
+    let replayed = session.finish()?;
+    let (columns, transfer) = replayed.series.to_js();
+    let message = encode(&Response::Shard {
+        columns: Js(columns),
+        wasm: wasm_bytes(),
+    })?;
+    Ok((message, transfer))
+}
+
+/// This instance's wasm memory, in bytes.
+fn wasm_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// The session for a replay: on the loaded model, or (`normalise: recording`) on a copy z-scoring with
+/// the source's own statistics, read in a first pass over the whole source.
+async fn open_session(
+    state: &Shared,
+    id: u32,
+    r: &ReplayRequest,
+    keep_windows: bool,
+    shard: usize,
+    shards: usize,
+) -> Result<Session, WorkerError> {
+    let model = state.borrow().model.clone().ok_or(WorkerError::NoModel)?;
+    let layout = r.layout.as_deref();
+    let model = if r.normalise == Some(Normalise::Recording) {
+        let mut scan = ScanSink(InputScan::new(layout)?);
+        pump(state, id, &r.source.0, &mut scan, None).await?;
+        Rc::new(scan.0.normalise(&model))
+    } else {
+        model
+    };
+    Session::new(&model, layout, keep_windows, shard, shards)
+}
+
+/// Where a source's chunks go.
+trait Sink {
+    fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError>;
+    fn progress(&self, total: Option<f64>) -> Option<Response<'static>>;
+}
+
+impl Sink for Session {
+    fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError> {
+        Session::push(self, chunk)
+    }
+    fn progress(&self, total: Option<f64>) -> Option<Response<'static>> {
+        Some(Session::progress(self, total))
+    }
+}
+
+struct ScanSink(InputScan);
+
+impl Sink for ScanSink {
+    fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError> {
+        self.0.push(chunk);
+        Ok(())
+    }
+    fn progress(&self, _: Option<f64>) -> Option<Response<'static>> {
+        None
+    }
+}
+
+/// A source opened for reading.
+struct Opened {
+    reader: web_sys::ReadableStreamDefaultReader,
+    total: Option<f64>,
+    name: String,
+}
+
+async fn open(source: &JsValue) -> Result<Opened, WorkerError> {
+    let (stream, total, name) = if let Some(url) = source.as_string() {
+        let fail = |reason: String| WorkerError::Source {
+            source_name: url.clone(),
+            reason,
+        };
+        let response: web_sys::Response = JsFuture::from(fetch_url(&url))
+            .await
+            .map_err(|e| fail(describe(&e)))?
+            .dyn_into()
+            .map_err(|_| fail("fetch answered something other than a Response".into()))?;
+        if !response.ok() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        let total = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|n| n.parse::<f64>().ok());
+        let stream = response
+            .body()
+            .ok_or_else(|| fail("the response has no body".into()))?;
+        let name = url.rsplit('/').next().unwrap_or(&url).to_string();
+        (stream, total, name)
+    } else if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
+        let name = source
+            .dyn_ref::<web_sys::File>()
+            .map_or_else(|| "recording".to_string(), |f| f.name());
+        (blob.stream(), Some(blob.size()), name)
+    } else {
+        return Err(WorkerError::Request(
+            "a replay's source must be a File, a Blob or a URL".into(),
+        ));
+    };
+    Ok(Opened {
+        reader: stream.get_reader().unchecked_into(),
+        total,
+        name,
+    })
+}
+
+fn describe(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Let the event loop run other messages (a `cancel`, a `merge`) before going on.
+async fn yield_task() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Make `id` the replay in progress, and wake any older replay waiting for its helpers so it sees that
+/// and stops.
+fn begin(state: &Shared, id: u32) {
+    let mut st = state.borrow_mut();
+    st.active = id;
+    st.merges
+        .iter_mut()
+        .filter(|(&other, _)| other != id)
+        .for_each(|(_, slot)| slot.wake());
+}
+
+/// Stream `source` into `sink`, posting progress (when `progress` is given) every 100 ms; a newer replay
+/// or a cancel stops it at the next chunk. Returns the source's name.
+async fn pump(
+    state: &Shared,
+    id: u32,
+    source: &JsValue,
+    sink: &mut dyn Sink,
+    progress: Option<&Outbox>,
+) -> Result<String, WorkerError> {
+    let opened = open(source).await?;
+    begin(state, id);
+    let mut last_post = now_ms();
+    let mut buffer = Vec::new();
+    loop {
+        let chunk =
+            JsFuture::from(opened.reader.read())
+                .await
+                .map_err(|e| WorkerError::Source {
+                    source_name: opened.name.clone(),
+                    reason: describe(&e),
+                })?;
+        if state.borrow().active != id {
+            let _ = opened.reader.cancel();
+            return Err(WorkerError::Stopped);
+        }
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+        let bytes = value
+            .dyn_ref::<js_sys::Uint8Array>()
+            .ok_or_else(|| WorkerError::Source {
+                source_name: opened.name.clone(),
+                reason: "the stream gave something other than bytes".into(),
+            })?;
+        buffer.resize(bytes.length() as usize, 0);
+        bytes.copy_to(&mut buffer);
+        sink.push(&buffer)?;
+        let now = now_ms();
+        if now - last_post > 100.0 {
+            last_post = now;
+            if let (Some(out), Some(p)) = (progress, sink.progress(opened.total)) {
+                out.answer(&p);
+            }
+            // A file's chunks can arrive as microtasks only: yield a task so a cancel is seen.
+            yield_task().await;
+        }
+    }
+    if let (Some(out), Some(p)) = (progress, sink.progress(opened.total)) {
+        out.answer(&p);
+    }
+    Ok(opened.name)
+}
+
+/// The other shards' columns, once all `count` have arrived (or the first failure, or a stop).
+async fn helpers(state: &Shared, id: u32, count: usize) -> Result<Vec<Series>, WorkerError> {
+    loop {
+        {
+            let mut st = state.borrow_mut();
+            let active = st.active;
+            let slot = st.merges.get_mut(&id).ok_or(WorkerError::Stopped)?;
+            if let Some(e) = slot.error.take() {
+                return Err(WorkerError::Helper(e));
+            }
+            if active != id {
+                return Err(WorkerError::Stopped);
+            }
+            if slot.got.len() >= count {
+                return Ok(std::mem::take(&mut slot.got));
+            }
+        }
+        let wait = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(slot) = state.borrow_mut().merges.get_mut(&id) {
+                slot.wake = Some(resolve);
+            }
+        });
+        let _ = JsFuture::from(wait).await;
+    }
+}

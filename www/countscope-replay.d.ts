@@ -1,0 +1,88 @@
+// TypeScript declarations for <countscope-replay> (www/countscope-replay.js), so an embedder's editor knows
+// its attributes, properties and events. The engine's own API (Model, Plots, ReplayWorker, fileKind …) is
+// declared by wasm-bindgen in pkg/countscope.d.ts.
+
+/** The report, as `countscope report --json` prints it (the fields the page shows; see the CLI for all). */
+export interface CountscopeReport {
+  windows: number;
+  labelled_windows: number;
+  accuracy: number | null;
+  within_pm1: number | null;
+  mae: number | null;
+  spearman: number | null;
+  brier: number | null;
+  ece: number | null;
+  skipped_lines: number;
+  bad_lines: { line: number; reason: string }[];
+  findings: { code: string; severity: 'info' | 'warning'; message: string }[];
+  gates: { name: string; direction: 'at_least' | 'at_most'; target: number; measured: number | null; status: string; note: string | null }[];
+  gates_passed: boolean;
+  [field: string]: unknown;
+}
+
+/** The replay's columns as the worker transferred them (one typed array per column; src/series.rs). */
+export interface CountscopeColumns {
+  line: Uint32Array;
+  tsStart: Float64Array;
+  tsEnd: Float64Array;
+  /** 255 where unlabelled. */
+  truth: Uint8Array;
+  count: Uint8Array;
+  confidence: Float32Array;
+  p95Low: Uint8Array;
+  p95High: Uint8Array;
+  /** 8 per window. */
+  probs: Float32Array;
+  confLogit: Float32Array;
+  /** 8 per window. */
+  countLogits: Float32Array;
+}
+
+/** How long a replay took and what it holds, in the `replayed` event. */
+export interface CountscopeTiming {
+  engine: 'relaxed-simd' | 'simd128';
+  workers: number;
+  replaySeconds: number;
+  plottedSeconds: number;
+  memory: { windows: number; wasm: number; mainWasm: number; helpersWasm: number };
+}
+
+export interface CountscopeReplayEventMap extends HTMLElementEventMap {
+  /** A replay is drawn. */
+  replayed: CustomEvent<{ report: CountscopeReport; timing: CountscopeTiming }>;
+  /** A message was shown (an error, or a warning such as skipped lines). */
+  message: CustomEvent<{ kind: 'error' | 'warning'; text: string }>;
+}
+
+/**
+ * `<countscope-replay>`. Attributes:
+ * - `recording`, `model`: same-origin URLs (default: the sample model and the 30-minute sample);
+ * - `layout`: `labelled` (default) | `frame-major` | `as-stored`;
+ * - `normalise`: `model` (default) | `recording` (z-score with the recording's own statistics);
+ * - `workers`: replay workers (default one per core, at most 4);
+ * - `full`: the whole app (drop zone, report panel, exports; reads `?model=`, `?recording=`, `?workers=`);
+ * - `state` (set by the element): `idle` | `loading` | `ready` | `error`.
+ */
+export declare class CountscopeReplayElement extends HTMLElement {
+  /** The current window. */
+  readonly cursor: number;
+  /** The last replay's report, `null` before one. */
+  readonly report: CountscopeReport | null;
+  /** The last replay's columns, `null` before one. */
+  readonly columns: CountscopeColumns | null;
+  /** The last replay's timing. */
+  readonly timing?: CountscopeTiming;
+  /** Replay dropped or picked files (sorted by content). */
+  openFiles(files: FileList | File[]): Promise<void>;
+  addEventListener<K extends keyof CountscopeReplayEventMap>(type: K, listener: (this: CountscopeReplayElement, ev: CountscopeReplayEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
+}
+
+/** Which engine build this browser runs. */
+export declare const ENGINE: 'relaxed-simd' | 'simd128';
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'countscope-replay': CountscopeReplayElement;
+  }
+}

@@ -1,0 +1,75 @@
+// The engine: which wasm build this browser runs, compiled once per page, and the replay workers that
+// speak the Rust-owned worker protocol (src/web/worker.rs: requests `{id, request}`, answers by `type`).
+import init from '../pkg/countscope.js';
+
+export const here = (path) => new URL(path, import.meta.url).href;
+
+// Two builds of the same engine: with relaxed SIMD (tract's matrix kernels use fused multiply-add) where the
+// browser validates it, else plain SIMD128. Same exports, same JS glue; `?engine=simd128` forces the plain one.
+// A one-function module whose body is f32x4.relaxed_madd over three v128 constants.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+  ...[0, 1, 2].flatMap(() => [253, 12, ...new Array(16).fill(0)]), 253, 133, 2, 11]);
+export const ENGINE = new URLSearchParams(location.search).get('engine') !== 'simd128' && WebAssembly.validate(RELAXED_PROBE)
+  ? 'relaxed-simd' : 'simd128';
+// Compiled once per page: the main thread instantiates it for drawing, and every worker gets the same
+// compiled module (no second download, no second compile).
+const compiled = WebAssembly.compileStreaming(fetch(here(ENGINE === 'relaxed-simd' ? '../pkg/countscope_relaxed_bg.wasm' : '../pkg/countscope_bg.wasm')));
+export const engine = compiled.then((module) => init({ module_or_path: module }));
+
+/** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others
+ *  (helpers) infer their share of the batches. */
+export class Workers {
+  constructor(count, onError) {
+    this.requests = new Map();
+    this.nextId = 1;
+    this.all = Array.from({ length: count }, () => {
+      const w = new Worker(here('../replay-worker.js'), { type: 'module' });
+      w.onmessage = ({ data }) => this.answer(data);
+      w.onerror = (e) => onError(`a replay worker failed: ${e.message ?? e}`);
+      return w;
+    });
+    [this.primary, ...this.helpers] = this.all;
+    compiled.then(
+      (module) => this.all.forEach((w) => w.postMessage({ init: module })),
+      (e) => onError(`cannot load the engine (${ENGINE} build): ${e.message}`),
+    );
+  }
+
+  /** Send `request` ({name: fields} or a bare name); resolves with the answer, rejects with its error. */
+  ask(request, { onProgress, worker = this.primary } = {}) {
+    const id = this.nextId++;
+    const answer = new Promise((resolve, reject) => {
+      this.requests.set(id, { resolve, reject, onProgress });
+      worker.postMessage({ id, request });
+    });
+    answer.id = id;
+    return answer;
+  }
+
+  /** The same request to every worker; the primary's answer. */
+  async askAll(request) {
+    const [answer] = await Promise.all(this.all.map((worker) => this.ask(request, { worker })));
+    return answer;
+  }
+
+  /** A message that is not answered (merge, cancel). */
+  tell(request, transfer = [], worker = this.primary) {
+    worker.postMessage({ request }, transfer);
+  }
+
+  answer(data) {
+    const r = this.requests.get(data.id);
+    if (!r) return;
+    if (data.type === 'progress') return r.onProgress?.(data);
+    this.requests.delete(data.id);
+    if (data.type === 'error') r.reject(Object.assign(new Error(data.message), { stopped: data.stopped }));
+    else r.resolve(data);
+  }
+
+  terminate() {
+    this.all.forEach((w) => w.terminate());
+  }
+}
+
+/** Every buffer in a columns object, to transfer it on. */
+export const buffers = (columns) => Object.values(columns).map((a) => a.buffer);

@@ -1,0 +1,83 @@
+// Loading: a model by URL (with the companions the core names fetched from beside it) or from dropped
+// files, and a drop sorted by content (the core's fileKind). The bytes go to the workers; the rules are Rust's.
+import { Model, fileKind } from '../pkg/countscope.js';
+import { engine } from './engine.js';
+
+/** `url` resolved against the page; refused unless it is the page's own origin. */
+export function sameOrigin(what, url) {
+  const u = new URL(url, location.href);
+  if (u.origin !== location.origin) {
+    throw new Error(`refusing the ${what} ${u.href}: this page fetches only from its own origin (${location.origin}); download the file and drop it instead`);
+  }
+  return u.href;
+}
+
+async function fetchBytes(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot fetch the ${what} ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw new Error(`cannot fetch the ${what} ${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** A model by URL, with the companions it names fetched from beside it (or, when one is not there,
+ *  `<stem>.safetensors` filling its weights: RuView publishes no `.onnx.data`), and the first `.temperature`
+ *  sidecar the core names, looked for only when the model carries no temperature of its own. */
+export async function modelFromUrl(url) {
+  const bytes = await fetchBytes(url, 'model');
+  const name = url.split('/').pop();
+  await engine;
+  const external = {};
+  const weightsName = Model.weightsName(name);
+  let weights = null;
+  for (const file of Model.externalFiles(bytes)) {
+    try {
+      external[file] = await fetchBytes(new URL(file, url).href, 'model\'s external data');
+    } catch (e) {
+      weights ??= await fetchBytes(new URL(weightsName, url).href, 'model\'s weights').catch(() => { throw e; });
+    }
+  }
+  let sidecar = null;
+  for (const side of Model.sidecarNames(bytes, name)) {
+    const answer = await fetch(new URL(side, url).href).catch(() => null);
+    if (answer?.ok) { sidecar = { name: side, text: await answer.text() }; break; }
+  }
+  return { model: { bytes, options: { name, external, weights, weightsName: weights ? weightsName : null, sidecar } } };
+}
+
+/** A model from dropped files: its `.onnx.data` companions by the names it gives, its safetensors weights,
+ *  its `.temperature`. */
+export async function modelFromFiles({ model, data, temperature, weights }) {
+  const bytes = new Uint8Array(await model.arrayBuffer());
+  await engine;
+  const external = {};
+  for (const name of Model.externalFiles(bytes)) {
+    const file = data[name] ?? Object.values(data).find((f) => f.name.endsWith(name.split('/').pop()));
+    if (file) external[name] = new Uint8Array(await file.arrayBuffer());
+  }
+  const sidecar = temperature ? { name: temperature.name, text: await temperature.text() } : null;
+  const weightBytes = weights ? new Uint8Array(await weights.arrayBuffer()) : null;
+  return { model: { bytes, options: { name: model.name, external, weights: weightBytes, weightsName: weights?.name ?? null, sidecar } } };
+}
+
+/** Sort dropped files by what they contain (the core's rule). With an ONNX model a safetensors file is its
+ *  weights; alone, it is the model (CountNet). */
+export async function classify(files) {
+  await engine;
+  const out = { recording: null, model: null, weights: null, data: {}, temperature: null, rejected: [] };
+  const safetensors = [];
+  for (const f of files) {
+    const kind = fileKind(new Uint8Array(await f.slice(0, 64).arrayBuffer()), f.name, f.size);
+    if (kind === 'data') out.data[f.name] = f;
+    else if (kind === 'safetensors') safetensors.push(f);
+    else if (kind === 'unknown') out.rejected.push(f.name);
+    else out[kind] = f;
+  }
+  if (out.model) out.weights = safetensors.shift() ?? null;
+  else out.model = safetensors.shift() ?? null;
+  out.rejected.push(...safetensors.map((f) => f.name));
+  return out;
+}

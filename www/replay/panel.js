@@ -1,0 +1,81 @@
+// The report panel, the readout of the current window, and the messages: text from the core's report and
+// frames, put into the element's shadow DOM.
+
+export const fmt = {
+  pct: (v) => (v == null ? '—' : `${(100 * v).toFixed(1)} %`),
+  num: (v, d = 3) => (v == null ? '—' : Number(v).toFixed(d)),
+  mb: (b) => `${(b / 1e6).toFixed(1)} MB`,
+  clock(s) {
+    if (!Number.isFinite(s)) return '—';
+    s = Math.max(0, Math.round(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s / 60) % 60), ss = String(s % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+  },
+};
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A dismissable message, also dispatched as a `message` event. */
+export function message(host, kind, text) {
+  const div = document.createElement('div');
+  div.className = `msg ${kind}`;
+  div.innerHTML = `<span>${esc(text)}</span><button aria-label="Dismiss">×</button>`;
+  div.querySelector('button').onclick = () => div.remove();
+  host.$('.messages').appendChild(div);
+  host.dispatchEvent(new CustomEvent('message', { detail: { kind, text } }));
+}
+
+/** The bad lines and an early end of the input, as warnings: the rest was replayed. */
+export function showBadLines(host, r) {
+  if (r.skipped_lines > 0) {
+    const listed = r.bad_lines.slice(0, 8).map((b) => `line ${b.line}: ${b.reason}`);
+    const more = r.skipped_lines > listed.length ? ` … and ${r.skipped_lines - listed.length} more (all in the report)` : '';
+    message(host, 'warning', `${r.skipped_lines} bad line(s) skipped, the rest replayed — ${listed.join('; ')}${more}`);
+  }
+  if (r.recording.stream_error) message(host, 'warning', `the input stops early: ${r.recording.stream_error}; everything before it was replayed`);
+}
+
+/** The current window: `f` is the core's FramePrediction, `elapsed` seconds since the first window. */
+export function renderReadout(el, i, n, f, elapsed) {
+  if (!f) { el.textContent = ''; return; }
+  const verdict = f.correct == null ? 'unlabelled' : f.correct ? 'right' : 'wrong';
+  el.innerHTML = `<b>window ${i + 1} / ${n}</b>
+    <span>${esc(f.ts_start ?? 'no time')} (+${fmt.clock(elapsed)})</span>
+    <span>line ${f.line}</span>
+    <span>truth <b>${f.truth ?? '—'}</b></span>
+    <span>predicted <b>${f.count}</b> <span class="verdict ${verdict}">${verdict}</span></span>
+    <span>95 % ${f.count_p95_low}–${f.count_p95_high}</span>
+    <span>confidence <b>${fmt.num(f.confidence, 3)}</b></span>`;
+}
+
+/** The report, the same struct `countscope report --json` prints, with its text. */
+export function renderReport(el, r, text, modelName) {
+  const row = (k, v, note = '') => `<tr><th>${k}</th><td>${v}</td><td class="note">${note}</td></tr>`;
+  const metric = (key, v) => `<span data-metric="${key}">${v}</span>`;
+  const gates = r.gates.map((g) => `<tr class="${g.status}"><th>${esc(g.name)}</th><td>${g.direction === 'at_least' ? '≥' : '≤'} ${g.target}</td><td>${g.measured == null ? '—' : fmt.num(g.measured, 3)}</td><td>${esc(g.status.replace(/_/g, ' '))}${g.note ? ' — ' + esc(g.note) : ''}</td></tr>`).join('');
+  const findings = r.findings.map((f) => `<li class="${f.severity}"><code>${esc(f.code)}</code> ${esc(f.message)}</li>`).join('');
+  const bad = r.bad_lines.map((b) => `<li>line ${b.line}: ${esc(b.reason)}</li>`).join('');
+  el.innerHTML = `
+    <h3>Report <span class="verdict ${r.gates_passed ? 'right' : 'wrong'}">${r.gates_passed ? 'gates passed' : 'gates not met'}</span></h3>
+    ${r.recording.synthetic_windows ? `<p class="synthetic-note"><b>SYNTHETIC:</b> ${r.recording.synthetic_windows.toLocaleString()} of ${r.windows.toLocaleString()} windows were made by a simulator, not measured${r.recording.synthetic_source ? ` (<code>${esc(r.recording.synthetic_source)}</code>)` : ''}.</p>` : ''}
+    <div class="cols">
+    <table class="metrics" data-report="metrics">
+      ${row('windows', metric('windows', r.windows), `${r.labelled_windows} labelled`)}
+      ${row('accuracy', metric('accuracy', fmt.pct(r.accuracy)), r.majority_baseline == null ? '' : `always answering ${r.majority_class}: ${fmt.pct(r.majority_baseline)}`)}
+      ${row('within ±1', metric('within_pm1', fmt.pct(r.within_pm1)), r.label_range ? `labels span ${r.label_range[0]}–${r.label_range[1]}` : '')}
+      ${row('MAE', metric('mae', fmt.num(r.mae)))}
+      ${row('Spearman (confidence, correct)', metric('spearman', fmt.num(r.spearman)), r.spearman_undefined ? esc(r.spearman_undefined.replace(/_/g, ' ')) : '')}
+      ${row('Brier', metric('brier', fmt.num(r.brier)))}
+      ${row('ECE', metric('ece', fmt.num(r.ece)))}
+      ${row('skipped lines', metric('skipped_lines', r.skipped_lines))}
+    </table>
+    <table class="gates"><tr><th>gate</th><th>target</th><th>measured</th><th>verdict</th></tr>${gates}</table>
+    </div>
+    <h4>What it means</h4><ul class="findings">${findings || '<li>nothing to flag</li>'}</ul>
+    <p><b>Layout:</b> ${esc(r.layout.description)}</p>
+    <p><b>Calibration:</b> ${esc(r.calibration.description)}</p>
+    ${r.input ? `<p class="input-summary"><b>Fed:</b> ${esc(r.input.description)}</p>` : ''}
+    ${r.model.weights.length > 1 ? `<p class="weights"><b>Weights:</b> ${r.model.weights.map((w) => `${w.tensors.length} tensor(s) from ${esc(w.file)}`).join(', ')}</p>` : ''}
+    <p><b>Input:</b> ${fmt.mb(r.recording.bytes)}${r.recording.gzip ? ' (gzip)' : ''} · model ${esc(modelName ?? '')}: ${r.model.parameters.toLocaleString()} parameters, ${esc(r.model.producer)}, batch ${r.model.batch_size}</p>
+    ${bad ? `<details open class="bad-lines"><summary>${r.skipped_lines} bad line(s)${r.skipped_lines > r.bad_lines.length ? ` (first ${r.bad_lines.length} listed)` : ''}</summary><ul>${bad}</ul></details>` : ''}
+    <details><summary>As <code>countscope report</code> prints it</summary><pre>${esc(text ?? '')}</pre></details>`;
+}

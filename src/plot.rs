@@ -735,6 +735,7 @@ mod tests {
                     probs,
                     count_logits: probs,
                     conf_logit: 0.0,
+                    ..FramePrediction::default()
                 }
             })
             .collect();

@@ -46,6 +46,9 @@ pub struct FramePrediction {
     pub count_logits: [f32; N_CLASSES],
     /// The model's raw confidence logit.
     pub conf_logit: f32,
+    /// RuView's `n_persons_max`: the most people seen during the window, `null` when the recording does
+    /// not say (a window whose max exceeds its mode saw someone come or go).
+    pub truth_max: Option<u8>,
 }
 
 fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
@@ -124,6 +127,7 @@ impl FramePrediction {
             probs,
             count_logits,
             conf_logit,
+            truth_max: record.truth_max,
         }
     }
 }

@@ -236,6 +236,11 @@ columns! {
         get |f| f.count_logits,
         set |f, v| f.count_logits = v,
         cells |f| f.count_logits.map(|v| v.to_string()).join(",");
+    /// RuView's `n_persons_max`, [`NO_TRUTH`] when the recording does not say.
+    truth_max: one u8, js "truthMax", csv "truth_max",
+        get |f| f.truth_max.unwrap_or(NO_TRUTH),
+        set |f, v| f.truth_max = (v != NO_TRUTH).then_some(v),
+        cells |f| f.truth_max.map(|t| t.to_string()).unwrap_or_default();
 }
 
 /// Why columns handed in from outside (JavaScript) cannot form a series.
@@ -584,6 +589,7 @@ mod tests {
             probs,
             count_logits: probs,
             conf_logit: 0.0,
+            ..FramePrediction::default()
         }
     }
 
@@ -597,7 +603,7 @@ mod tests {
         assert_eq!(s.next_wrong(0), Some(2));
         assert_eq!(s.prev_wrong(2), None);
         assert_eq!(s.elapsed(2), Some(3.0));
-        assert_eq!(JS_KEYS.len(), 11);
+        assert_eq!(JS_KEYS.len(), 12);
     }
 
     #[test]
@@ -605,7 +611,7 @@ mod tests {
         assert_eq!(
             Series::csv_header(),
             "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
-p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7"
+p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7,truth_max"
         );
         let row = Series::csv_row(&pred(3, None, 5));
         assert_eq!(

@@ -36,6 +36,8 @@ export interface CountscopeColumns {
   confLogit: Float32Array;
   /** 8 per window. */
   countLogits: Float32Array;
+  /** RuView's n_persons_max; 255 where the recording does not say. */
+  truthMax: Uint8Array;
 }
 
 /** How long a replay took and what it holds, in the `replayed` event. */

@@ -16,6 +16,7 @@ struct RawLine {
     csi: Option<Csi>,
     csi_shape: Option<Value>,
     n_persons_mode: Option<Value>,
+    n_persons_max: Option<Value>,
     ts_start: Option<Value>,
     ts_end: Option<Value>,
     timestamp: Option<Value>,
@@ -223,6 +224,12 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
         .and_then(|v| (!v.is_null()).then_some(v))
         .map(parse_label)
         .transpose()?;
+    let truth_max = raw
+        .n_persons_max
+        .as_ref()
+        .and_then(|v| (!v.is_null()).then_some(v))
+        .map(parse_max)
+        .transpose()?;
     let ts_start = match (&raw.ts_start, &raw.timestamp) {
         (Some(v), _) if !v.is_null() => Some(parse_time(v, "ts_start")?),
         (_, Some(v)) if !v.is_null() => Some(parse_time(v, "timestamp")?),
@@ -243,6 +250,7 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
         line,
         window,
         truth,
+        truth_max,
         ts_start,
         ts_end,
         layout,
@@ -345,6 +353,17 @@ fn parse_label(v: &Value) -> Result<u8, String> {
     Ok(x as u8)
 }
 
+/// `n_persons_max`: a whole count of people (any number a window can hold, not only the model's classes).
+fn parse_max(v: &Value) -> Result<u8, String> {
+    match v.as_f64() {
+        Some(x) if x >= 0.0 && x.fract() == 0.0 && x < u8::MAX as f64 => Ok(x as u8),
+        _ => Err(format!(
+            "n_persons_max is {v}; expected a whole person count from 0 to {}",
+            u8::MAX - 1
+        )),
+    }
+}
+
 fn parse_time(v: &Value, field: &str) -> Result<f64, String> {
     let t = match v {
         Value::String(s) => time::parse_iso8601(s),
@@ -415,6 +434,11 @@ mod tests {
         let r2 = parse_line(line.as_bytes(), 1, LayoutPolicy::Labelled).unwrap();
         assert_eq!(r2.window, r.window);
         assert_eq!(r2.truth, None);
+        assert_eq!(r2.truth_max, None);
+        let line =
+            serde_json::json!({ "csi": frame_major, "n_persons_mode": 1, "n_persons_max": 9 });
+        let r3 = parse_line(line.to_string().as_bytes(), 1, LayoutPolicy::Labelled).unwrap();
+        assert_eq!((r3.truth, r3.truth_max), (Some(1), Some(9)));
     }
 
     #[test]
@@ -448,6 +472,10 @@ mod tests {
             (
                 flat(None).replace("\"n_persons_mode\":2", "\"n_persons_mode\":1.5"),
                 "whole number",
+            ),
+            (
+                flat(None).replace("\"n_persons_mode\":2", "\"n_persons_max\":-2"),
+                "n_persons_max is -2; expected a whole person count",
             ),
             (
                 flat(None).replace("\"2026-05-20T14:31:07.412Z\"", "\"yesterday\""),

@@ -76,6 +76,8 @@ pub struct Record {
     pub window: Vec<f32>,
     /// Ground truth `n_persons_mode`, when the recording is labelled. Never defaulted to 0.
     pub truth: Option<u8>,
+    /// `n_persons_max`: the most people seen during the window, when the recording says.
+    pub truth_max: Option<u8>,
     /// Start of the window, seconds since the Unix epoch (`ts_start`, or `timestamp`).
     pub ts_start: Option<f64>,
     /// End of the window, seconds since the Unix epoch.

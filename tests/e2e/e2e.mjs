@@ -334,6 +334,17 @@ await check('exports: per-frame CSV has a row per window, the JSON is the report
   const csv = readFileSync(await (await wait).path(), 'utf8').trimEnd().split('\n');
   assert.equal(csv.length, 2240 + 1);
   assert.match(csv[0], /^line,ts_start,ts_end,truth,count,correct,confidence,/);
+  // The same columns as the CLI's, cell for cell where wasm and native agree exactly (the floats differ in
+  // their last digits), including n_persons_max, which every line of the sample carries.
+  const cliCsv = execFileSync(CLI, ['replay', '--format', 'csv', '--model', join(ROOT, 'artifacts/count_v1.onnx'), join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz')], { encoding: 'utf8', maxBuffer: 1 << 28 }).trimEnd().split('\n');
+  assert.equal(csv[0], cliCsv[0]);
+  const exact = ['line', 'ts_start', 'ts_end', 'truth', 'count', 'correct', 'count_p95_low', 'count_p95_high', 'truth_max'].map((k) => csv[0].split(',').indexOf(k));
+  assert.ok(!exact.includes(-1), csv[0]);
+  for (let i = 1; i < csv.length; i++) {
+    const [a, b] = [csv[i].split(','), cliCsv[i].split(',')];
+    assert.deepEqual(exact.map((k) => a[k]), exact.map((k) => b[k]), `row ${i}`);
+  }
+  assert.ok(csv.slice(1).every((r) => /^\d+$/.test(r.split(',').at(-1))), 'truth_max on every row');
   wait = page.waitForEvent('download');
   await shadowClick('json');
   const json = JSON.parse(readFileSync(await (await wait).path(), 'utf8'));

@@ -41,7 +41,7 @@ export function renderReadout(el, i, n, f, elapsed) {
   el.innerHTML = `<b>window ${i + 1} / ${n}</b>
     <span>${esc(f.ts_start ?? 'no time')} (+${fmt.clock(elapsed)})</span>
     <span>line ${f.line}</span>
-    <span>truth <b>${f.truth ?? '—'}</b></span>
+    <span>truth <b>${f.truth ?? '—'}</b>${f.truth_max != null && f.truth_max !== f.truth ? ` (max ${f.truth_max})` : ''}</span>
     <span>predicted <b>${f.count}</b> <span class="verdict ${verdict}">${verdict}</span></span>
     <span>95 % ${f.count_p95_low}–${f.count_p95_high}</span>
     <span>confidence <b>${fmt.num(f.confidence, 3)}</b></span>`;

@@ -4,12 +4,12 @@
 //! columns it is the same bytes but each plot reads only the arrays it draws, and the page moves the
 //! arrays between its worker and its main thread without copying (transferable typed arrays).
 //!
-//! **The columns are spelled once**, in the [`columns!`] table below: each entry names a field, its
+//! **The columns are spelled once**, in the `columns!` table below: each entry names a field, its
 //! element type, its JavaScript key, its CSV cells and how it is read from and written to a
 //! [`FramePrediction`]. From that one table come the [`Series`] struct, [`Series::push`],
 //! [`Series::prediction`], the length checks, the per-frame CSV (the CLI's `--format csv` and the page's
-//! export) and, in the browser build, the one JavaScript transfer encoding ([`Series::to_js`] /
-//! [`Series::from_js`]: an object of typed arrays whose buffers are transferred). A new column is one
+//! export) and, in the browser build, the one JavaScript transfer encoding (`Series::to_js` /
+//! `Series::from_js`: an object of typed arrays whose buffers are transferred). A new column is one
 //! new entry.
 
 use crate::replay::FramePrediction;

@@ -228,7 +228,7 @@ impl Plots {
     }
 }
 
-/// Draw one window (model order, as [`Replayed::window`] returns it) as a heatmap; `None` draws the
+/// Draw one window (model order, as [`super::Replayed::window`] returns it) as a heatmap; `None` draws the
 /// empty frame.
 #[wasm_bindgen(js_name = drawHeatmap)]
 pub fn draw_heatmap(

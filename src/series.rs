@@ -70,12 +70,12 @@ macro_rules! csv_header {
     };
 }
 
-/// The column table: `field: kind type, js "key", csv "name", get |prediction| cell, set |prediction, cell|
-/// statement, cells |prediction| csv-text;` (see the module docs).
+/// The column table: `field: kind type as TypedArray, js "key", csv "name", get |prediction| cell,
+/// set |prediction, cell| statement, cells |prediction| csv-text;` (see the module docs).
 macro_rules! columns {
     ($(
         $(#[doc = $doc:literal])+
-        $field:ident: $kind:ident $ty:ty, js $js:literal, csv $csv:literal,
+        $field:ident: $kind:ident $ty:ty as $array:ident, js $js:literal, csv $csv:literal,
             get |$g:ident| $get:expr,
             set |$s:ident, $v:ident| $set:expr,
             cells |$c:ident| $cells:expr;
@@ -147,6 +147,17 @@ macro_rules! columns {
             }
         }
 
+        /// The columns' TypeScript declaration, emitted into wasm-bindgen's `pkg/countscope.d.ts` from this
+        /// table, so an embedder's editor knows `el.columns` without a second list.
+        #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+        #[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+        const COLUMNS_TS: &'static str = concat!(
+            "/** A replay's columns as the worker transfers them, one typed array per column (src/series.rs). */\n",
+            "export interface Columns {\n",
+            $( "  /**", $($doc,)+ " */\n  ", $js, ": ", stringify!($array), ";\n", )+
+            "}\n"
+        );
+
         #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
         impl Series {
             /// The columns as one JavaScript object of typed arrays (keys [`JS_KEYS`]), with the list of
@@ -155,7 +166,7 @@ macro_rules! columns {
                 let object = js_sys::Object::new();
                 let transfer = js_sys::Array::new();
                 $( {
-                    let array = js::JsColumn::to_array(&self.$field);
+                    let array: wasm_bindgen::JsValue = js_sys::$array::from(&self.$field[..]).into();
                     transfer.push(&js::buffer_of(&array));
                     // Setting a plain data property on a fresh object cannot fail.
                     let _ = js_sys::Reflect::set(&object, &$js.into(), &array);
@@ -167,12 +178,12 @@ macro_rules! columns {
             /// key present as its typed array, equal lengths, counts and truths in range.
             pub fn from_js(value: &wasm_bindgen::JsValue) -> Result<Series, ColumnsError> {
                 let series = Series {
-                    $( $field: js::JsColumn::from_value(&js::field(value, $js)).ok_or(
-                        ColumnsError::Missing {
+                    $( $field: wasm_bindgen::JsCast::dyn_ref::<js_sys::$array>(&js::field(value, $js))
+                        .map(|a| a.to_vec())
+                        .ok_or(ColumnsError::Missing {
                             column: $js,
-                            array: <$ty as js::JsColumn>::ARRAY,
-                        },
-                    )?, )+
+                            array: stringify!($array),
+                        })?, )+
                 };
                 series.validated()
             }
@@ -182,62 +193,62 @@ macro_rules! columns {
 
 columns! {
     /// 1-based recording line of each window.
-    line: one u32, js "line", csv "line",
+    line: one u32 as Uint32Array, js "line", csv "line",
         get |f| f.line.min(u32::MAX as u64) as u32,
         set |f, v| f.line = u64::from(v),
         cells |f| f.line.to_string();
     /// Window start, seconds since the epoch; NaN when the recording does not say.
-    ts_start: one f64, js "tsStart", csv "ts_start",
+    ts_start: one f64 as Float64Array, js "tsStart", csv "ts_start",
         get |f| f.ts_start.unwrap_or(f64::NAN),
         set |f, v| f.ts_start = (!v.is_nan()).then_some(v),
         cells |f| f.ts_start.map(time::format_iso8601).unwrap_or_default();
     /// Window end, seconds since the epoch; NaN when the recording does not say.
-    ts_end: one f64, js "tsEnd", csv "ts_end",
+    ts_end: one f64 as Float64Array, js "tsEnd", csv "ts_end",
         get |f| f.ts_end.unwrap_or(f64::NAN),
         set |f, v| f.ts_end = (!v.is_nan()).then_some(v),
         cells |f| f.ts_end.map(time::format_iso8601).unwrap_or_default();
     /// Ground truth, [`NO_TRUTH`] when unlabelled.
-    truth: one u8, js "truth", csv "truth",
+    truth: one u8 as Uint8Array, js "truth", csv "truth",
         get |f| f.truth.unwrap_or(NO_TRUTH),
         set |f, v| f.truth = (v != NO_TRUTH).then_some(v),
         cells |f| f.truth.map(|t| t.to_string()).unwrap_or_default();
     /// Predicted count (its CSV cells carry the verdict too: `count,correct`).
-    count: one u8, js "count", csv "count,correct",
+    count: one u8 as Uint8Array, js "count", csv "count,correct",
         get |f| f.count,
         set |f, v| f.count = v,
         cells |f| format!("{},{}", f.count, f.correct.map(|c| c.to_string()).unwrap_or_default());
     /// Calibrated confidence.
-    confidence: one f32, js "confidence", csv "confidence",
+    confidence: one f32 as Float32Array, js "confidence", csv "confidence",
         get |f| f.confidence,
         set |f, v| f.confidence = v,
         cells |f| f.confidence.to_string();
     /// Lower end of the 95 % interval.
-    p95_low: one u8, js "p95Low", csv "count_p95_low",
+    p95_low: one u8 as Uint8Array, js "p95Low", csv "count_p95_low",
         get |f| f.count_p95_low,
         set |f, v| f.count_p95_low = v,
         cells |f| f.count_p95_low.to_string();
     /// Upper end of the 95 % interval.
-    p95_high: one u8, js "p95High", csv "count_p95_high",
+    p95_high: one u8 as Uint8Array, js "p95High", csv "count_p95_high",
         get |f| f.count_p95_high,
         set |f, v| f.count_p95_high = v,
         cells |f| f.count_p95_high.to_string();
     /// Class probabilities, [`N_CLASSES`] per window.
-    probs: classes f32, js "probs", csv "p",
+    probs: classes f32 as Float32Array, js "probs", csv "p",
         get |f| f.probs,
         set |f, v| f.probs = v,
         cells |f| f.probs.map(|v| v.to_string()).join(",");
     /// Raw confidence logit.
-    conf_logit: one f32, js "confLogit", csv "conf_logit",
+    conf_logit: one f32 as Float32Array, js "confLogit", csv "conf_logit",
         get |f| f.conf_logit,
         set |f, v| f.conf_logit = v,
         cells |f| f.conf_logit.to_string();
     /// Raw count logits, [`N_CLASSES`] per window.
-    count_logits: classes f32, js "countLogits", csv "logit",
+    count_logits: classes f32 as Float32Array, js "countLogits", csv "logit",
         get |f| f.count_logits,
         set |f, v| f.count_logits = v,
         cells |f| f.count_logits.map(|v| v.to_string()).join(",");
     /// RuView's `n_persons_max`, [`NO_TRUTH`] when the recording does not say.
-    truth_max: one u8, js "truthMax", csv "truth_max",
+    truth_max: one u8 as Uint8Array, js "truthMax", csv "truth_max",
         get |f| f.truth_max.unwrap_or(NO_TRUTH),
         set |f, v| f.truth_max = (v != NO_TRUTH).then_some(v),
         cells |f| f.truth_max.map(|t| t.to_string()).unwrap_or_default();
@@ -360,35 +371,10 @@ impl Series {
     }
 }
 
-/// The typed arrays each column element type travels as (browser build).
+/// Reading and writing the transfer encoding's object (browser build).
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod js {
-    use wasm_bindgen::{JsCast, JsValue};
-
-    /// An element type with its JavaScript typed array.
-    pub trait JsColumn: Sized {
-        /// The typed array's name, for errors.
-        const ARRAY: &'static str;
-        /// A new typed array holding a copy of `values`.
-        fn to_array(values: &[Self]) -> JsValue;
-        /// The values of `value` if it is this type's typed array.
-        fn from_value(value: &JsValue) -> Option<Vec<Self>>;
-    }
-
-    macro_rules! js_column {
-        ($($t:ty => $array:ident),+) => {$(
-            impl JsColumn for $t {
-                const ARRAY: &'static str = stringify!($array);
-                fn to_array(values: &[Self]) -> JsValue {
-                    js_sys::$array::from(values).into()
-                }
-                fn from_value(value: &JsValue) -> Option<Vec<Self>> {
-                    value.dyn_ref::<js_sys::$array>().map(|a| a.to_vec())
-                }
-            }
-        )+};
-    }
-    js_column!(u8 => Uint8Array, u32 => Uint32Array, f32 => Float32Array, f64 => Float64Array);
+    use wasm_bindgen::JsValue;
 
     /// A typed array's buffer (for the transfer list).
     pub fn buffer_of(array: &JsValue) -> JsValue {

@@ -2,6 +2,8 @@
 // its attributes, properties and events. The engine's own API (Model, Plots, ReplayWorker, fileKind …) is
 // declared by wasm-bindgen in pkg/countscope.d.ts.
 
+import type { Columns } from './pkg/countscope';
+
 /** The report, as `countscope report --json` prints it (the fields the page shows; see the CLI for all). */
 export interface CountscopeReport {
   windows: number;
@@ -20,25 +22,9 @@ export interface CountscopeReport {
   [field: string]: unknown;
 }
 
-/** The replay's columns as the worker transferred them (one typed array per column; src/series.rs). */
-export interface CountscopeColumns {
-  line: Uint32Array;
-  tsStart: Float64Array;
-  tsEnd: Float64Array;
-  /** 255 where unlabelled. */
-  truth: Uint8Array;
-  count: Uint8Array;
-  confidence: Float32Array;
-  p95Low: Uint8Array;
-  p95High: Uint8Array;
-  /** 8 per window. */
-  probs: Float32Array;
-  confLogit: Float32Array;
-  /** 8 per window. */
-  countLogits: Float32Array;
-  /** RuView's n_persons_max; 255 where the recording does not say. */
-  truthMax: Uint8Array;
-}
+/** The replay's columns as the worker transferred them: declared by wasm-bindgen from the Rust table
+ *  (src/series.rs) that defines them, so this file never lists them. */
+export type CountscopeColumns = Columns;
 
 /** How long a replay took and what it holds, in the `replayed` event. */
 export interface CountscopeTiming {

@@ -8,7 +8,7 @@
 //! so a HiDPI canvas is crisp rather than small.
 
 use crate::report::metrics::ReliabilityBin;
-use crate::series::{min_max_columns, Column, Envelopes, Series};
+use crate::series::{merge_runs, min_max_columns, Column, Envelopes, Series};
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -174,34 +174,32 @@ fn x_label(series: &Series, x: f64) -> String {
     }
 }
 
-/// Draw the vertical extent of each column as a thin rectangle, with vertical connectors where adjacent
-/// columns do not overlap: for one window per column this is exactly a step line; for many it is the
-/// min/max envelope at pixel resolution.
-fn step_columns<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+/// The min/max envelope of pixel columns as outlines, one per run of touching columns (a column without a
+/// value breaks the run): along the tops left to right, then back along the bottoms. Stroked, a run of
+/// single-valued columns is a step line with its vertical connectors; filled, a range is a band. One
+/// canvas path per run, not one shape per pixel column: a redraw's cost is its points, not its calls.
+fn envelope<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     chart_area: &DrawingArea<DB, CT>,
     cols: &[Column],
-    style: ShapeStyle,
+    stroke: Option<ShapeStyle>,
+    fill: Option<ShapeStyle>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    for (k, c) in cols.iter().enumerate() {
-        let (x0, x1) = (c.first as f64, c.end as f64);
-        chart_area.draw(&Rectangle::new(
-            [(x0, c.min as f64), (x1, c.max as f64)],
-            style,
-        ))?;
-        if let Some(n) = cols.get(k + 1) {
-            let gap = if n.min > c.max {
-                Some((c.max, n.min))
-            } else if n.max < c.min {
-                Some((c.min, n.max))
-            } else {
-                None
-            };
-            if let Some((a, b)) = gap {
-                chart_area.draw(&PathElement::new(
-                    vec![(x1, a as f64), (x1, b as f64)],
-                    style,
-                ))?;
-            }
+    for run in cols.chunk_by(|a, b| a.end == b.first) {
+        let mut outline = Vec::with_capacity(run.len() * 4 + 1);
+        for c in run {
+            outline.push((c.first as f64, c.max as f64));
+            outline.push((c.end as f64, c.max as f64));
+        }
+        for c in run.iter().rev() {
+            outline.push((c.end as f64, c.min as f64));
+            outline.push((c.first as f64, c.min as f64));
+        }
+        if let Some(fill) = fill.filter(|_| run.iter().any(|c| c.max > c.min)) {
+            chart_area.draw(&Polygon::new(outline.clone(), fill))?;
+        }
+        if let Some(stroke) = stroke {
+            outline.push(outline[0]);
+            chart_area.draw(&PathElement::new(outline, stroke))?;
         }
     }
     Ok(())
@@ -246,10 +244,14 @@ pub fn timeline<DB: DrawingBackend>(
     let plot = chart.plotting_area();
 
     // Wrong windows: share of each column that is wrong, as shading.
-    let wrong = |r: Range<usize>| Some((0.0, env.wrong_in(r) as f32));
-    for c in min_max_columns(view.clone(), width, wrong) {
+    // The share is drawn in 1/32 steps of shade, so neighbouring columns of one shade are one rectangle.
+    let wrong = |r: Range<usize>| {
+        let share = env.wrong_in(r.clone()) as f32 / r.len() as f32;
+        Some((0.0, (share * 32.0).ceil() / 32.0))
+    };
+    for c in merge_runs(min_max_columns(view.clone(), width, wrong)) {
         if c.max > 0.0 {
-            let share = c.max as f64 / (c.end - c.first) as f64;
+            let share = c.max as f64;
             plot.draw(&Rectangle::new(
                 [
                     (c.first as f64, -0.5),
@@ -261,22 +263,28 @@ pub fn timeline<DB: DrawingBackend>(
         }
     }
     // The 95 % band: lowest low and highest high in each column.
-    let lows = min_max_columns(view.clone(), width, |r| env.p95_low.min_max(r));
-    let highs = min_max_columns(view.clone(), width, |r| env.p95_high.min_max(r));
-    for (lo, hi) in lows.iter().zip(&highs) {
-        plot.draw(&Rectangle::new(
-            [
-                (lo.first as f64, lo.min as f64 - 0.4),
-                (lo.end as f64, hi.max as f64 + 0.4),
-            ],
-            pal.pred.mix(0.14).filled(),
-        ))
-        .map_err(&e)?;
-    }
-    let truth = min_max_columns(view.clone(), width, |r| env.truth.min_max(r));
-    step_columns(plot, &truth, pal.truth.mix(0.9).stroke_width(style.px(3.0))).map_err(&e)?;
-    let pred = min_max_columns(view.clone(), width, |r| env.count.min_max(r));
-    step_columns(plot, &pred, pal.pred.stroke_width(style.px(1.5))).map_err(&e)?;
+    let band = |r: Range<usize>| {
+        let (lo, _) = env.p95_low.min_max(r.clone())?;
+        let (_, hi) = env.p95_high.min_max(r)?;
+        Some((lo, hi))
+    };
+    let band = |r: Range<usize>| band(r).map(|(lo, hi)| (lo - 0.4, hi + 0.4));
+    let band = merge_runs(min_max_columns(view.clone(), width, band));
+    envelope(plot, &band, None, Some(pal.pred.mix(0.14).filled())).map_err(&e)?;
+    let truth = merge_runs(min_max_columns(view.clone(), width, |r| {
+        env.truth.min_max(r)
+    }));
+    let line = |colour: RGBAColor, width: f64| {
+        let stroke = colour.stroke_width(style.px(width));
+        (Some(stroke), Some(colour.filled()))
+    };
+    let (stroke, fill) = line(pal.truth.mix(0.9), 3.0);
+    envelope(plot, &truth, stroke, fill).map_err(&e)?;
+    let pred = merge_runs(min_max_columns(view.clone(), width, |r| {
+        env.count.min_max(r)
+    }));
+    let (stroke, fill) = line(pal.pred.to_rgba(), 1.5);
+    envelope(plot, &pred, stroke, fill).map_err(&e)?;
     if view.contains(&cursor) {
         draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
     }
@@ -342,14 +350,14 @@ pub fn confidence<DB: DrawingBackend>(
         .into_iter()
         .zip(&env.confidence)
     {
-        let cols = min_max_columns(view.clone(), width, |r| kind.min_max(r));
-        for c in cols {
-            plot.draw(&Rectangle::new(
-                [(c.first as f64, c.min as f64), (c.end as f64, c.max as f64)],
-                colour.stroke_width(mark),
-            ))
-            .map_err(&e)?;
-        }
+        let cols = merge_runs(min_max_columns(view.clone(), width, |r| kind.min_max(r)));
+        envelope(
+            plot,
+            &cols,
+            Some(colour.stroke_width(mark)),
+            Some(colour.filled()),
+        )
+        .map_err(&e)?;
     }
     if view.contains(&cursor) {
         draw_cursor(plot, series, cursor, 0.0, 1.0, style).map_err(&e)?;

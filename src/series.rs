@@ -434,6 +434,22 @@ pub fn min_max_columns(
     out
 }
 
+/// Adjacent columns with the same extremes joined into one: what is drawn is the same shape, in as many
+/// canvas calls as the value has runs rather than one per pixel (a flat stretch of a count is one
+/// rectangle, however wide).
+pub fn merge_runs(cols: Vec<Column>) -> Vec<Column> {
+    let mut out: Vec<Column> = Vec::with_capacity(cols.len());
+    for c in cols {
+        match out.last_mut() {
+            Some(last) if last.end == c.first && last.min == c.min && last.max == c.max => {
+                last.end = c.end
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Minimum and maximum of a per-window value over any range of windows in O(log n): level `k` holds the
 /// extremes of each aligned block of 2^k windows (the last block clipped), built once per replay in O(n)
 /// and ≈ 2n pairs. NaN values count as absent.
@@ -676,6 +692,32 @@ p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,log
                 proptest::prop_assert_eq!(p.min_max(a..b), scan, "{}..{}", a, b);
             }
         }
+    }
+
+    #[test]
+    fn runs_join_only_touching_columns_with_equal_extremes() {
+        let col = |first, end, min, max| Column {
+            first,
+            end,
+            min,
+            max,
+        };
+        let merged = merge_runs(vec![
+            col(0, 2, 1.0, 1.0),
+            col(2, 4, 1.0, 1.0),
+            col(4, 6, 1.0, 2.0),
+            col(7, 9, 1.0, 2.0),
+            col(9, 11, 1.0, 2.0),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                col(0, 4, 1.0, 1.0),
+                col(4, 6, 1.0, 2.0),
+                col(7, 11, 1.0, 2.0)
+            ]
+        );
+        assert!(merge_runs(Vec::new()).is_empty());
     }
 
     #[test]

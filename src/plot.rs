@@ -10,6 +10,8 @@
 use crate::report::metrics::ReliabilityBin;
 use crate::series::{merge_runs, min_max_columns, Column, Envelopes, Series};
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
+use plotters::coord::cartesian::Cartesian2d;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::ops::Range;
@@ -205,6 +207,67 @@ fn envelope<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
     Ok(())
 }
 
+/// The plot area of a time plot: windows across, the plot's own value up.
+type TimeArea<DB> = DrawingArea<DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// What a time plot's y axis shows.
+struct YAxis {
+    range: Range<f64>,
+    labels: usize,
+    format: fn(&f64) -> String,
+}
+
+/// The frame every time plot shares: the background, the view's windows across (an empty or out-of-range
+/// view shows everything) with elapsed-time labels, `y` up, then `draw(plot area, view, pixel width)`,
+/// and the cursor on top when it is in view.
+#[allow(clippy::too_many_arguments)]
+fn time_plot<DB: DrawingBackend>(
+    name: &'static str,
+    area: &DrawingArea<DB, Shift>,
+    series: &Series,
+    view: Range<usize>,
+    cursor: usize,
+    style: Style,
+    y: YAxis,
+    draw: impl FnOnce(
+        &TimeArea<DB>,
+        Range<usize>,
+        usize,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>,
+) -> Result<(), PlotError> {
+    let e = err(name);
+    let pal = style.palette();
+    area.fill(&pal.bg).map_err(&e)?;
+    let view = clamp_view(series, view);
+    let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin(style.px(TIME_FRAME.margin))
+        .x_label_area_size(style.px(TIME_FRAME.x_labels))
+        .y_label_area_size(style.px(TIME_FRAME.y_labels))
+        .build_cartesian_2d(x_range, y.range.clone())
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_labels(y.labels)
+        .y_label_formatter(&y.format)
+        .x_labels(8)
+        .x_label_formatter(&|x| x_label(series, *x))
+        .label_style(("sans-serif", style.font(11.0)).into_font().color(&pal.fg))
+        .axis_style(pal.muted)
+        .light_line_style(pal.bg)
+        .bold_line_style(pal.muted.mix(0.25))
+        .draw()
+        .map_err(&e)?;
+    let width = chart.plotting_area().dim_in_pixel().0 as usize;
+    let plot = chart.plotting_area();
+    draw(plot, view.clone(), width).map_err(&e)?;
+    if view.contains(&cursor) {
+        draw_cursor(plot, series, cursor, y.range.start, y.range.end, style).map_err(&e)?;
+    }
+    area.present().map_err(&e)
+}
+
 /// (a) The timeline: predicted count as a step line over the ground truth, wrong windows shaded (darker
 /// where more of a pixel column is wrong), the 95 % interval as a band, and the cursor. `view` is the
 /// range of windows shown (zoom); an empty or out-of-range view shows everything.
@@ -216,79 +279,55 @@ pub fn timeline<DB: DrawingBackend>(
     cursor: usize,
     style: Style,
 ) -> Result<(), PlotError> {
-    let e = err("timeline");
     let pal = style.palette();
-    area.fill(&pal.bg).map_err(&e)?;
-    let view = clamp_view(series, view);
-    let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .margin(style.px(TIME_FRAME.margin))
-        .x_label_area_size(style.px(TIME_FRAME.x_labels))
-        .y_label_area_size(style.px(TIME_FRAME.y_labels))
-        .build_cartesian_2d(x_range, -0.5..(N_CLASSES as f64 - 0.5))
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .y_labels(N_CLASSES)
-        .y_label_formatter(&|y| format!("{}", y.round() as i64))
-        .x_labels(8)
-        .x_label_formatter(&|x| x_label(series, *x))
-        .label_style(("sans-serif", style.font(11.0)).into_font().color(&pal.fg))
-        .axis_style(pal.muted)
-        .light_line_style(pal.bg)
-        .bold_line_style(pal.muted.mix(0.25))
-        .draw()
-        .map_err(&e)?;
-    let width = chart.plotting_area().dim_in_pixel().0 as usize;
-    let plot = chart.plotting_area();
-
-    // Wrong windows: share of each column that is wrong, as shading.
-    // The share is drawn in 1/32 steps of shade, so neighbouring columns of one shade are one rectangle.
-    let wrong = |r: Range<usize>| {
-        let share = env.wrong_in(r.clone()) as f32 / r.len() as f32;
-        Some((0.0, (share * 32.0).ceil() / 32.0))
+    let y = YAxis {
+        range: -0.5..(N_CLASSES as f64 - 0.5),
+        labels: N_CLASSES,
+        format: |y| format!("{}", y.round() as i64),
     };
-    for c in merge_runs(min_max_columns(view.clone(), width, wrong)) {
-        if c.max > 0.0 {
-            let share = c.max as f64;
-            plot.draw(&Rectangle::new(
-                [
-                    (c.first as f64, -0.5),
-                    (c.end as f64, N_CLASSES as f64 - 0.5),
-                ],
-                pal.wrong.mix(0.08 + 0.22 * share).filled(),
-            ))
-            .map_err(&e)?;
-        }
-    }
-    // The 95 % band: lowest low and highest high in each column.
-    let band = |r: Range<usize>| {
-        let (lo, _) = env.p95_low.min_max(r.clone())?;
-        let (_, hi) = env.p95_high.min_max(r)?;
-        Some((lo, hi))
-    };
-    let band = |r: Range<usize>| band(r).map(|(lo, hi)| (lo - 0.4, hi + 0.4));
-    let band = merge_runs(min_max_columns(view.clone(), width, band));
-    envelope(plot, &band, None, Some(pal.pred.mix(0.14).filled())).map_err(&e)?;
-    let truth = merge_runs(min_max_columns(view.clone(), width, |r| {
-        env.truth.min_max(r)
-    }));
-    let line = |colour: RGBAColor, width: f64| {
-        let stroke = colour.stroke_width(style.px(width));
-        (Some(stroke), Some(colour.filled()))
-    };
-    let (stroke, fill) = line(pal.truth.mix(0.9), 3.0);
-    envelope(plot, &truth, stroke, fill).map_err(&e)?;
-    let pred = merge_runs(min_max_columns(view.clone(), width, |r| {
-        env.count.min_max(r)
-    }));
-    let (stroke, fill) = line(pal.pred.to_rgba(), 1.5);
-    envelope(plot, &pred, stroke, fill).map_err(&e)?;
-    if view.contains(&cursor) {
-        draw_cursor(plot, series, cursor, -0.5, N_CLASSES as f64 - 0.5, style).map_err(&e)?;
-    }
-    area.present().map_err(&e)
+    let top = y.range.clone();
+    time_plot(
+        "timeline",
+        area,
+        series,
+        view,
+        cursor,
+        style,
+        y,
+        |plot, view, width| {
+            // Wrong windows: the share of each column that is wrong, as shading, in 1/32 steps of shade so
+            // neighbouring columns of one shade are one rectangle.
+            let wrong = |r: Range<usize>| {
+                let share = env.wrong_in(r.clone()) as f32 / r.len() as f32;
+                Some((0.0, (share * 32.0).ceil() / 32.0))
+            };
+            for c in merge_runs(min_max_columns(view.clone(), width, wrong)) {
+                if c.max > 0.0 {
+                    plot.draw(&Rectangle::new(
+                        [(c.first as f64, top.start), (c.end as f64, top.end)],
+                        pal.wrong.mix(0.08 + 0.22 * c.max as f64).filled(),
+                    ))?;
+                }
+            }
+            // The 95 % band: lowest low and highest high in each column.
+            let band = |r: Range<usize>| {
+                let (lo, _) = env.p95_low.min_max(r.clone())?;
+                let (_, hi) = env.p95_high.min_max(r)?;
+                Some((lo - 0.4, hi + 0.4))
+            };
+            let band = merge_runs(min_max_columns(view.clone(), width, band));
+            envelope(plot, &band, None, Some(pal.pred.mix(0.14).filled()))?;
+            for (pyramid, colour, px) in [
+                (&env.truth, pal.truth.mix(0.9), 3.0),
+                (&env.count, pal.pred.to_rgba(), 1.5),
+            ] {
+                let cols = merge_runs(min_max_columns(view.clone(), width, |r| pyramid.min_max(r)));
+                let stroke = colour.stroke_width(style.px(px));
+                envelope(plot, &cols, Some(stroke), Some(colour.filled()))?;
+            }
+            Ok(())
+        },
+    )
 }
 
 fn draw_cursor<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
@@ -319,50 +358,37 @@ pub fn confidence<DB: DrawingBackend>(
     cursor: usize,
     style: Style,
 ) -> Result<(), PlotError> {
-    let e = err("confidence");
     let pal = style.palette();
-    area.fill(&pal.bg).map_err(&e)?;
-    let view = clamp_view(series, view);
-    let x_range = view.start as f64..(view.end.max(view.start + 1)) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .margin(style.px(TIME_FRAME.margin))
-        .x_label_area_size(style.px(TIME_FRAME.x_labels))
-        .y_label_area_size(style.px(TIME_FRAME.y_labels))
-        .build_cartesian_2d(x_range, 0.0..1.0)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .y_labels(3)
-        .y_label_formatter(&|y| format!("{y:.1}"))
-        .x_labels(8)
-        .x_label_formatter(&|x| x_label(series, *x))
-        .label_style(("sans-serif", style.font(11.0)).into_font().color(&pal.fg))
-        .axis_style(pal.muted)
-        .light_line_style(pal.bg)
-        .bold_line_style(pal.muted.mix(0.25))
-        .draw()
-        .map_err(&e)?;
-    let width = chart.plotting_area().dim_in_pixel().0 as usize;
-    let plot = chart.plotting_area();
-    let mark = style.px(2.0);
-    for (colour, kind) in [pal.muted, pal.right, pal.wrong]
-        .into_iter()
-        .zip(&env.confidence)
-    {
-        let cols = merge_runs(min_max_columns(view.clone(), width, |r| kind.min_max(r)));
-        envelope(
-            plot,
-            &cols,
-            Some(colour.stroke_width(mark)),
-            Some(colour.filled()),
-        )
-        .map_err(&e)?;
-    }
-    if view.contains(&cursor) {
-        draw_cursor(plot, series, cursor, 0.0, 1.0, style).map_err(&e)?;
-    }
-    area.present().map_err(&e)
+    let y = YAxis {
+        range: 0.0..1.0,
+        labels: 3,
+        format: |y| format!("{y:.1}"),
+    };
+    time_plot(
+        "confidence",
+        area,
+        series,
+        view,
+        cursor,
+        style,
+        y,
+        |plot, view, width| {
+            let mark = style.px(2.0);
+            for (colour, kind) in [pal.muted, pal.right, pal.wrong]
+                .into_iter()
+                .zip(&env.confidence)
+            {
+                let cols = merge_runs(min_max_columns(view.clone(), width, |r| kind.min_max(r)));
+                envelope(
+                    plot,
+                    &cols,
+                    Some(colour.stroke_width(mark)),
+                    Some(colour.filled()),
+                )?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// A perceptually ordered colour map (viridis, five stops, linear between them): `t` in 0–1.

@@ -7,6 +7,7 @@ pub mod findings;
 pub mod gates;
 pub mod metrics;
 mod text;
+pub mod uncertainty;
 
 pub use findings::{Finding, Severity};
 pub use gates::{GateMetric, GateResult, GateSet, Status};

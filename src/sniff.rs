@@ -33,6 +33,7 @@ impl FileKind {
         let lower = name.to_ascii_lowercase();
         let text = String::from_utf8_lossy(head);
         let text = text.trim_start_matches('\u{feff}').trim_start();
+        let number = text.trim_end();
         if lower.ends_with(".data") || lower.ends_with(".bin") {
             FileKind::Data
         } else if head.len() > 8 && head[8] == b'{' && head[4..8] == [0; 4] {
@@ -43,9 +44,8 @@ impl FileKind {
         } else if head.len() > 2 && head[0] == 0x08 && head[1] < 0x20 {
             FileKind::Onnx
         } else if size < 64
-            && !text.trim().is_empty()
-            && text
-                .trim()
+            && !number.is_empty()
+            && number
                 .chars()
                 .all(|c| c.is_ascii_digit() || ".eE+-".contains(c))
         {

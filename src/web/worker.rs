@@ -25,7 +25,7 @@ use crate::report::GateSet;
 use crate::report::Report;
 use crate::series::{ColumnsError, Series};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -351,7 +351,7 @@ impl Session {
     pub fn finish(self) -> Result<Replayed, WorkerError> {
         let outcome = self.replay.finish()?;
         Ok(Replayed {
-            series: Series::from_predictions(&outcome.predictions),
+            series: OnceCell::new(),
             outcome,
             model: self.model,
         })
@@ -370,7 +370,9 @@ impl Session {
 /// A finished replay: its outcome, and its predictions as columns.
 pub struct Replayed {
     outcome: Outcome,
-    series: Series,
+    /// The predictions as columns, built on first use (after every merge: a primary with helpers builds
+    /// them once, from the merged predictions).
+    series: OnceCell<Series>,
     model: Rc<CountModel>,
 }
 
@@ -379,18 +381,14 @@ impl Replayed {
     /// refused), so a merged replay equals an unsharded one.
     pub fn merge(&mut self, other: &Series) -> Result<(), WorkerError> {
         self.outcome.merge_shard(other.predictions())?;
-        self.series = Series::from_predictions(&self.outcome.predictions);
+        self.series = OnceCell::new();
         Ok(())
     }
 
     /// The predictions as columns.
     pub fn series(&self) -> &Series {
-        &self.series
-    }
-
-    /// The outcome (predictions, bad lines, layouts, kept windows).
-    pub fn outcome(&self) -> &Outcome {
-        &self.outcome
+        self.series
+            .get_or_init(|| Series::from_predictions(&self.outcome.predictions))
     }
 
     /// The report for `targets` (`v0.1.0` by default), the same struct `countscope report --json` prints.
@@ -627,7 +625,7 @@ async fn replay(
         return Err(WorkerError::NoWindow(message));
     }
     let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
-    let (columns, transfer) = replayed.series.to_js();
+    let (columns, transfer) = replayed.series().to_js();
     let message = encode(&Response::Replayed {
         name,
         columns: Js(columns),
@@ -656,7 +654,7 @@ async fn shard(
     let mut session = open_session(state, id, &r, false, r.shard, shards).await?;
     pump(state, id, &r.source.0, &mut session, None).await?;
     let replayed = session.finish()?;
-    let (columns, transfer) = replayed.series.to_js();
+    let (columns, transfer) = replayed.series().to_js();
     let message = encode(&Response::Shard {
         columns: Js(columns),
         wasm: wasm_bytes(),

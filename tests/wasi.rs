@@ -151,6 +151,19 @@ fn wasmtime_replay_equals_native() {
             "report {key}"
         );
     }
+    // The intervals: the same seed and blocks under wasmtime, so the argmax-based ones are identical.
+    let (ua, ub) = (&a["uncertainty"], &b["uncertainty"]);
+    for key in [
+        "blocks",
+        "accuracy",
+        "within_pm1",
+        "mae",
+        "seed",
+        "resamples",
+    ] {
+        assert_eq!(ua[key], ub[key], "interval {key}");
+    }
+    assert!(ua["accuracy"]["high"].as_f64().unwrap() > ua["accuracy"]["low"].as_f64().unwrap());
     assert_eq!(
         a["gates"]
             .as_array()

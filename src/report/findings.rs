@@ -3,7 +3,9 @@
 //! Each finding has a stable `code` (scripts and tests match on it; never rename one) and a sentence with the
 //! numbers behind it.
 
+use super::gates::{GateMetric, GateResult, Status};
 use super::metrics::Metrics;
+use super::uncertainty::Uncertainty;
 use serde::Serialize;
 
 /// Fewer labelled windows than this and the metrics are too noisy to trust (the 95 % interval of an
@@ -13,6 +15,8 @@ pub const MIN_TRUSTED_WINDOWS: u64 = 100;
 pub const COLLAPSE_SHARE: f64 = 0.95;
 /// Expected calibration error above this is reported.
 pub const ECE_WARN: f64 = 0.10;
+/// Labelled windows worth fewer independent ones than this are reported (`few-independent-windows`).
+pub const MIN_INDEPENDENT_WINDOWS: f64 = 30.0;
 
 /// How much a finding matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -61,6 +65,15 @@ pub enum FindingCode {
     SpearmanUndefined,
     /// The confidence is not a probability of being right.
     ConfidenceMiscalibrated,
+    /// Consecutive windows are so alike that the labelled ones are worth few independent samples.
+    FewIndependentWindows,
+    /// A gate's verdict holds for the measured value, but its 95 % interval lies on both sides of the
+    /// target.
+    GateUncertain,
+    /// Two models compared: the accuracy difference's 95 % interval excludes 0.
+    DifferenceSignificant,
+    /// Two models compared: the accuracy difference's 95 % interval includes 0.
+    DifferenceNotSignificant,
 }
 
 impl FindingCode {
@@ -83,6 +96,10 @@ impl FindingCode {
             FindingCode::SpearmanBelowGate => "spearman-below-gate",
             FindingCode::SpearmanUndefined => "spearman-undefined",
             FindingCode::ConfidenceMiscalibrated => "confidence-miscalibrated",
+            FindingCode::FewIndependentWindows => "few-independent-windows",
+            FindingCode::GateUncertain => "gate-uncertain",
+            FindingCode::DifferenceSignificant => "difference-significant",
+            FindingCode::DifferenceNotSignificant => "difference-not-significant",
         }
     }
 }
@@ -187,8 +204,14 @@ pub fn input_scale_findings(
     out
 }
 
-/// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force.
-pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> Vec<Finding> {
+/// Everything worth saying about a replay's metrics. `spearman_gate` is the Spearman target in force;
+/// `uncertainty` the intervals, when there are labels.
+pub fn findings(
+    m: &Metrics,
+    skipped_lines: u64,
+    spearman_gate: Option<f64>,
+    uncertainty: Option<&Uncertainty>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut add = |code, severity, message: String| {
         out.push(Finding {
@@ -234,10 +257,36 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
     if m.labelled_windows == 0 {
         return out;
     }
+    let accuracy_interval = uncertainty.and_then(|u| u.accuracy);
     if m.labelled_windows < MIN_TRUSTED_WINDOWS {
-        let acc = m.accuracy.unwrap_or(0.5);
-        let half = 1.96 * (acc * (1.0 - acc) / m.labelled_windows as f64).sqrt();
-        add(FindingCode::TooFewWindows, Severity::Warning, format!("only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): accuracy is uncertain by about ±{:.1} points (95 %)", m.labelled_windows, half * 100.0));
+        let how_sure = match accuracy_interval {
+            Some(i) => format!(
+                "accuracy's 95 % interval is {} to {}",
+                pct(i.low),
+                pct(i.high)
+            ),
+            None => "accuracy is uncertain".to_string(),
+        };
+        add(
+            FindingCode::TooFewWindows,
+            Severity::Warning,
+            format!(
+                "only {} labelled windows (fewer than {MIN_TRUSTED_WINDOWS}): {how_sure}",
+                m.labelled_windows
+            ),
+        );
+    }
+    if let Some(u) = uncertainty.filter(|u| u.effective_windows < MIN_INDEPENDENT_WINDOWS) {
+        let interval = accuracy_interval
+            .map(|i| {
+                format!(
+                    " (accuracy's 95 % interval: {} to {})",
+                    pct(i.low),
+                    pct(i.high)
+                )
+            })
+            .unwrap_or_default();
+        add(FindingCode::FewIndependentWindows, Severity::Warning, format!("consecutive windows are so alike that the {} labelled windows are worth about {:.1} independent ones (fewer than {MIN_INDEPENDENT_WINDOWS}){interval}: the recording holds few distinct situations, and every number above is that uncertain", m.labelled_windows, u.effective_windows));
     }
     if let (true, Some((lo, hi)), Some(w)) = (within_pm1_is_trivial(m), m.label_range, m.within_pm1)
     {
@@ -279,4 +328,33 @@ pub fn findings(m: &Metrics, skipped_lines: u64, spearman_gate: Option<f64>) -> 
         add(FindingCode::ConfidenceMiscalibrated, Severity::Warning, format!("expected calibration error {ece:.3} (10 bins) is above {ECE_WARN}: the confidence is not a probability of being right"));
     }
     out
+}
+
+/// What must be said about gate verdicts the intervals cannot back: one `gate-uncertain` finding per gate
+/// whose 95 % interval lies on both sides of its target.
+pub fn gate_findings(gates: &[GateResult]) -> Vec<Finding> {
+    gates
+        .iter()
+        .filter(|g| matches!(g.status, Status::MetButUncertain | Status::NotMetButUncertain))
+        .filter_map(|g| {
+            let (v, i) = (g.measured?, g.interval?);
+            let show = |x: f64| match g.name {
+                GateMetric::WithinPm1 | GateMetric::Accuracy => pct(x),
+                _ => format!("{x:.3}"),
+            };
+            let verdict = if g.passed() { "meets" } else { "misses" };
+            Some(Finding {
+                code: FindingCode::GateUncertain,
+                severity: Severity::Warning,
+                message: format!(
+                    "gate {}: the measured {} {verdict} the target {}, but its 95 % interval {} to {} lies on both sides of it: this recording cannot tell whether the model meets the gate",
+                    g.name,
+                    show(v),
+                    show(g.target),
+                    show(i.low),
+                    show(i.high)
+                ),
+            })
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@
 //! reported as "met only trivially" and does not count as passed.
 
 use super::metrics::Metrics;
+use super::uncertainty::{Interval, Uncertainty};
 use serde::Serialize;
 
 /// Which side of the target passes.
@@ -142,6 +143,12 @@ pub enum Status {
     Met,
     /// The threshold is not met.
     NotMet,
+    /// The measured value meets the threshold, but its 95 % interval lies on both sides of it: the
+    /// recording cannot tell whether the model meets it. Counts as passed (ADR-103's gates are on the
+    /// measured value), with a `gate-uncertain` finding.
+    MetButUncertain,
+    /// The measured value misses the threshold, but its 95 % interval reaches past it.
+    NotMetButUncertain,
     /// Met, but only because the labels make it trivial; does not count as passed.
     MetOnlyTrivially,
     /// Could not be evaluated; does not count as passed.
@@ -154,6 +161,8 @@ impl Status {
         match self {
             Status::Met => "met",
             Status::NotMet => "NOT MET",
+            Status::MetButUncertain => "met, but the 95 % interval crosses the target",
+            Status::NotMetButUncertain => "NOT MET, and the 95 % interval crosses the target",
             Status::MetOnlyTrivially => "met only trivially",
             Status::NotEvaluated => "NOT MET (not evaluable)",
         }
@@ -171,6 +180,8 @@ pub struct GateResult {
     pub target: f64,
     /// The measured value, if any.
     pub measured: Option<f64>,
+    /// Its 95 % interval, if any.
+    pub interval: Option<Interval>,
     /// The verdict.
     pub status: Status,
     /// Why, when not simply met / not met.
@@ -178,9 +189,10 @@ pub struct GateResult {
 }
 
 impl GateResult {
-    /// Whether this gate counts as passed (only [`Status::Met`]).
+    /// Whether this gate counts as passed: [`Status::Met`], or met with an interval that crosses the
+    /// target (ADR-103 judges the measured value; the `gate-uncertain` finding says the rest).
     pub fn passed(&self) -> bool {
-        self.status == Status::Met
+        matches!(self.status, Status::Met | Status::MetButUncertain)
     }
 }
 
@@ -271,12 +283,20 @@ impl GateSet {
         self.gates.iter().find(|g| g.name == name).map(|g| g.target)
     }
 
-    /// Evaluate every gate against the metrics. `within_trivial` marks within ±1 as trivial.
-    pub fn evaluate(&self, m: &Metrics, within_trivial: bool) -> Vec<GateResult> {
+    /// Evaluate every gate against the metrics. `within_trivial` marks within ±1 as trivial;
+    /// `uncertainty` supplies the intervals that can make a verdict uncertain.
+    pub fn evaluate(
+        &self,
+        m: &Metrics,
+        within_trivial: bool,
+        uncertainty: Option<&Uncertainty>,
+    ) -> Vec<GateResult> {
         self.gates
             .iter()
             .map(|g| {
                 let measured = g.name.measured(m);
+                let interval = uncertainty.and_then(|u| u.of_metric(g.name));
+                let unsure = interval.is_some_and(|i| i.straddles(g.target));
                 let (status, note) = match measured {
                     None if m.labelled_windows == 0 => (Status::NotEvaluated, Some("the recording has no labels".to_string())),
                     None if g.name == GateMetric::Spearman => (
@@ -294,12 +314,14 @@ impl GateSet {
                                 Status::MetOnlyTrivially,
                                 Some("the labels span two adjacent classes or fewer, so within ±1 says nothing".to_string()),
                             ),
+                            (true, false) if unsure => (Status::MetButUncertain, None),
                             (true, false) => (Status::Met, None),
+                            (false, _) if unsure => (Status::NotMetButUncertain, None),
                             (false, _) => (Status::NotMet, None),
                         }
                     }
                 };
-                GateResult { name: g.name, direction: g.direction, target: g.target, measured, status, note }
+                GateResult { name: g.name, direction: g.direction, target: g.target, measured, interval, status, note }
             })
             .collect()
     }

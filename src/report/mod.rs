@@ -3,15 +3,18 @@
 //! The CLI prints it as a table ([`Report::to_text`]) or JSON; the page receives the same struct through
 //! serde-wasm-bindgen, so every shell shows the same numbers.
 
+pub mod compare;
 pub mod findings;
 pub mod gates;
 pub mod metrics;
 mod text;
 pub mod uncertainty;
 
+pub use compare::{CompareError, Comparison};
 pub use findings::{Finding, Severity};
 pub use gates::{GateMetric, GateResult, GateSet, Status};
 pub use metrics::Metrics;
+pub use uncertainty::{Interval, Uncertainty};
 
 use crate::input::InputSummary;
 use crate::model::{Calibration, CountModel, ModelFormat, WeightSource};
@@ -113,6 +116,8 @@ pub struct Report {
     /// The numbers (flattened into the top level of the JSON).
     #[serde(flatten)]
     pub metrics: Metrics,
+    /// 95 % intervals of the headline numbers (`null` without a labelled window).
+    pub uncertainty: Option<Uncertainty>,
     /// Lines that could not be read.
     pub skipped_lines: u64,
     /// The first of them, with line numbers and reasons.
@@ -139,6 +144,27 @@ impl Report {
     /// Build the report of a finished replay.
     pub fn build(outcome: &Outcome, model: &CountModel, gates: &GateSet) -> Self {
         let metrics = Metrics::compute(&outcome.predictions);
+        let uncertainty = Self::uncertainty(outcome, &metrics);
+        Self::build_with(outcome, model, gates, metrics, uncertainty)
+    }
+
+    /// The intervals of a replay's numbers: the expensive part of a report, which does not depend on the
+    /// gates (the page computes it once and reuses it for other targets).
+    pub fn uncertainty(outcome: &Outcome, metrics: &Metrics) -> Option<Uncertainty> {
+        Uncertainty::of(
+            &uncertainty::Scores::new(&[&outcome.predictions]),
+            metrics.spearman.is_some(),
+        )
+    }
+
+    /// Build the report from metrics and intervals already computed.
+    pub fn build_with(
+        outcome: &Outcome,
+        model: &CountModel,
+        gates: &GateSet,
+        metrics: Metrics,
+        uncertainty: Option<Uncertainty>,
+    ) -> Self {
         let d = &outcome.diagnostics;
         let mut findings = findings::input_findings(d, metrics.windows);
         findings.extend(findings::input_scale_findings(
@@ -149,8 +175,14 @@ impl Report {
             &metrics,
             d.skipped_lines,
             gates.target(gates::GateMetric::Spearman),
+            uncertainty.as_ref(),
         ));
-        let gate_results = gates.evaluate(&metrics, findings::within_pm1_is_trivial(&metrics));
+        let gate_results = gates.evaluate(
+            &metrics,
+            findings::within_pm1_is_trivial(&metrics),
+            uncertainty.as_ref(),
+        );
+        findings.extend(findings::gate_findings(&gate_results));
         let info = model.info();
         Report {
             skipped_lines: outcome.diagnostics.skipped_lines,
@@ -191,6 +223,7 @@ impl Report {
                 synthetic_source: d.synthetic_source.clone(),
             },
             metrics,
+            uncertainty,
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::recording::{LayoutPolicy, UnknownLayout};
 use crate::replay::{Outcome, Replay, ReplayError};
 use crate::report::gates::{GateError, Targets};
 use crate::report::GateSet;
-use crate::report::Report;
+use crate::report::{Metrics, Report, Uncertainty};
 use crate::series::{ColumnsError, Series};
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
@@ -352,6 +352,7 @@ impl Session {
         let outcome = self.replay.finish()?;
         Ok(Replayed {
             series: OnceCell::new(),
+            scored: OnceCell::new(),
             outcome,
             model: self.model,
         })
@@ -373,6 +374,9 @@ pub struct Replayed {
     /// The predictions as columns, built on first use (after every merge: a primary with helpers builds
     /// them once, from the merged predictions).
     series: OnceCell<Series>,
+    /// The metrics and their intervals, computed on the first report (the bootstrap is the expensive
+    /// part, and does not depend on the targets); reset by a merge, like `series`.
+    scored: OnceCell<(Metrics, Option<Uncertainty>)>,
     model: Rc<CountModel>,
 }
 
@@ -382,6 +386,7 @@ impl Replayed {
     pub fn merge(&mut self, other: &Series) -> Result<(), WorkerError> {
         self.outcome.merge_shard(other.predictions())?;
         self.series = OnceCell::new();
+        self.scored = OnceCell::new();
         Ok(())
     }
 
@@ -394,7 +399,18 @@ impl Replayed {
     /// The report for `targets` (`v0.1.0` by default), the same struct `countscope report --json` prints.
     pub fn report(&self, targets: Option<&str>, cross_room: bool) -> Result<Report, WorkerError> {
         let gates = gate_set(targets, cross_room)?;
-        Ok(Report::build(&self.outcome, &self.model, &gates))
+        let (metrics, uncertainty) = self.scored.get_or_init(|| {
+            let metrics = Metrics::compute(&self.outcome.predictions);
+            let uncertainty = Report::uncertainty(&self.outcome, &metrics);
+            (metrics, uncertainty)
+        });
+        Ok(Report::build_with(
+            &self.outcome,
+            &self.model,
+            &gates,
+            metrics.clone(),
+            uncertainty.clone(),
+        ))
     }
 
     /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept.

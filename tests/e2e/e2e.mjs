@@ -131,6 +131,13 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   assert.deepEqual(report.findings.map((f) => f.code), cli.findings.map((f) => f.code));
   assert.deepEqual(report.gates.map((g) => [g.name, g.status]), cli.gates.map((g) => [g.name, g.status]));
   report.gates.forEach((g, i) => assert.ok(Math.abs(g.measured - cli.gates[i].measured) < 1e-6, g.name));
+  // The intervals: the same seed and blocks on every target. Argmax-based ones exactly; confidence-based
+  // ones to float rounding (a confidence differing by 1e-7 can swap two ranks or cross a bin edge).
+  assert.deepEqual(report.uncertainty.blocks, cli.uncertainty.blocks);
+  for (const k of ['accuracy', 'within_pm1', 'mae']) assert.deepEqual(report.uncertainty[k], cli.uncertainty[k], `interval ${k}`);
+  for (const k of ['spearman', 'brier', 'ece']) {
+    for (const end of ['low', 'high']) assert.ok(Math.abs(report.uncertainty[k][end] - cli.uncertainty[k][end]) < 1e-4, `interval ${k}.${end}: page ${report.uncertainty[k][end]} vs CLI ${cli.uncertainty[k][end]}`);
+  }
   assert.equal(report.calibration.description, cli.calibration.description);
   // What the page shows is those numbers.
   const shown = await page.evaluate(() => Object.fromEntries([...document.querySelector('countscope-replay').shadowRoot.querySelectorAll('[data-metric]')].map((e) => [e.dataset.metric, e.textContent])));
@@ -138,6 +145,10 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   assert.equal(shown.accuracy, `${(100 * cli.accuracy).toFixed(1)} %`);
   assert.equal(shown.within_pm1, `${(100 * cli.within_pm1).toFixed(1)} %`);
   assert.equal(shown.mae, cli.mae.toFixed(3));
+  const intervals = await page.evaluate(() => Object.fromEntries([...document.querySelector('countscope-replay').shadowRoot.querySelectorAll('[data-interval]')].map((e) => [e.dataset.interval, e.textContent])));
+  const pct = (v) => `${(100 * v).toFixed(1)} %`;
+  assert.equal(intervals.accuracy, `${pct(cli.uncertainty.accuracy.low)} to ${pct(cli.uncertainty.accuracy.high)}`);
+  assert.equal(intervals.mae, `${cli.uncertainty.mae.low.toFixed(3)} to ${cli.uncertainty.mae.high.toFixed(3)}`);
   assert.equal(shown.spearman, cli.spearman == null ? '—' : cli.spearman.toFixed(3));
 });
 

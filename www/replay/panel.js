@@ -49,9 +49,13 @@ export function renderReadout(el, i, n, f, elapsed) {
 
 /** The report, the same struct `countscope report --json` prints, with its text. */
 export function renderReport(el, r, text, modelName) {
-  const row = (k, v, note = '') => `<tr><th>${k}</th><td>${v}</td><td class="note">${note}</td></tr>`;
+  const u = r.uncertainty;
+  // A metric's 95 % interval, in the metric's own format.
+  const iv = (i, f) => (i ? `${f(i.low)} to ${f(i.high)}` : '—');
+  const row = (k, v, note = '', i = '') => `<tr><th>${k}</th><td>${v}</td><td class="interval">${i}</td><td class="note">${note}</td></tr>`;
   const metric = (key, v) => `<span data-metric="${key}">${v}</span>`;
-  const gates = r.gates.map((g) => `<tr class="${g.status}"><th>${esc(g.name)}</th><td>${g.direction === 'at_least' ? '≥' : '≤'} ${g.target}</td><td>${g.measured == null ? '—' : fmt.num(g.measured, 3)}</td><td>${esc(g.status.replace(/_/g, ' '))}${g.note ? ' — ' + esc(g.note) : ''}</td></tr>`).join('');
+  const interval = (key, f) => `<span data-interval="${key}">${iv(u?.[key], f)}</span>`;
+  const gates = r.gates.map((g) => `<tr class="${g.status}"><th>${esc(g.name)}</th><td>${g.direction === 'at_least' ? '≥' : '≤'} ${g.target}</td><td>${g.measured == null ? '—' : fmt.num(g.measured, 3)}</td><td class="interval">${iv(g.interval, (v) => fmt.num(v, 3))}</td><td>${esc(g.status.replace(/_/g, ' '))}${g.note ? ' — ' + esc(g.note) : ''}</td></tr>`).join('');
   const findings = r.findings.map((f) => `<li class="${f.severity}"><code>${esc(f.code)}</code> ${esc(f.message)}</li>`).join('');
   const bad = r.bad_lines.map((b) => `<li>line ${b.line}: ${esc(b.reason)}</li>`).join('');
   el.innerHTML = `
@@ -59,17 +63,19 @@ export function renderReport(el, r, text, modelName) {
     ${r.recording.synthetic_windows ? `<p class="synthetic-note"><b>SYNTHETIC:</b> ${r.recording.synthetic_windows.toLocaleString()} of ${r.windows.toLocaleString()} windows were made by a simulator, not measured${r.recording.synthetic_source ? ` (<code>${esc(r.recording.synthetic_source)}</code>)` : ''}.</p>` : ''}
     <div class="cols">
     <table class="metrics" data-report="metrics">
+      <tr><th></th><th>value</th><th>95 % interval</th><th></th></tr>
       ${row('windows', metric('windows', r.windows), `${r.labelled_windows} labelled`)}
-      ${row('accuracy', metric('accuracy', fmt.pct(r.accuracy)), r.majority_baseline == null ? '' : `always answering ${r.majority_class}: ${fmt.pct(r.majority_baseline)}`)}
-      ${row('within ±1', metric('within_pm1', fmt.pct(r.within_pm1)), r.label_range ? `labels span ${r.label_range[0]}–${r.label_range[1]}` : '')}
-      ${row('MAE', metric('mae', fmt.num(r.mae)))}
-      ${row('Spearman (confidence, correct)', metric('spearman', fmt.num(r.spearman)), r.spearman_undefined ? esc(r.spearman_undefined.replace(/_/g, ' ')) : '')}
-      ${row('Brier', metric('brier', fmt.num(r.brier)))}
-      ${row('ECE', metric('ece', fmt.num(r.ece)))}
+      ${row('accuracy', metric('accuracy', fmt.pct(r.accuracy)), r.majority_baseline == null ? '' : `always answering ${r.majority_class}: ${fmt.pct(r.majority_baseline)}`, interval('accuracy', fmt.pct))}
+      ${row('within ±1', metric('within_pm1', fmt.pct(r.within_pm1)), r.label_range ? `labels span ${r.label_range[0]}–${r.label_range[1]}` : '', interval('within_pm1', fmt.pct))}
+      ${row('MAE', metric('mae', fmt.num(r.mae)), '', interval('mae', fmt.num))}
+      ${row('Spearman (confidence, correct)', metric('spearman', fmt.num(r.spearman)), r.spearman_undefined ? esc(r.spearman_undefined.replace(/_/g, ' ')) : '', interval('spearman', fmt.num))}
+      ${row('Brier', metric('brier', fmt.num(r.brier)), '', interval('brier', fmt.num))}
+      ${row('ECE', metric('ece', fmt.num(r.ece)), '', interval('ece', fmt.num))}
       ${row('skipped lines', metric('skipped_lines', r.skipped_lines))}
     </table>
-    <table class="gates"><tr><th>gate</th><th>target</th><th>measured</th><th>verdict</th></tr>${gates}</table>
+    <table class="gates"><tr><th>gate</th><th>target</th><th>measured</th><th>95 % interval</th><th>verdict</th></tr>${gates}</table>
     </div>
+    ${u ? `<p class="uncertainty">${esc(u.description)}</p>` : ''}
     <h4>What it means</h4><ul class="findings">${findings || '<li>nothing to flag</li>'}</ul>
     <p><b>Layout:</b> ${esc(r.layout.description)}</p>
     <p><b>Calibration:</b> ${esc(r.calibration.description)}</p>

@@ -39,6 +39,17 @@ struct ReplayArgs {
     weights: Option<PathBuf>,
     /// The paired recording (.jsonl), or `-` for standard input.
     recording: PathBuf,
+    /// Confidence temperature: a number, or a file holding one (RuView's `*.temperature`). By default the
+    /// model's metadata, else a `<model>.temperature` sidecar beside it, else T = 1.
+    #[arg(long)]
+    temperature: Option<String>,
+    #[command(flatten)]
+    options: ReplayOptions,
+}
+
+/// How a recording is replayed, whatever the model (shared by `replay`, `report` and `compare`).
+#[derive(clap::Args)]
+struct ReplayOptions {
     /// How flat `csi` arrays map to the model's [56][20]: labelled (honour csi_shape), frame-major
     /// (always transpose [20,56]) or as-stored (always feed as stored, RuView's runtime reading).
     #[arg(long, default_value = "labelled")]
@@ -46,10 +57,6 @@ struct ReplayArgs {
     /// Stop at the first bad line instead of reporting it and replaying the rest.
     #[arg(long)]
     strict: bool,
-    /// Confidence temperature: a number, or a file holding one (RuView's `*.temperature`). By default the
-    /// model's metadata, else a `<model>.temperature` sidecar beside it, else T = 1.
-    #[arg(long)]
-    temperature: Option<String>,
     /// Windows per inference call (default: the engine's measured choice).
     #[arg(long)]
     batch: Option<usize>,
@@ -134,6 +141,22 @@ enum Command {
         #[arg(long)]
         cross_room: bool,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay the same recordings against two models and compare them window by window: each one's
+    /// numbers with 95 % intervals, McNemar's exact test, a paired block bootstrap of the differences,
+    /// per-class differences and the agreement of their counts. Several recordings are pooled.
+    Compare {
+        /// The two models, `--model A --model B` (each with its own calibration: metadata or sidecar).
+        #[arg(long, short, required = true, num_args = 1)]
+        model: Vec<PathBuf>,
+        /// The paired recordings (.jsonl, .jsonl.gz), the same for both models.
+        #[arg(required = true)]
+        recordings: Vec<PathBuf>,
+        #[command(flatten)]
+        options: ReplayOptions,
+        /// Print the comparison as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -285,7 +308,67 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             }
             Ok(if report.gates_passed { 0 } else { 1 })
         }
+        Command::Compare {
+            model,
+            recordings,
+            options,
+            json,
+        } => compare(&model, &recordings, &options, json),
     }
+}
+
+/// `countscope compare`: both models over every recording, then the comparison.
+fn compare(
+    models: &[PathBuf],
+    recordings: &[PathBuf],
+    options: &ReplayOptions,
+    json: bool,
+) -> Result<u8, Fatal> {
+    let [a, b] = models else {
+        return Err(Fatal::Message(format!(
+            "compare takes exactly two models (--model A --model B), not {}",
+            models.len()
+        )));
+    };
+    if recordings.iter().any(|r| r == Path::new("-")) {
+        return Err(Fatal::Message(
+            "compare reads each recording once per model: give files, not standard input (-)"
+                .into(),
+        ));
+    }
+    // Names as the user knows them: file names, or whole paths when the file names are the same.
+    let name = |p: &Path, other: &Path| match (p.file_name(), other.file_name()) {
+        (Some(x), Some(y)) if x != y => x.to_string_lossy().into_owned(),
+        _ => p.display().to_string(),
+    };
+    let names = [name(a, b), name(b, a)];
+    let mut outcomes: [Vec<Outcome>; 2] = Default::default();
+    for (i, path) in [a, b].into_iter().enumerate() {
+        let mut model = files::load_model(path, None, None)?;
+        for rec in recordings {
+            // Bad lines are the recording's, not the model's: said once, on A's pass.
+            outcomes[i].push(replay_recording(&mut model, rec, options, i == 0)?);
+        }
+    }
+    let rec_names: Vec<String> = recordings.iter().map(|r| r.display().to_string()).collect();
+    let rec_refs: Vec<&str> = rec_names.iter().map(String::as_str).collect();
+    fn preds(o: &[Outcome]) -> Vec<&[countscope::replay::FramePrediction]> {
+        o.iter().map(|o| o.predictions.as_slice()).collect()
+    }
+    let comparison = countscope::report::Comparison::build(
+        [&names[0], &names[1]],
+        &rec_refs,
+        &preds(&outcomes[0]),
+        &preds(&outcomes[1]),
+    )?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &comparison)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", comparison.to_text())?;
+    }
+    Ok(0)
 }
 
 fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
@@ -437,11 +520,23 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
         args.temperature.as_deref(),
         args.weights.as_deref(),
     )?;
-    if let Some(b) = args.batch {
+    let outcome = replay_recording(&mut model, &args.recording, &args.options, true)?;
+    Ok((model, outcome))
+}
+
+/// Replay one recording (a file, or `-` for standard input) against `model`; `tell` prints its bad lines
+/// to standard error.
+fn replay_recording(
+    model: &mut CountModel,
+    recording: &Path,
+    options: &ReplayOptions,
+    tell: bool,
+) -> Result<Outcome, Fatal> {
+    if let Some(b) = options.batch {
         model.set_batch_size(b);
     }
     // Standard input can be read only once: with a first pass to make, it is kept in memory.
-    let stdin_bytes = if args.normalise.is_some() && args.recording == Path::new("-") {
+    let stdin_bytes = if options.normalise.is_some() && recording == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
             .map_err(|e| Fatal::Message(format!("standard input: {e}")))?;
@@ -451,10 +546,10 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     };
     let each_chunk = |f: &mut dyn FnMut(&[u8]) -> Result<(), Fatal>| match &stdin_bytes {
         Some(bytes) => bytes.chunks(256 * 1024).try_for_each(f),
-        None => files::for_each_chunk(&args.recording, f),
+        None => files::for_each_chunk(recording, f),
     };
-    if args.normalise.is_some() {
-        let mut pass = StatsPass::new(args.layout);
+    if options.normalise.is_some() {
+        let mut pass = StatsPass::new(options.layout);
         each_chunk(&mut |chunk| {
             pass.push(chunk);
             Ok(())
@@ -463,8 +558,8 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
             model.set_normalisation(stats.normalisation(), Source::Recording);
         }
     }
-    let mut replay = Replay::new(&model, args.layout, args.strict);
-    let mut progress = output::Progress::new(files::size_of(&args.recording));
+    let mut replay = Replay::new(model, options.layout, options.strict);
+    let mut progress = output::Progress::new(files::size_of(recording));
     each_chunk(&mut |chunk| {
         replay.push(chunk)?;
         progress.update(
@@ -476,18 +571,20 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     })?;
     let outcome = replay.finish()?;
     progress.done();
-    for e in &outcome.diagnostics.line_errors {
-        eprintln!("countscope: skipped {e}");
+    if tell {
+        for e in &outcome.diagnostics.line_errors {
+            eprintln!("countscope: {}: skipped {e}", recording.display());
+        }
+        let kept = outcome.diagnostics.line_errors.len() as u64;
+        if outcome.diagnostics.skipped_lines > kept {
+            eprintln!(
+                "countscope: … and {} more skipped line(s)",
+                outcome.diagnostics.skipped_lines - kept
+            );
+        }
     }
-    let kept = outcome.diagnostics.line_errors.len() as u64;
-    if outcome.diagnostics.skipped_lines > kept {
-        eprintln!(
-            "countscope: … and {} more skipped line(s)",
-            outcome.diagnostics.skipped_lines - kept
-        );
-    }
-    if let Some(message) = outcome.no_window_message(&args.recording.display().to_string()) {
+    if let Some(message) = outcome.no_window_message(&recording.display().to_string()) {
         return Err(Fatal::Message(message));
     }
-    Ok((model, outcome))
+    Ok(outcome)
 }

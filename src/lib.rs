@@ -16,6 +16,7 @@
 
 pub mod input;
 pub mod model;
+pub mod moment;
 pub mod plot;
 pub mod recording;
 pub mod replay;

@@ -39,7 +39,7 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
   /** A replay is drawn. */
   replayed: CustomEvent<{ report: CountscopeReport; timing: CountscopeTiming }>;
   /** A message was shown (an error, or a warning such as skipped lines). */
-  message: CustomEvent<{ kind: 'error' | 'warning'; text: string }>;
+  message: CustomEvent<{ kind: 'error' | 'warning' | 'info'; text: string }>;
 }
 
 /**
@@ -48,12 +48,17 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
  * - `layout`: `labelled` (default) | `frame-major` | `as-stored`;
  * - `normalise`: `model` (default) | `recording` (z-score with the recording's own statistics);
  * - `workers`: replay workers (default one per core, at most 4);
- * - `full`: the whole app (drop zone, report panel, exports; reads `?model=`, `?recording=`, `?workers=`);
+ * - `start`: the window to open at, a window number (`1234`) or a time from the first window (`754s`,
+ *   `12:34`); `view`: the range to zoom onto, `A-B` in the same forms (`1000-1400`, `10:00-12:30`);
+ * - `full`: the whole app (drop zone, report panel, exports; reads `?model=`, `?recording=`, `?workers=`,
+ *   and a moment from the fragment: `#t=…&view=…&model=…&recording=…`, as "Copy link" writes it);
  * - `state` (set by the element): `idle` | `loading` | `ready` | `error`.
  */
 export declare class CountscopeReplayElement extends HTMLElement {
   /** The current window. */
   readonly cursor: number;
+  /** The last link "Copy link" made, `undefined` before one. */
+  readonly link?: string;
   /** The last replay's report, `null` before one. */
   readonly report: CountscopeReport | null;
   /** The last replay's columns, `null` before one. */

@@ -9,11 +9,12 @@
 // The element only moves bytes, events and pixels: parsing, inference, metrics, the worker protocol and
 // drawing are the wasm engine's. Its jobs live in ./replay/: engine.js (the build and the workers),
 // load.js (models and drops), transport.js (cursor, play, zoom), panel.js (report, readout, messages),
-// export.js, template.js.
+// export.js, template.js, link.js (links to a moment).
 
 import { Plots, drawHeatmap } from './pkg/countscope.js';
 import { ENGINE, Workers, buffers, engine, here } from './replay/engine.js';
 import { exportAs } from './replay/export.js';
+import { copyLink, openMoment, pendingMoment } from './replay/link.js';
 import { classify, modelFromFiles, modelFromUrl, sameOrigin } from './replay/load.js';
 import { fmt, message, renderReadout, renderReport, showBadLines } from './replay/panel.js';
 import { TEMPLATE } from './replay/template.js';
@@ -25,7 +26,7 @@ const DEFAULT_MODEL = here('../artifacts/count_v1.onnx');
 const DEFAULT_RECORDING = here('../artifacts/recordings/room0-30min.paired.jsonl.gz');
 
 class CountscopeReplay extends HTMLElement {
-  static observedAttributes = ['recording', 'model', 'layout', 'normalise'];
+  static observedAttributes = ['recording', 'model', 'layout', 'normalise', 'start', 'view'];
 
   constructor() {
     super();
@@ -52,6 +53,10 @@ class CountscopeReplay extends HTMLElement {
     this.resize.observe(this.$('.plots'));
     this.dark.addEventListener('change', () => this.redraw());
     this.toggleAttribute('data-full', this.hasAttribute('full'));
+    if (this.hasAttribute('full')) {
+      this.onHash = () => { this.openedMoment = location.hash; openMoment(this, location.hash); };
+      addEventListener('hashchange', this.onHash);
+    }
     queueMicrotask(() => this.start());
   }
 
@@ -60,10 +65,19 @@ class CountscopeReplay extends HTMLElement {
     this.workers = null;
     this.resize?.disconnect();
     this.transport.pause();
+    if (this.onHash) removeEventListener('hashchange', this.onHash);
   }
 
   attributeChangedCallback(name, old, value) {
-    if (this.workers && this.started && old !== value) this.start();
+    if (old === value) return;
+    // `start` and `view` move within the replay; the others make a new one.
+    if (name === 'start' || name === 'view') openMoment(this, pendingMoment(this));
+    else if (this.workers && this.started) this.start();
+  }
+
+  /** The names of the models open (A, then B). */
+  modelNames() {
+    return this.modelName ? [this.modelName] : [];
   }
 
   message(kind, text) { message(this, kind, text); }
@@ -161,6 +175,12 @@ class CountscopeReplay extends HTMLElement {
       engine: ENGINE, workers: how.shards, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000,
       memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
     };
+    // A link's moment (the full page's fragment, once per fragment; an embed's `start` / `view`).
+    const moment = pendingMoment(this);
+    if (moment && (!this.hasAttribute('full') || moment !== this.openedMoment)) {
+      this.openedMoment = moment;
+      openMoment(this, moment);
+    }
     this.setState('ready');
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, timing: this.timing } }));
   }
@@ -216,6 +236,7 @@ class CountscopeReplay extends HTMLElement {
       const act = e.target.closest('button')?.dataset.act;
       if (act === 'cancel') this.workers?.all.forEach((w) => this.workers.tell('cancel', [], w));
       else if (act === 'open') file.click();
+      else if (act === 'link') copyLink(this);
       else if (!exportAs(this, act)) this.transport.act(act);
     });
     this.$('.speed').addEventListener('change', (e) => this.transport.setSpeed(Number(e.target.value)));

@@ -349,3 +349,18 @@ impl Simulation {
         out.into_bytes()
     }
 }
+
+/// The URL fragment of a moment: the cursor window and the zoomed view (`[viewStart, viewEnd)`, 0-based;
+/// pass `viewEnd <= viewStart` for no zoom), with the names of the models and the recording open
+/// (see `crate::moment`).
+#[wasm_bindgen(js_name = momentFragment)]
+pub fn moment_fragment(
+    cursor: usize,
+    view_start: usize,
+    view_end: usize,
+    models: Vec<String>,
+    recording: Option<String>,
+) -> String {
+    let view = (view_end > view_start).then_some((view_start, view_end));
+    crate::moment::Moment::fragment(cursor, view, &models, recording.as_deref())
+}

@@ -129,6 +129,39 @@ impl Plots {
         self.series.prev_wrong(i)
     }
 
+    /// Where a link's fragment (or an embed's `start` / `view` attributes, written the same way) points
+    /// in this replay: `{cursor, view: [start, end) | null, warning}`, 0-based and clamped; `warning` says
+    /// when the link was made with other files than `models` / `recording`, the ones open. A malformed
+    /// fragment is an error that names the bad part.
+    pub fn moment(
+        &self,
+        fragment: &str,
+        models: Vec<String>,
+        recording: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let m = crate::moment::Moment::parse(fragment).map_err(js_err)?;
+        let at = m.resolve_in(&self.series);
+        let mut warning = m.mismatch(&models, recording.as_deref());
+        if !m.unknown.is_empty() {
+            let unknown = format!(
+                "unknown key(s) in the link, ignored: {}",
+                m.unknown.join(", ")
+            );
+            warning = Some(warning.map_or(unknown.clone(), |w| format!("{w}; {unknown}")));
+        }
+        #[derive(serde::Serialize)]
+        struct Located {
+            cursor: Option<usize>,
+            view: Option<(usize, usize)>,
+            warning: Option<String>,
+        }
+        to_js(&Located {
+            cursor: at.cursor,
+            view: at.view,
+            warning,
+        })
+    }
+
     /// Draw the timeline of windows `from..to` (zoom; an empty range draws all) with the cursor at window
     /// `cursor`.
     #[allow(clippy::too_many_arguments)]

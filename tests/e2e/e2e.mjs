@@ -8,7 +8,8 @@
 // sorted out by content) dropped through a real DataTransfer replay to the same numbers as
 // `countscope report --json`; a malformed recording names its bad lines and replays the rest; a recording
 // with no usable window, a wrong file and a model without its .onnx.data are refused with the file named,
-// and what was loaded before stays; the keys move the cursor; two embedded replays run independently.
+// and what was loaded before stays; the keys move the cursor; a copied link opens a new page at its
+// moment; two embedded replays run independently, one opening at its `start` and `view`.
 
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
@@ -82,7 +83,7 @@ function nextOutcome(page) {
 }
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
+const page = await browser.newPage({ viewport: { width: 1280, height: 1500 }, permissions: ['clipboard-read', 'clipboard-write'] });
 const pageErrors = [];
 const offOrigin = [];
 page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -100,6 +101,36 @@ await check('first open replays the default model and sample recording', async (
   assert.equal(report.accuracy, cli.accuracy);
   assert.equal(await shadow(page, '.synthetic'), 'SYNTHETIC');
   assert.equal(await messages(page), '');
+});
+
+await check('a copied link restores the moment (window, zoom, model, recording) in a new page', async () => {
+  await page.evaluate(() => { const e = document.querySelector('countscope-replay'); e.transport.setView(400, 200); e.transport.seek(450); });
+  await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=link]').click());
+  await page.waitForFunction(() => document.querySelector('countscope-replay').link);
+  const link = await page.evaluate(() => document.querySelector('countscope-replay').link);
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link, 'the link is on the clipboard');
+  assert.equal(await page.evaluate(() => location.href), link, 'and in the address bar');
+  assert.match(link, /#t=451&view=401-600&model=count_v1\.onnx&recording=room0-30min\.paired\.jsonl\.gz$/);
+  const other = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
+  other.on('pageerror', (e) => pageErrors.push(e.message));
+  await other.goto(link);
+  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  const at = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); return { cursor: e.cursor, zoom: e.transport.zoom, readout: e.shadowRoot.querySelector('.readout b').innerText, messages: e.shadowRoot.querySelector('.messages').innerText }; });
+  assert.deepEqual(at, { cursor: 450, zoom: [400, 600], readout: 'window 451 / 2240', messages: '' });
+  // A link made with another model says so, and still opens at its moment.
+  await other.goto(new URL('#t=12:00&model=other.onnx', BASE).href);
+  await other.reload();
+  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  const said = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); const ts = e.columns.tsStart; let i = 0; while (i + 1 < ts.length && ts[i + 1] <= ts[0] + 720) i++; return { cursor: e.cursor, expected: i, messages: e.shadowRoot.querySelector('.messages').innerText }; });
+  assert.equal(said.cursor, said.expected, '12:00 is the last window started by then');
+  assert.match(said.messages, /other\.onnx/);
+  // A malformed moment is named, and the replay stays.
+  await other.goto(new URL('#t=soon', BASE).href);
+  await other.reload();
+  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  assert.match(await other.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText), /t="soon"/);
+  await other.close();
+  await page.evaluate(() => history.replaceState(null, '', location.pathname));
 });
 
 await check('a dropped recording + model (+ .onnx.data, sorted by content) gives the CLI report', async () => {
@@ -386,12 +417,24 @@ await check('the embed page runs two independent replays', async () => {
   await embed.waitForFunction(() => [...document.querySelectorAll('countscope-replay')].every((e) => e.getAttribute('state') === 'ready'), null, { timeout: 120_000 });
   const windows = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.report.windows));
   assert.deepEqual(windows, [2240, 747]);
+  // The held-out replay opens at its `start` (5:00) and `view` (4:00-6:00) attributes.
+  const opened = await embed.evaluate(() => {
+    const e = document.querySelector('#held-out');
+    const ts = e.columns.tsStart;
+    const at = (s) => { let i = 0; while (i + 1 < ts.length && ts[i + 1] <= ts[0] + s) i++; return i; };
+    return { cursor: e.cursor, zoom: e.transport.zoom, expected: { cursor: at(300), zoom: [at(240), at(360) + 1] }, start: e.getAttribute('start') };
+  });
+  assert.equal(opened.start, '5:00');
+  assert.deepEqual({ cursor: opened.cursor, zoom: opened.zoom }, opened.expected);
   await embed.click('#held-out');
   await embed.keyboard.press('End');
   await embed.waitForFunction(() => document.querySelector('#held-out').shadowRoot.querySelector('.readout b').innerText === 'window 747 / 747');
   await embed.waitForTimeout(100);
   const readouts = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.shadowRoot.querySelector('.readout b').innerText));
   assert.deepEqual(readouts, ['window 1 / 2240', 'window 747 / 747'], 'the key moved only the focused replay');
+  // Changing `start` moves the cursor without a new replay.
+  await embed.evaluate(() => document.querySelector('#held-out').setAttribute('start', '10'));
+  await embed.waitForFunction(() => document.querySelector('#held-out').cursor === 9);
   await embed.screenshot({ path: join(OUT, 'embed.png'), fullPage: true });
   await embed.close();
 });

@@ -28,6 +28,7 @@ TEMPLATE.innerHTML = `
       ${SPEEDS.map((s) => `<option value="${s}" ${s === 1 ? 'selected' : ''}>${s}×</option>`).join('')}
     </select>
     <input class="scrub" type="range" min="0" max="0" value="0" aria-label="Window">
+    <button class="full-only" data-act="link" title="Copy a link to this moment: the window, the zoom, the model and the recording">Copy link</button>
   </div>
   <div class="readout" aria-live="off"></div>
   <div class="plots">

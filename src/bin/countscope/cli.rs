@@ -346,8 +346,13 @@ fn compare(
     for (i, path) in [a, b].into_iter().enumerate() {
         let mut model = files::load_model(path, None, None)?;
         for rec in recordings {
-            // Bad lines are the recording's, not the model's: said once, on A's pass.
-            outcomes[i].push(replay_recording(&mut model, rec, options, i == 0)?);
+            // Bad lines are the recording's, not the model's: said once, on A's pass, with the file.
+            let tell = if i == 0 {
+                BadLines::ListedWithFile
+            } else {
+                BadLines::Quiet
+            };
+            outcomes[i].push(replay_recording(&mut model, rec, options, tell)?);
         }
     }
     let rec_names: Vec<String> = recordings.iter().map(|r| r.display().to_string()).collect();
@@ -520,17 +525,27 @@ fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
         args.temperature.as_deref(),
         args.weights.as_deref(),
     )?;
-    let outcome = replay_recording(&mut model, &args.recording, &args.options, true)?;
+    let outcome = replay_recording(&mut model, &args.recording, &args.options, BadLines::Listed)?;
     Ok((model, outcome))
 }
 
-/// Replay one recording (a file, or `-` for standard input) against `model`; `tell` prints its bad lines
-/// to standard error.
+/// Whether a replay lists its bad lines on standard error.
+#[derive(Clone, Copy, PartialEq)]
+enum BadLines {
+    /// Not at all (the same recording was already replayed and its bad lines said).
+    Quiet,
+    /// `countscope: skipped line N: reason`.
+    Listed,
+    /// The same, after the recording's path (several recordings in one run).
+    ListedWithFile,
+}
+
+/// Replay one recording (a file, or `-` for standard input) against `model`.
 fn replay_recording(
     model: &mut CountModel,
     recording: &Path,
     options: &ReplayOptions,
-    tell: bool,
+    tell: BadLines,
 ) -> Result<Outcome, Fatal> {
     if let Some(b) = options.batch {
         model.set_batch_size(b);
@@ -571,9 +586,14 @@ fn replay_recording(
     })?;
     let outcome = replay.finish()?;
     progress.done();
-    if tell {
+    if tell != BadLines::Quiet {
+        let file = if tell == BadLines::ListedWithFile {
+            format!("{}: ", recording.display())
+        } else {
+            String::new()
+        };
         for e in &outcome.diagnostics.line_errors {
-            eprintln!("countscope: {}: skipped {e}", recording.display());
+            eprintln!("countscope: {file}skipped {e}");
         }
         let kept = outcome.diagnostics.line_errors.len() as u64;
         if outcome.diagnostics.skipped_lines > kept {

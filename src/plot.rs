@@ -8,7 +8,7 @@
 //! so a HiDPI canvas is crisp rather than small.
 
 use crate::report::metrics::ReliabilityBin;
-use crate::series::{merge_runs, min_max_columns, Column, Envelopes, Series};
+use crate::series::{merge_runs, min_max_columns, Column, Envelopes, Pair, Pyramid, Series};
 use crate::{N_CLASSES, N_FRAMES, N_SUBCARRIERS};
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::types::RangedCoordf64;
@@ -45,8 +45,11 @@ pub struct Palette {
     pub muted: RGBColor,
     /// Ground truth.
     pub truth: RGBColor,
-    /// The model's prediction.
+    /// The model's prediction (model A's, with two models).
     pub pred: RGBColor,
+    /// Model B's prediction: blue and orange stay apart in both themes and for the common colour-vision
+    /// deficiencies (the Okabe–Ito pair).
+    pub other: RGBColor,
     /// Wrong frames.
     pub wrong: RGBColor,
     /// Right frames.
@@ -56,7 +59,8 @@ pub struct Palette {
 }
 
 impl Style {
-    /// The colours for this style (colour-blind-safe pairs: blue/orange, and red/teal for wrong/right).
+    /// The colours for this style (colour-blind-safe pairs: blue/orange for models A/B, red/teal for
+    /// wrong/right; the cursor is reddish purple, apart from both).
     pub fn palette(&self) -> Palette {
         if self.dark {
             Palette {
@@ -65,9 +69,10 @@ impl Style {
                 muted: RGBColor(110, 116, 126),
                 truth: RGBColor(150, 156, 166),
                 pred: RGBColor(97, 175, 239),
+                other: RGBColor(230, 159, 0),
                 wrong: RGBColor(240, 100, 90),
                 right: RGBColor(80, 200, 170),
-                cursor: RGBColor(255, 200, 60),
+                cursor: RGBColor(220, 140, 200),
             }
         } else {
             Palette {
@@ -76,9 +81,10 @@ impl Style {
                 muted: RGBColor(160, 165, 172),
                 truth: RGBColor(120, 126, 136),
                 pred: RGBColor(20, 100, 200),
+                other: RGBColor(213, 120, 0),
                 wrong: RGBColor(210, 50, 40),
                 right: RGBColor(20, 150, 120),
-                cursor: RGBColor(230, 140, 0),
+                cursor: RGBColor(170, 60, 150),
             }
         }
     }
@@ -275,6 +281,7 @@ pub fn timeline<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
     env: &Envelopes,
+    pair: Option<&Pair>,
     view: Range<usize>,
     cursor: usize,
     style: Style,
@@ -295,37 +302,100 @@ pub fn timeline<DB: DrawingBackend>(
         style,
         y,
         |plot, view, width| {
-            // Wrong windows: the share of each column that is wrong, as shading, in 1/32 steps of shade so
-            // neighbouring columns of one shade are one rectangle.
-            let wrong = |r: Range<usize>| {
-                let share = env.wrong_in(r.clone()) as f32 / r.len() as f32;
+            // Shading: the share of each column that is wrong (one model) or where the two models'
+            // counts differ (two), in 1/32 steps of shade so neighbouring columns of one shade are one
+            // rectangle.
+            let shade = match pair {
+                None => pal.wrong,
+                Some(_) => pal.fg,
+            };
+            let share = |r: Range<usize>| {
+                let k = match pair {
+                    None => env.wrong_in(r.clone()),
+                    Some(p) => p.disagree_in(r.clone()),
+                };
+                let share = k as f32 / r.len() as f32;
                 Some((0.0, (share * 32.0).ceil() / 32.0))
             };
-            for c in merge_runs(min_max_columns(view.clone(), width, wrong)) {
+            for c in merge_runs(min_max_columns(view.clone(), width, share)) {
                 if c.max > 0.0 {
                     plot.draw(&Rectangle::new(
                         [(c.first as f64, top.start), (c.end as f64, top.end)],
-                        pal.wrong.mix(0.08 + 0.22 * c.max as f64).filled(),
+                        shade.mix(0.06 + 0.2 * c.max as f64).filled(),
                     ))?;
                 }
             }
-            // The 95 % band: lowest low and highest high in each column.
-            let band = |r: Range<usize>| {
-                let (lo, _) = env.p95_low.min_max(r.clone())?;
-                let (_, hi) = env.p95_high.min_max(r)?;
-                Some((lo - 0.4, hi + 0.4))
+            let lines: Vec<(&Pyramid, RGBAColor, f64)> = match pair {
+                None => {
+                    // The 95 % band: lowest low and highest high in each column.
+                    let band = |r: Range<usize>| {
+                        let (lo, _) = env.p95_low.min_max(r.clone())?;
+                        let (_, hi) = env.p95_high.min_max(r)?;
+                        Some((lo - 0.4, hi + 0.4))
+                    };
+                    let band = merge_runs(min_max_columns(view.clone(), width, band));
+                    envelope(plot, &band, None, Some(pal.pred.mix(0.14).filled()))?;
+                    vec![
+                        (&env.truth, pal.truth.mix(0.9), 3.0),
+                        (&env.count, pal.pred.to_rgba(), 1.5),
+                    ]
+                }
+                // Two models: A wide and translucent under B thin and solid, so where they agree both
+                // show (a thin orange line inside a blue band).
+                Some(p) => vec![
+                    (&env.truth, pal.truth.mix(0.6), 5.0),
+                    (&env.count, pal.pred.mix(0.7), 4.0),
+                    (&p.count, pal.other.to_rgba(), 1.5),
+                ],
             };
-            let band = merge_runs(min_max_columns(view.clone(), width, band));
-            envelope(plot, &band, None, Some(pal.pred.mix(0.14).filled()))?;
-            for (pyramid, colour, px) in [
-                (&env.truth, pal.truth.mix(0.9), 3.0),
-                (&env.count, pal.pred.to_rgba(), 1.5),
-            ] {
+            for (pyramid, colour, px) in lines {
                 let cols = merge_runs(min_max_columns(view.clone(), width, |r| pyramid.min_max(r)));
                 let stroke = colour.stroke_width(style.px(px));
                 envelope(plot, &cols, Some(stroke), Some(colour.filled()))?;
             }
             Ok(())
+        },
+    )
+}
+
+/// The difference panel of two models: right windows of A minus right windows of B, accumulated over
+/// the labelled windows (rising where A is right and B wrong, falling the other way), over a zero line.
+pub fn difference<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &Series,
+    pair: &Pair,
+    view: Range<usize>,
+    cursor: usize,
+    style: Style,
+) -> Result<(), PlotError> {
+    let pal = style.palette();
+    let (lo, hi) = pair.lead.min_max(0..series.len()).unwrap_or((0.0, 0.0));
+    let (lo, hi) = (lo.min(0.0) as f64, hi.max(0.0) as f64);
+    let pad = ((hi - lo) * 0.08).max(1.0);
+    let y = YAxis {
+        range: (lo - pad)..(hi + pad),
+        labels: 5,
+        format: |y| format!("{:+}", y.round() as i64),
+    };
+    time_plot(
+        "difference",
+        area,
+        series,
+        view,
+        cursor,
+        style,
+        y,
+        |plot, view, width| {
+            let (x0, x1) = (view.start as f64, view.end.max(view.start + 1) as f64);
+            plot.draw(&PathElement::new(
+                vec![(x0, 0.0), (x1, 0.0)],
+                pal.muted.stroke_width(style.px(1.0)),
+            ))?;
+            let cols = merge_runs(min_max_columns(view.clone(), width, |r| {
+                pair.lead.min_max(r)
+            }));
+            let stroke = pal.fg.stroke_width(style.px(1.5));
+            envelope(plot, &cols, Some(stroke), Some(pal.fg.filled()))
         },
     )
 }
@@ -354,6 +424,7 @@ pub fn confidence<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     series: &Series,
     env: &Envelopes,
+    pair: Option<&Pair>,
     view: Range<usize>,
     cursor: usize,
     style: Style,
@@ -383,6 +454,19 @@ pub fn confidence<DB: DrawingBackend>(
                     plot,
                     &cols,
                     Some(colour.stroke_width(mark)),
+                    Some(colour.filled()),
+                )?;
+            }
+            // Model B's confidence, a thin line in its colour over A's dots.
+            if let Some(p) = pair {
+                let cols = merge_runs(min_max_columns(view.clone(), width, |r| {
+                    p.confidence.min_max(r)
+                }));
+                let colour = pal.other.to_rgba();
+                envelope(
+                    plot,
+                    &cols,
+                    Some(colour.stroke_width(style.px(1.0))),
                     Some(colour.filled()),
                 )?;
             }
@@ -472,6 +556,7 @@ pub fn heatmap<DB: DrawingBackend>(
 pub fn probabilities<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     probs: &[f32],
+    other: Option<&[f32]>,
     truth: Option<u8>,
     p95: (u8, u8),
     style: Style,
@@ -504,19 +589,34 @@ pub fn probabilities<DB: DrawingBackend>(
         pal.pred.mix(0.12).filled(),
     ))
     .map_err(&e)?;
-    let best = crate::replay::argmax(&{
-        let mut a = [0.0; N_CLASSES];
-        a.iter_mut().zip(probs).for_each(|(a, p)| *a = *p);
-        a
-    });
-    for (c, &p) in probs.iter().enumerate().take(N_CLASSES) {
-        let x = c as f64;
-        let colour = if c as u8 == best { pal.pred } else { pal.muted };
-        plot.draw(&Rectangle::new(
-            [(x - 0.32, 0.0), (x + 0.32, p as f64)],
-            colour.filled(),
-        ))
-        .map_err(&e)?;
+    let best = |probs: &[f32]| {
+        crate::replay::argmax(&{
+            let mut a = [0.0; N_CLASSES];
+            a.iter_mut().zip(probs).for_each(|(a, p)| *a = *p);
+            a
+        })
+    };
+    // One model: one bar per class, the argmax in the model's colour. Two: A's bar left of B's, each in
+    // its model's colour, the argmax solid and the rest faint.
+    let bars: Vec<(&[f32], RGBColor, f64, f64)> = match other {
+        None => vec![(probs, pal.pred, -0.32, 0.32)],
+        Some(b) => vec![(probs, pal.pred, -0.36, 0.0), (b, pal.other, 0.0, 0.36)],
+    };
+    for &(probs, colour, left, right) in &bars {
+        let top = best(probs);
+        for (c, &p) in probs.iter().enumerate().take(N_CLASSES) {
+            let x = c as f64;
+            let fill = match (c as u8 == top, other.is_some()) {
+                (true, _) => colour.filled(),
+                (false, false) => pal.muted.filled(),
+                (false, true) => colour.mix(0.4).filled(),
+            };
+            plot.draw(&Rectangle::new(
+                [(x + left, 0.0), (x + right, p as f64)],
+                fill,
+            ))
+            .map_err(&e)?;
+        }
     }
     if let Some(t) = truth {
         let x = t as f64;
@@ -792,7 +892,7 @@ mod tests {
         let mut at = Vec::new();
         for cursor in [1_000, 90_000] {
             let px = draw(600, 200, |area| {
-                timeline(area, &s, &e, 0..0, cursor, style).unwrap()
+                timeline(area, &s, &e, None, 0..0, cursor, style).unwrap()
             });
             assert!(
                 count_colour(&px, pal.pred, 0..600) > 500,
@@ -809,7 +909,7 @@ mod tests {
         // Zoomed to 2,000 windows around window 90,000: the cursor sits mid-plot; outside the view it is
         // not drawn.
         let zoomed = draw(600, 200, |area| {
-            timeline(area, &s, &e, 89_000..91_000, 90_000, style).unwrap()
+            timeline(area, &s, &e, None, 89_000..91_000, 90_000, style).unwrap()
         });
         let cols: Vec<u32> = (0..600)
             .filter(|&x| count_colour(&zoomed, pal.cursor, x..x + 1) > 50)
@@ -819,7 +919,7 @@ mod tests {
             "{cols:?}"
         );
         let outside = draw(600, 200, |area| {
-            timeline(area, &s, &e, 89_000..91_000, 1_000, style).unwrap()
+            timeline(area, &s, &e, None, 89_000..91_000, 1_000, style).unwrap()
         });
         assert_eq!(count_colour(&outside, pal.cursor, 0..600), 0);
     }
@@ -836,9 +936,10 @@ mod tests {
             let bg = style.palette().bg;
             let px = draw(400, 300, |area| {
                 let parts = area.split_evenly((2, 3));
-                confidence(&parts[0], &s, &e, 0..s.len(), 10, style).unwrap();
+                confidence(&parts[0], &s, &e, None, 0..s.len(), 10, style).unwrap();
                 heatmap(&parts[1], Some(&window), style).unwrap();
-                probabilities(&parts[2], s.probs_at(3), s.truth_at(3), (2, 4), style).unwrap();
+                probabilities(&parts[2], s.probs_at(3), None, s.truth_at(3), (2, 4), style)
+                    .unwrap();
                 confusion(&parts[3], &m.confusion, style).unwrap();
                 reliability(&parts[4], &m.reliability, style).unwrap();
                 heatmap(&parts[5], None, style).unwrap();
@@ -868,5 +969,136 @@ mod tests {
         assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
         assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
         assert_eq!(viridis(f64::NAN), viridis(0.0));
+    }
+
+    /// Two models: B's line, the disagreement shading, the difference panel and both models' bars.
+    #[test]
+    fn two_models_draw_both_and_their_difference() {
+        let a = series(2_000);
+        let e = Envelopes::new(&a);
+        // B: wrong on every 5th window instead of every 7th.
+        let b_preds: Vec<FramePrediction> = a
+            .predictions()
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut p)| {
+                let t = p.truth.unwrap_or(0);
+                p.count = if i % 5 == 0 { (t + 2) % 8 } else { t };
+                p.correct = Some(p.count == t);
+                p
+            })
+            .collect();
+        let pair = Pair::new(&a, Series::from_predictions(&b_preds)).unwrap();
+        for dark in [false, true] {
+            let style = Style { dark, scale: 1.0 };
+            let pal = style.palette();
+            let px = draw(600, 200, |area| {
+                timeline(area, &a, &e, Some(&pair), 0..0, 10, style).unwrap()
+            });
+            assert!(count_colour(&px, pal.other, 0..600) > 300, "B drawn");
+            let px = draw(600, 200, |area| {
+                difference(area, &a, &pair, 0..0, 10, style).unwrap()
+            });
+            assert!(count_colour(&px, pal.fg, 0..600) > 300, "the lead drawn");
+            let px = draw(300, 200, |area| {
+                probabilities(
+                    area,
+                    a.probs_at(3),
+                    Some(b_preds[3].probs.as_slice()),
+                    a.truth_at(3),
+                    (2, 4),
+                    style,
+                )
+                .unwrap()
+            });
+            assert!(
+                count_colour(&px, pal.pred, 0..300) > 100
+                    && count_colour(&px, pal.other, 0..300) > 100
+            );
+        }
+    }
+
+    /// Models A and B keep apart in both themes, also as people with the common colour-vision deficiencies
+    /// see them (Machado, Oliveira & Fernandes 2009, severity 1, applied in linear RGB): ΔE (CIELAB 1976)
+    /// between the two stays above 20 (at 2.3 a difference is just noticeable).
+    #[test]
+    fn the_two_models_colours_stay_apart_for_colour_vision_deficiencies() {
+        const SIMULATIONS: [(&str, [[f64; 3]; 3]); 4] = [
+            (
+                "normal",
+                [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            ),
+            (
+                "protanopia",
+                [
+                    [0.152286, 1.052583, -0.204868],
+                    [0.114503, 0.786281, 0.099216],
+                    [-0.003882, -0.048116, 1.051998],
+                ],
+            ),
+            (
+                "deuteranopia",
+                [
+                    [0.367322, 0.860646, -0.227968],
+                    [0.280085, 0.672501, 0.047413],
+                    [-0.011820, 0.042940, 0.968881],
+                ],
+            ),
+            (
+                "tritanopia",
+                [
+                    [1.255528, -0.076749, -0.178779],
+                    [-0.078411, 0.930809, 0.147602],
+                    [0.004733, 0.691367, 0.303900],
+                ],
+            ),
+        ];
+        fn lab(c: RGBColor, m: &[[f64; 3]; 3]) -> [f64; 3] {
+            let lin = |v: u8| {
+                let v = v as f64 / 255.0;
+                if v <= 0.04045 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            let rgb = [lin(c.0), lin(c.1), lin(c.2)];
+            let sim: Vec<f64> = m
+                .iter()
+                .map(|row| (row[0] * rgb[0] + row[1] * rgb[1] + row[2] * rgb[2]).clamp(0.0, 1.0))
+                .collect();
+            let xyz = [
+                0.4124 * sim[0] + 0.3576 * sim[1] + 0.1805 * sim[2],
+                0.2126 * sim[0] + 0.7152 * sim[1] + 0.0722 * sim[2],
+                0.0193 * sim[0] + 0.1192 * sim[1] + 0.9505 * sim[2],
+            ];
+            let f = |t: f64| {
+                if t > 0.008856 {
+                    t.cbrt()
+                } else {
+                    7.787 * t + 16.0 / 116.0
+                }
+            };
+            let (fx, fy, fz) = (f(xyz[0] / 0.95047), f(xyz[1]), f(xyz[2] / 1.08883));
+            [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+        }
+        for dark in [false, true] {
+            let pal = Style { dark, scale: 1.0 }.palette();
+            for (name, m) in &SIMULATIONS {
+                let (a, b, bg) = (lab(pal.pred, m), lab(pal.other, m), lab(pal.bg, m));
+                let de = |x: [f64; 3], y: [f64; 3]| {
+                    ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
+                };
+                assert!(
+                    de(a, b) > 20.0,
+                    "{name}, dark {dark}: A and B ΔE {:.1}",
+                    de(a, b)
+                );
+                assert!(
+                    de(a, bg) > 20.0 && de(b, bg) > 20.0,
+                    "{name}, dark {dark}: a model's colour on the background"
+                );
+            }
+        }
     }
 }

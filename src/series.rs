@@ -563,6 +563,97 @@ impl Envelopes {
     }
 }
 
+/// Why two models' columns cannot be shown side by side.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PairError {
+    /// The replays hold different windows.
+    #[error("the two models' replays differ: {a} and {b} windows, first different at window {at}; both must replay the same recording the same way")]
+    Misaligned {
+        /// Model A's windows.
+        a: usize,
+        /// Model B's.
+        b: usize,
+        /// The first window (0-based) whose line or truth differs.
+        at: usize,
+    },
+}
+
+/// A second model's replay of the same windows, for the plots: its counts and confidence, where the two
+/// disagree, and how far model A leads model B in right windows.
+pub struct Pair {
+    /// Model B's columns.
+    pub b: Series,
+    /// B's predicted count.
+    pub count: Pyramid,
+    /// B's confidence.
+    pub confidence: Pyramid,
+    /// Right windows of A minus right windows of B among `0..=i` (the difference panel), and its range.
+    pub lead: Pyramid,
+    /// `disagree_before[i]`: windows among `0..i` whose counts differ.
+    disagree_before: Vec<u32>,
+}
+
+impl Pair {
+    /// Pair model A's columns with model B's (the same windows: same lines, same truth).
+    pub fn new(a: &Series, b: Series) -> Result<Self, PairError> {
+        let n = a.len();
+        let at = (0..n.min(b.len()))
+            .find(|&i| a.line[i] != b.line[i] || a.truth_at(i) != b.truth_at(i))
+            .or((n != b.len()).then_some(n.min(b.len())));
+        if let Some(at) = at {
+            return Err(PairError::Misaligned {
+                a: n,
+                b: b.len(),
+                at,
+            });
+        }
+        let mut disagree_before = Vec::with_capacity(n + 1);
+        disagree_before.push(0);
+        let mut lead = Vec::with_capacity(n);
+        let mut ahead = 0i64;
+        for i in 0..n {
+            disagree_before.push(disagree_before[i] + (a.count[i] != b.count[i]) as u32);
+            if let Some(t) = a.truth_at(i) {
+                ahead += (a.count[i] == t) as i64 - (b.count[i] == t) as i64;
+            }
+            lead.push(ahead as f32);
+        }
+        Ok(Pair {
+            count: Pyramid::new(n, |i| b.count[i] as f32),
+            confidence: Pyramid::new(n, |i| b.confidence[i]),
+            lead: Pyramid::new(n, |i| lead[i]),
+            disagree_before,
+            b,
+        })
+    }
+
+    /// Windows in `range` (clipped) whose counts differ, in O(1).
+    pub fn disagree_in(&self, range: std::ops::Range<usize>) -> u32 {
+        let n = self.disagree_before.len().saturating_sub(1);
+        let (a, b) = (range.start.min(n), range.end.min(n));
+        if a >= b {
+            return 0;
+        }
+        self.disagree_before[b] - self.disagree_before[a]
+    }
+
+    fn disagrees(&self, i: usize) -> bool {
+        self.disagree_in(i..i + 1) > 0
+    }
+
+    /// The next window after `from` (exclusive) where the counts differ.
+    pub fn next_disagreement(&self, from: usize) -> Option<usize> {
+        let n = self.disagree_before.len().saturating_sub(1);
+        (from.saturating_add(1)..n).find(|&i| self.disagrees(i))
+    }
+
+    /// The previous window before `from` (exclusive) where the counts differ.
+    pub fn prev_disagreement(&self, from: usize) -> Option<usize> {
+        let n = self.disagree_before.len().saturating_sub(1);
+        (0..from.min(n)).rev().find(|&i| self.disagrees(i))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,5 +824,43 @@ p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,log
         );
         assert_eq!(e.confidence[1].min_max(2..4), None, "no right window there");
         assert_eq!(e.count.min_max(0..4), Some((1.0, 5.0)));
+    }
+
+    #[test]
+    fn a_pair_knows_where_the_models_disagree_and_who_leads() {
+        let a = Series::from_predictions(&[
+            pred(1, Some(2), 2),
+            pred(2, Some(2), 1),
+            pred(3, None, 4),
+            pred(4, Some(0), 0),
+        ]);
+        let b = Series::from_predictions(&[
+            pred(1, Some(2), 1),
+            pred(2, Some(2), 1),
+            pred(3, None, 5),
+            pred(4, Some(0), 0),
+        ]);
+        let pair = Pair::new(&a, b.clone()).unwrap();
+        assert_eq!(pair.disagree_in(0..4), 2);
+        assert_eq!(pair.next_disagreement(0), Some(2));
+        assert_eq!(pair.prev_disagreement(2), Some(0));
+        assert_eq!(pair.next_disagreement(2), None);
+        // A right at 0 where B is wrong: A leads by one from then on.
+        assert_eq!(pair.lead.min_max(0..4), Some((1.0, 1.0)));
+        let short = Series::from_predictions(&[pred(1, Some(2), 2)]);
+        assert_eq!(
+            Pair::new(&a, short).err(),
+            Some(PairError::Misaligned { a: 4, b: 1, at: 1 })
+        );
+        let shifted = Series::from_predictions(&[
+            pred(1, Some(2), 2),
+            pred(5, Some(2), 1),
+            pred(3, None, 4),
+            pred(4, Some(0), 0),
+        ]);
+        assert_eq!(
+            Pair::new(&a, shifted).err(),
+            Some(PairError::Misaligned { a: 4, b: 4, at: 1 })
+        );
     }
 }

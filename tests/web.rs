@@ -631,3 +631,140 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
         "{bad:?}"
     );
 }
+
+/// Two models in one worker (slots `a` and `b`), compared as `countscope compare` compares them, and drawn
+/// side by side: the sample model against its weakened copy on the held-out sample.
+#[wasm_bindgen_test]
+async fn two_models_replay_side_by_side_and_compare_as_the_cli_does() {
+    const WEAK: &[u8] = include_bytes!("fixtures/count_v1_weakened.onnx");
+    let (worker, inbox) = (ReplayWorker::new(), Inbox::new());
+    let model = |bytes: &[u8], name: &str, slot: &str| {
+        object(&[(
+            "model",
+            object(&[
+                ("bytes", js_sys::Uint8Array::from(bytes).into()),
+                ("options", object(&[("name", name.into())])),
+                ("slot", slot.into()),
+            ]),
+        )])
+    };
+    let replay = |slot: &str| {
+        object(&[(
+            "replay",
+            object(&[("source", blob(SAMPLE)), ("slot", slot.into())]),
+        )])
+    };
+    assert_eq!(
+        get(
+            &inbox
+                .ask(&worker, 1, model(MODEL, "count_v1.onnx", "a"))
+                .await,
+            "type"
+        ),
+        "model"
+    );
+    assert_eq!(
+        get(
+            &inbox.ask(&worker, 2, model(WEAK, "weak.onnx", "b")).await,
+            "type"
+        ),
+        "model"
+    );
+    let a = inbox.ask(&worker, 3, replay("a")).await;
+    // Before B's replay, a comparison says what is missing.
+    let early = inbox.ask(&worker, 4, "compare".into()).await;
+    assert!(
+        get(&early, "message")
+            .as_string()
+            .unwrap()
+            .contains("model B has none"),
+        "{early:?}"
+    );
+    let b = inbox.ask(&worker, 5, replay("b")).await;
+    assert_eq!(get(&b, "type"), "replayed", "{b:?}");
+    let compared = inbox.ask(&worker, 6, "compare".into()).await;
+    assert_eq!(get(&compared, "type"), "compared", "{compared:?}");
+    let c = get(&compared, "comparison");
+    assert_eq!(get(&c, "better"), "a");
+
+    // The same numbers as the core's own comparison of two direct replays.
+    let direct = |bytes: &[u8]| {
+        let m = Model::new(bytes, JsValue::UNDEFINED).unwrap();
+        replay_in_chunks(m.count_model(), SAMPLE, &[65_536])
+            .series()
+            .predictions()
+    };
+    let (pa, pb) = (direct(MODEL), direct(WEAK));
+    let core = countscope::report::Comparison::build(
+        ["count_v1.onnx", "weak.onnx"],
+        &["r"],
+        &[&pa],
+        &[&pb],
+    )
+    .unwrap();
+    let paired = get(&c, "paired");
+    let core_paired = core.paired.as_ref().unwrap();
+    assert_eq!(
+        get(&paired, "mcnemar_p").as_f64(),
+        Some(core_paired.mcnemar_p)
+    );
+    let acc = get(&paired, "accuracy");
+    assert_eq!(
+        get(&acc, "a_minus_b").as_f64(),
+        Some(core_paired.accuracy.a_minus_b)
+    );
+    assert_eq!(
+        get(&get(&acc, "interval"), "low").as_f64(),
+        Some(core_paired.accuracy.interval.low)
+    );
+    assert!(get(&compared, "text")
+        .as_string()
+        .unwrap()
+        .contains("verdict: A (count_v1.onnx) is better"));
+
+    // The plots: B beside A, the disagreements to jump between, B's prediction in the readout.
+    let mut plots = Plots::new(get(&a, "columns")).unwrap();
+    assert!(!plots.is_comparing());
+    plots.compare_with(get(&b, "columns")).unwrap();
+    assert!(plots.is_comparing());
+    let after_first = (1..pa.len()).find(|&i| pa[i].count != pb[i].count);
+    assert!(after_first.is_some());
+    assert_eq!(plots.next_disagreement(0), after_first);
+    let k = after_first.unwrap();
+    assert_eq!(plots.prev_disagreement(k + 1), Some(k));
+    let difference = canvas(600, 160);
+    plots
+        .draw_difference(&difference, 0, 0, 20, false, 1.0)
+        .unwrap();
+    let px = pixels(&difference);
+    let distinct: std::collections::HashSet<&[u8]> = px.chunks(4).collect();
+    assert!(distinct.len() > 3, "the difference panel is drawn");
+    assert!(!plots.frame_b(3).unwrap().is_undefined());
+    // Columns of another recording are refused by window.
+    let other = replay_in_chunks(
+        Model::new(MODEL, JsValue::UNDEFINED).unwrap().count_model(),
+        &sample_head(),
+        &[4096],
+    );
+    let (cols, _) = other.series().to_js();
+    let refused = plots.compare_with(cols.into());
+    assert!(refused.is_err());
+
+    // Loading a model into slot a unloads b: one model again.
+    inbox
+        .ask(&worker, 7, model(MODEL, "count_v1.onnx", "a"))
+        .await;
+    inbox.ask(&worker, 8, replay("a")).await;
+    let single = inbox.ask(&worker, 9, "compare".into()).await;
+    assert_eq!(get(&single, "type"), "error");
+}
+
+/// The first 100 lines of the held-out sample, decompressed: a different recording for the pairing check.
+fn sample_head() -> Vec<u8> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(SAMPLE), &mut text).unwrap();
+    text.lines()
+        .take(100)
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect()
+}

@@ -22,6 +22,17 @@ export interface CountscopeReport {
   [field: string]: unknown;
 }
 
+/** Two models compared, as `countscope compare --json` prints it (the fields the page shows). */
+export interface CountscopeComparison {
+  models: { name: string; metrics: Record<string, unknown>; uncertainty: Record<string, unknown> | null }[];
+  windows: number;
+  disagreements: number;
+  paired: { windows: number; both_right: number; only_a_right: number; only_b_right: number; both_wrong: number; mcnemar_p: number; [field: string]: unknown } | null;
+  better: 'a' | 'b' | null;
+  findings: { code: string; severity: 'info' | 'warning'; message: string }[];
+  [field: string]: unknown;
+}
+
 /** The replay's columns as the worker transferred them: declared by wasm-bindgen from the Rust table
  *  (src/series.rs) that defines them, so this file never lists them. */
 export type CountscopeColumns = Columns;
@@ -37,7 +48,7 @@ export interface CountscopeTiming {
 
 export interface CountscopeReplayEventMap extends HTMLElementEventMap {
   /** A replay is drawn. */
-  replayed: CustomEvent<{ report: CountscopeReport; timing: CountscopeTiming }>;
+  replayed: CustomEvent<{ report: CountscopeReport; comparison: CountscopeComparison | null; timing: CountscopeTiming }>;
   /** A message was shown (an error, or a warning such as skipped lines). */
   message: CustomEvent<{ kind: 'error' | 'warning' | 'info'; text: string }>;
 }
@@ -45,6 +56,8 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
 /**
  * `<countscope-replay>`. Attributes:
  * - `recording`, `model`: same-origin URLs (default: the sample model and the 30-minute sample);
+ * - `model-b`: a second model (same-origin URL) replayed beside `model` and compared with it (the full
+ *   page also reads `?model-b=`; dropping two models does the same);
  * - `layout`: `labelled` (default) | `frame-major` | `as-stored`;
  * - `normalise`: `model` (default) | `recording` (z-score with the recording's own statistics);
  * - `workers`: replay workers (default one per core, at most 4);
@@ -63,6 +76,10 @@ export declare class CountscopeReplayElement extends HTMLElement {
   readonly report: CountscopeReport | null;
   /** The last replay's columns, `null` before one. */
   readonly columns: CountscopeColumns | null;
+  /** Model B's columns of the same windows, `null` with one model. */
+  readonly columnsB: CountscopeColumns | null;
+  /** The two models compared, `null` with one model. */
+  readonly comparison: CountscopeComparison | null;
   /** The last replay's timing. */
   readonly timing?: CountscopeTiming;
   /** Replay dropped or picked files (sorted by content). */

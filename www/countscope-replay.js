@@ -16,7 +16,7 @@ import { ENGINE, Workers, buffers, engine, here } from './replay/engine.js';
 import { exportAs } from './replay/export.js';
 import { copyLink, openMoment, pendingMoment } from './replay/link.js';
 import { classify, modelFromFiles, modelFromUrl, sameOrigin } from './replay/load.js';
-import { fmt, message, renderReadout, renderReport, showBadLines } from './replay/panel.js';
+import { fmt, message, renderComparison, renderReadout, renderReport, showBadLines } from './replay/panel.js';
 import { TEMPLATE } from './replay/template.js';
 import { Transport } from './replay/transport.js';
 
@@ -26,7 +26,7 @@ const DEFAULT_MODEL = here('../artifacts/count_v1.onnx');
 const DEFAULT_RECORDING = here('../artifacts/recordings/room0-30min.paired.jsonl.gz');
 
 class CountscopeReplay extends HTMLElement {
-  static observedAttributes = ['recording', 'model', 'layout', 'normalise', 'start', 'view'];
+  static observedAttributes = ['recording', 'model', 'model-b', 'layout', 'normalise', 'start', 'view'];
 
   constructor() {
     super();
@@ -77,7 +77,7 @@ class CountscopeReplay extends HTMLElement {
 
   /** The names of the models open (A, then B). */
   modelNames() {
-    return this.modelName ? [this.modelName] : [];
+    return [this.modelName, this.modelNameB].filter(Boolean);
   }
 
   message(kind, text) { message(this, kind, text); }
@@ -92,18 +92,27 @@ class CountscopeReplay extends HTMLElement {
     try {
       const model = sameOrigin('model', params.get('model') ?? this.getAttribute('model') ?? DEFAULT_MODEL);
       const recording = sameOrigin('recording', params.get('recording') ?? this.getAttribute('recording') ?? DEFAULT_RECORDING);
+      const modelB = params.get('model-b') ?? this.getAttribute('model-b');
       this.setBusy(`loading model ${model.split('/').pop()}…`);
       await this.loadModel(await modelFromUrl(model));
+      if (modelB) await this.loadModel(await modelFromUrl(sameOrigin('model', modelB)), 'b');
       await this.replay(recording);
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
     }
   }
 
-  /** Load a model request in every worker (each keeps it for its replays). */
-  async loadModel(request) {
-    this.modelInfo = await this.workers.askAll(request);
-    this.modelName = request.model.options.name;
+  /** Load a model request in every worker (each keeps it for its replays): slot `a` (which unloads `b`:
+   *  one model again) or `b` (the model compared with `a`). */
+  async loadModel(request, slot = 'a') {
+    const info = await this.workers.askAll({ model: { ...request.model, slot } });
+    if (slot === 'a') {
+      this.modelInfo = info;
+      this.modelName = request.model.options.name;
+      this.modelNameB = null;
+    } else {
+      this.modelNameB = request.model.options.name;
+    }
   }
 
   setBusy(text) {
@@ -124,36 +133,31 @@ class CountscopeReplay extends HTMLElement {
     const token = (this.loadToken = (this.loadToken ?? 0) + 1);
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
-    const bar = this.$('.progress progress'), label = this.$('.progress span');
     const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, shards: this.workers.all.length };
-    const primary = this.workers.ask({ replay: { ...how, targets: this.$('.targets').value, crossRoom: this.$('.cross-room').checked } }, {
-      onProgress: (p) => {
-        if (p.total) bar.value = p.bytes / p.total; else bar.removeAttribute('value');
-        label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
-      },
-    });
-    // The helpers read the same bytes and infer the other shards; their columns go to the primary.
     const helperWasm = [];
-    this.workers.helpers.forEach((worker, k) => {
-      this.workers.ask({ shard: { ...how, shard: k + 1 } }, { worker }).then(
-        ({ columns, wasm }) => {
-          helperWasm[k] = wasm;
-          this.workers?.tell({ merge: { replay: primary.id, columns } }, buffers(columns));
-        },
-        (e) => this.workers?.tell({ merge: { replay: primary.id, error: e.message } }),
-      );
-    });
-    const result = await primary.catch((e) => {
+    let result, resultB = null, comparison = null;
+    try {
+      result = await this.runReplay(how, 'a', name, helperWasm);
+      // Two models: the same recording through model B, then the two compared in the primary.
+      if (this.modelNameB) {
+        resultB = await this.runReplay(how, 'b', `${name} (model B)`, []);
+        comparison = await this.workers.ask('compare');
+      }
+    } catch (e) {
       // Failed or cancelled, and no newer load took over: back to what was loaded before.
       if (token === this.loadToken) this.settle();
       throw e;
-    });
+    }
     this.lastSource = source;
     await engine;
     const plots = new Plots(result.columns);
+    if (resultB) plots.compareWith(resultB.columns);
     this.plots?.free();
     this.plots = plots;
     this.columns = result.columns;
+    this.columnsB = resultB?.columns ?? null;
+    this.comparison = comparison?.comparison ?? null;
+    this.comparisonText = comparison?.text ?? null;
     this.report = result.report;
     this.reportText = result.reportText;
     this.recordingName = result.name;
@@ -164,7 +168,10 @@ class CountscopeReplay extends HTMLElement {
     this.$('.messages').replaceChildren();
     showBadLines(this, this.report);
     renderReport(this.$('.report'), this.report, this.reportText, this.modelName);
-    this.$('.sources').textContent = `${result.name} · model ${this.modelName} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
+    renderComparison(this.$('.comparison'), this.comparison, this.comparisonText);
+    this.showComparing(Boolean(resultB));
+    const models = resultB ? `models A ${this.modelName} and B ${this.modelNameB}` : `model ${this.modelName}`;
+    this.$('.sources').textContent = `${result.name} · ${models} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
     this.$('.synthetic').hidden = !(this.report.recording.synthetic_windows > 0);
     this.redraw();
     // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
@@ -182,7 +189,40 @@ class CountscopeReplay extends HTMLElement {
       openMoment(this, moment);
     }
     this.setState('ready');
-    this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, timing: this.timing } }));
+    this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, comparison: this.comparison, timing: this.timing } }));
+  }
+
+  /** One model's replay of `how.source`: the primary streams and merges, the helpers infer their shards. */
+  async runReplay(how, slot, name, helperWasm) {
+    const bar = this.$('.progress progress'), label = this.$('.progress span');
+    const primary = this.workers.ask({ replay: { ...how, slot, targets: this.$('.targets').value, crossRoom: this.$('.cross-room').checked } }, {
+      onProgress: (p) => {
+        if (p.total) bar.value = p.bytes / p.total; else bar.removeAttribute('value');
+        label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
+      },
+    });
+    // The helpers read the same bytes and infer the other shards; their columns go to the primary.
+    this.workers.helpers.forEach((worker, k) => {
+      this.workers.ask({ shard: { ...how, slot, shard: k + 1 } }, { worker }).then(
+        ({ columns, wasm }) => {
+          helperWasm[k] = wasm;
+          this.workers?.tell({ merge: { replay: primary.id, columns } }, buffers(columns));
+        },
+        (e) => this.workers?.tell({ merge: { replay: primary.id, error: e.message } }),
+      );
+    });
+    return primary;
+  }
+
+  /** Two models or one: the difference panel, the comparison, the jump buttons and the captions. */
+  showComparing(on) {
+    this.toggleAttribute('comparing', on);
+    this.$('.root').classList.toggle('comparing', on);
+    for (const [act, one, two] of [['prev-wrong', '◀ wrong', '◀ differ'], ['next-wrong', 'wrong ▶', 'differ ▶']]) {
+      const b = this.$(`button[data-act=${act}]`);
+      b.textContent = on ? two : one;
+      b.title = on ? `${act.startsWith('prev') ? 'Previous' : 'Next'} window where the models disagree (${act.startsWith('prev') ? 'P' : 'N'})` : `${act.startsWith('prev') ? 'Previous' : 'Next'} wrong window (${act.startsWith('prev') ? 'P' : 'N'})`;
+    }
   }
 
   /** After a failure or a cancel: whatever was loaded before stays. */
@@ -196,6 +236,9 @@ class CountscopeReplay extends HTMLElement {
     const files = [...list];
     if (!files.length) return;
     const found = await classify(files);
+    for (const name of found.surplus) {
+      this.message('error', `${name}: a third model — two can be compared side by side (A and B); ignored`);
+    }
     for (const name of found.rejected) {
       this.message('error', `${name}: not a recording (JSON lines or gzip), an ONNX model, model data (.onnx.data), safetensors weights (one per drop) or a .temperature file — ignored`);
     }
@@ -203,6 +246,10 @@ class CountscopeReplay extends HTMLElement {
       if (found.model) {
         this.setBusy(`loading model ${found.model.name}…`);
         await this.loadModel(await modelFromFiles(found));
+        if (found.modelB) {
+          this.setBusy(`loading model B ${found.modelB.name}…`);
+          await this.loadModel(await modelFromFiles({ model: found.modelB, data: found.data }), 'b');
+        }
       } else if (found.temperature || Object.keys(found.data).length) {
         this.message('error', 'a .temperature or .onnx.data file needs its model dropped with it');
       }
@@ -249,7 +296,7 @@ class CountscopeReplay extends HTMLElement {
         if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
       });
     }
-    for (const name of ['timeline', 'confidence']) this.transport.bindPlot(this.canvas(name));
+    for (const name of ['timeline', 'confidence', 'difference']) this.transport.bindPlot(this.canvas(name));
   }
 
   async rescore() {
@@ -306,12 +353,13 @@ class CountscopeReplay extends HTMLElement {
     this.draw(() => {
       p.drawTimeline(this.canvas('timeline'), a, b, i, dark, scale);
       p.drawConfidence(this.canvas('confidence'), a, b, i, dark, scale);
+      if (p.isComparing()) p.drawDifference(this.canvas('difference'), a, b, i, dark, scale);
       this.$('.zoom-note').textContent = this.transport.zoom
         ? `showing windows ${a + 1}–${b} of ${p.len()} (${fmt.clock(p.elapsed(a))}–${fmt.clock(p.elapsed(b - 1))}); double-click or 0 shows all`
         : 'wheel to zoom, drag to pan';
       p.drawProbabilities(this.canvas('probs'), i, dark, scale);
     });
-    renderReadout(this.$('.readout'), i, p.len(), p.frame(i), p.elapsed(i));
+    renderReadout(this.$('.readout'), i, p.len(), p.frame(i), p.elapsed(i), p.frameB(i));
     this.drawWindow(i);
   }
 

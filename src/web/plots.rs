@@ -4,7 +4,7 @@
 use super::{js_err, to_js};
 use crate::plot::{self, Style};
 use crate::report::Metrics;
-use crate::series::{Envelopes, Series};
+use crate::series::{Envelopes, Pair, Series};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingArea;
 use plotters::prelude::IntoDrawingArea;
@@ -20,6 +20,8 @@ pub struct Plots {
     /// The time plots' min/max pyramids, built once here: a cursor redraw reads O(width · log n) values.
     envelopes: Envelopes,
     metrics: Metrics,
+    /// A second model's replay of the same windows, when two are compared.
+    pair: Option<Pair>,
 }
 
 fn canvas_area(
@@ -49,6 +51,7 @@ type TimePlot = fn(
     &DrawingArea<CanvasBackend, Shift>,
     &Series,
     &Envelopes,
+    Option<&Pair>,
     Range<usize>,
     usize,
     Style,
@@ -64,7 +67,16 @@ impl Plots {
         style: Style,
     ) -> Result<(), JsError> {
         let area = canvas_area(canvas, style.scale)?;
-        draw(&area, &self.series, &self.envelopes, view, cursor, style).map_err(js_err)
+        draw(
+            &area,
+            &self.series,
+            &self.envelopes,
+            self.pair.as_ref(),
+            view,
+            cursor,
+            style,
+        )
+        .map_err(js_err)
     }
 }
 
@@ -79,7 +91,73 @@ impl Plots {
             envelopes: Envelopes::new(&series),
             series,
             metrics,
+            pair: None,
         })
+    }
+
+    /// Show a second model's replay of the same recording beside this one (the columns a worker sent for
+    /// slot `b`): its line on the timeline, the windows where the two disagree shaded, its confidence,
+    /// its probabilities, and the difference panel. Refused, naming the first differing window, when the
+    /// replays hold different windows.
+    #[wasm_bindgen(js_name = compareWith)]
+    pub fn compare_with(&mut self, columns: JsValue) -> Result<(), JsError> {
+        let b = Series::from_js(&columns).map_err(js_err)?;
+        self.pair = Some(Pair::new(&self.series, b).map_err(js_err)?);
+        Ok(())
+    }
+
+    /// Back to one model.
+    #[wasm_bindgen(js_name = clearComparison)]
+    pub fn clear_comparison(&mut self) {
+        self.pair = None;
+    }
+
+    /// Whether a second model is shown.
+    #[wasm_bindgen(js_name = isComparing)]
+    pub fn is_comparing(&self) -> bool {
+        self.pair.is_some()
+    }
+
+    /// Model B's prediction of window `i` (`undefined` with one model).
+    #[wasm_bindgen(js_name = frameB)]
+    pub fn frame_b(&self, i: usize) -> Result<JsValue, JsError> {
+        match &self.pair {
+            Some(p) => to_js(&p.b.prediction(i)),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// The next window after `i` where the two models' counts differ.
+    #[wasm_bindgen(js_name = nextDisagreement)]
+    pub fn next_disagreement(&self, i: usize) -> Option<usize> {
+        self.pair.as_ref()?.next_disagreement(i)
+    }
+
+    /// The previous window before `i` where the two models' counts differ.
+    #[wasm_bindgen(js_name = prevDisagreement)]
+    pub fn prev_disagreement(&self, i: usize) -> Option<usize> {
+        self.pair.as_ref()?.prev_disagreement(i)
+    }
+
+    /// Draw the difference panel (right windows of A minus B, accumulated) over windows `from..to`;
+    /// blank with one model.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = drawDifference)]
+    pub fn draw_difference(
+        &self,
+        canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let Some(pair) = &self.pair else {
+            return Ok(());
+        };
+        let style = Style { dark, scale };
+        let area = canvas_area(canvas, style.scale)?;
+        plot::difference(&area, &self.series, pair, from..to, cursor, style).map_err(js_err)
     }
 
     /// Windows.
@@ -218,12 +296,13 @@ impl Plots {
         let i = i.min(self.series.len().saturating_sub(1));
         let style = Style { dark, scale };
         if self.series.is_empty() {
-            return plot::probabilities(&area, &[0.0; crate::N_CLASSES], None, (0, 0), style)
+            return plot::probabilities(&area, &[0.0; crate::N_CLASSES], None, None, (0, 0), style)
                 .map_err(js_err);
         }
         plot::probabilities(
             &area,
             self.series.probs_at(i),
+            self.pair.as_ref().map(|p| p.b.probs_at(i)),
             self.series.truth_at(i),
             (self.series.p95_low[i], self.series.p95_high[i]),
             style,

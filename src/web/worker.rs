@@ -13,7 +13,11 @@
 //!   `normalise: "recording"` reads the source once more first, for its statistics;
 //! - `shard`: a helper's share, answered with its columns;
 //! - `report` (new targets), `window` (one kept window, for the heatmap), `cancel` (stops the replay in
-//!   progress at its next chunk; what was loaded before stays).
+//!   progress at its next chunk; what was loaded before stays);
+//! - two models side by side: `model` and `replay`/`shard` take a `slot` (`a`, the default, or `b`); a
+//!   worker keeps one model and one replay per slot, and `compare` answers `compared` with the
+//!   [`Comparison`] of the two replays (the same struct `countscope compare --json` prints). Loading a
+//!   model into slot `a` unloads `b`: one model is the single-model page again.
 
 use super::{Js, ModelOptions};
 use crate::input::StatsPass;
@@ -22,7 +26,7 @@ use crate::recording::{LayoutPolicy, UnknownLayout};
 use crate::replay::{Outcome, Replay, ReplayError};
 use crate::report::gates::{GateError, Targets};
 use crate::report::GateSet;
-use crate::report::{Metrics, Report, Uncertainty};
+use crate::report::{Comparison, Metrics, Report, Uncertainty};
 use crate::series::{ColumnsError, Series};
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
@@ -59,14 +63,19 @@ pub struct Message {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Request {
-    /// Load a model (replacing the one before).
+    /// Load a model (replacing the one before in its slot; slot `a` also unloads `b`).
     Model {
         /// The model file's bytes.
         bytes: Js<js_sys::Uint8Array>,
         /// Its companions and calibration sources.
         #[serde(default)]
         options: ModelOptions,
+        /// Which model: `a` (default) or `b`.
+        #[serde(default)]
+        slot: Slot,
     },
+    /// Compare the two slots' replays of the same recording.
+    Compare,
     /// Replay a recording as the primary (shard 0).
     Replay(ReplayRequest),
     /// Replay one helper's share.
@@ -84,10 +93,30 @@ pub enum Request {
     Cancel,
 }
 
+/// Which of two models side by side.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// The first (the only one on the single-model page).
+    #[default]
+    A,
+    /// The second.
+    B,
+}
+
+impl Slot {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Which replay, and how.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayRequest {
+    /// Which model replays it: `a` (default) or `b`.
+    #[serde(default)]
+    pub slot: Slot,
     /// A `File`, a `Blob`, or a URL (string) to fetch.
     pub source: Js<JsValue>,
     /// `labelled` (default), `frame-major` or `as-stored`.
@@ -205,6 +234,13 @@ pub enum Response<'a> {
         /// Its text.
         report_text: String,
     },
+    /// The two slots' replays compared.
+    Compared {
+        /// As `countscope compare --json` prints it.
+        comparison: &'a Comparison,
+        /// As `countscope compare` prints it.
+        text: String,
+    },
     /// One kept window (model order), `null` when windows were not kept.
     Window {
         /// The window (transferred).
@@ -234,6 +270,12 @@ pub enum WorkerError {
     /// A report or a window before any replay.
     #[error("nothing replayed yet")]
     NothingReplayed,
+    /// A comparison without both replays.
+    #[error("a comparison needs both models' replays of the recording (model {0} has none)")]
+    NotBothReplayed(&'static str),
+    /// The two replays cannot be compared.
+    #[error(transparent)]
+    Compare(#[from] crate::report::CompareError),
     /// The source could not be opened or read.
     #[error("cannot read {source_name}: {reason}")]
     Source {
@@ -351,6 +393,7 @@ impl Session {
     pub fn finish(self) -> Result<Replayed, WorkerError> {
         let outcome = self.replay.finish()?;
         Ok(Replayed {
+            name: String::new(),
             series: OnceCell::new(),
             scored: OnceCell::new(),
             outcome,
@@ -371,6 +414,8 @@ impl Session {
 /// A finished replay: its outcome, and its predictions as columns.
 pub struct Replayed {
     outcome: Outcome,
+    /// The recording's name (file name or URL's last part).
+    name: String,
     /// The predictions as columns, built on first use (after every merge: a primary with helpers builds
     /// them once, from the merged predictions).
     series: OnceCell<Series>,
@@ -439,8 +484,9 @@ impl MergeSlot {
 /// What a worker holds between messages.
 #[derive(Default)]
 struct State {
-    model: Option<Rc<CountModel>>,
-    replayed: Option<Replayed>,
+    /// Per slot (a, b): the model, its name, and its last replay.
+    models: [Option<(Rc<CountModel>, String)>; 2],
+    replayed: [Option<Replayed>; 2],
     /// The replay in progress: a newer replay or a cancel stops an older one at its next chunk.
     active: u32,
     /// Helpers' answers by the primary's request id.
@@ -545,14 +591,45 @@ async fn dispatch(
     out: &Outbox,
 ) -> Result<Answer, WorkerError> {
     match request {
-        Request::Model { bytes, options } => {
+        Request::Model {
+            bytes,
+            options,
+            slot,
+        } => {
+            let name = options.name.clone().unwrap_or_else(|| "model".into());
             let model = Rc::new(options.load(&bytes.0.to_vec())?);
             let message = encode(&Response::Model {
                 info: model.info(),
                 calibration: model.calibration().describe(),
                 batch: model.batch_size(),
             })?;
-            state.borrow_mut().model = Some(model);
+            let mut st = state.borrow_mut();
+            st.models[slot.index()] = Some((model, name));
+            st.replayed[slot.index()] = None;
+            if slot == Slot::A {
+                st.models[1] = None;
+                st.replayed[1] = None;
+            }
+            Ok(Some((message, js_sys::Array::new())))
+        }
+        Request::Compare => {
+            let st = state.borrow();
+            let (a, b) = match (&st.replayed, &st.models) {
+                ([Some(a), Some(b)], [Some((_, na)), Some((_, nb))]) => ((a, na), (b, nb)),
+                ([None, _], _) => return Err(WorkerError::NotBothReplayed("A")),
+                _ => return Err(WorkerError::NotBothReplayed("B")),
+            };
+            let recording = a.0.name.clone();
+            let comparison = Comparison::build(
+                [a.1.as_str(), b.1.as_str()],
+                &[recording.as_str()],
+                &[&a.0.outcome.predictions],
+                &[&b.0.outcome.predictions],
+            )?;
+            let message = encode(&Response::Compared {
+                text: comparison.to_text(),
+                comparison: &comparison,
+            })?;
             Ok(Some((message, js_sys::Array::new())))
         }
         Request::Replay(r) => replay(state, id, r, out).await.map(Some),
@@ -577,7 +654,9 @@ async fn dispatch(
         }
         Request::Report(r) => {
             let st = state.borrow();
-            let replayed = st.replayed.as_ref().ok_or(WorkerError::NothingReplayed)?;
+            let replayed = st.replayed[0]
+                .as_ref()
+                .ok_or(WorkerError::NothingReplayed)?;
             let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
             let message = encode(&Response::Report {
                 report_text: report.to_text(),
@@ -586,9 +665,7 @@ async fn dispatch(
             Ok(Some((message, js_sys::Array::new())))
         }
         Request::Window { index } => {
-            let window = state
-                .borrow()
-                .replayed
+            let window = state.borrow().replayed[0]
                 .as_ref()
                 .and_then(|r| r.window(index))
                 .map(|w| js_sys::Float32Array::from(&w[..]));
@@ -629,9 +706,11 @@ async fn replay(
     let shards = r.shards.unwrap_or(1).max(1);
     state.borrow_mut().merges.insert(id, MergeSlot::default());
     let _slot = SlotGuard(state, id);
-    let mut session = open_session(state, id, &r, true, 0, shards).await?;
+    // The heatmap's windows are slot a's: slot b replays the same recording.
+    let mut session = open_session(state, id, &r, r.slot == Slot::A, 0, shards).await?;
     let name = pump(state, id, &r.source.0, &mut session, Some(out)).await?;
     let mut replayed = session.finish()?;
+    replayed.name = name.clone();
     if shards > 1 {
         for other in helpers(state, id, shards - 1).await? {
             replayed.merge(&other)?;
@@ -657,7 +736,7 @@ async fn replay(
             wasm: wasm_bytes(),
         },
     })?;
-    state.borrow_mut().replayed = Some(replayed);
+    state.borrow_mut().replayed[r.slot.index()] = Some(replayed);
     Ok((message, transfer))
 }
 
@@ -697,7 +776,10 @@ async fn open_session(
     shard: usize,
     shards: usize,
 ) -> Result<Session, WorkerError> {
-    let model = state.borrow().model.clone().ok_or(WorkerError::NoModel)?;
+    let model = state.borrow().models[r.slot.index()]
+        .as_ref()
+        .map(|(m, _)| m.clone())
+        .ok_or(WorkerError::NoModel)?;
     let layout = r.layout.as_deref();
     let model = if r.normalise == Some(Normalise::Recording) {
         let mut scan = ScanSink(InputScan::new(layout)?);

@@ -167,6 +167,9 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   assert.deepEqual(report.uncertainty.blocks, cli.uncertainty.blocks);
   for (const k of ['accuracy', 'within_pm1', 'mae']) assert.deepEqual(report.uncertainty[k], cli.uncertainty[k], `interval ${k}`);
   for (const k of ['spearman', 'brier', 'ece']) {
+    // (ρ gets no interval when it is undefined on the sample or on more than 5 % of the resamples.)
+    assert.equal(report.uncertainty[k] === null, cli.uncertainty[k] === null, `interval ${k} given by both or neither`);
+    if (cli.uncertainty[k] === null) continue;
     for (const end of ['low', 'high']) assert.ok(Math.abs(report.uncertainty[k][end] - cli.uncertainty[k][end]) < 1e-4, `interval ${k}.${end}: page ${report.uncertainty[k][end]} vs CLI ${cli.uncertainty[k][end]}`);
   }
   assert.equal(report.calibration.description, cli.calibration.description);
@@ -407,6 +410,60 @@ await check('the layout can be overridden and the report says so', async () => {
   const back = nextOutcome(page);
   await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.layout'); s.value = 'labelled'; s.dispatchEvent(new Event('change')); });
   assert.equal((await back).kind, 'replayed');
+});
+
+await check('two models dropped: both drawn, disagreements to jump between, the comparison equals countscope compare --json', async () => {
+  const rec = join(ROOT, 'artifacts/recordings/room100-heldout-10min.paired.jsonl.gz');
+  const a = join(ROOT, 'artifacts/count_v1.onnx');
+  const b = join(ROOT, 'tests/fixtures/count_v1_weakened.onnx');
+  const outcome = nextOutcome(page);
+  await drop(page, [file(rec), file(a), file(b)]);
+  const got = await outcome;
+  assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
+  const page_ = await page.evaluate(() => document.querySelector('countscope-replay').comparison);
+  const cli = JSON.parse(execFileSync(CLI, ['compare', '--json', '--model', a, '--model', b, rec], { encoding: 'utf8', maxBuffer: 1 << 28 }));
+  // Counts and argmax-based numbers exactly; confidence-based ones to float rounding (logits agree to ~1e-6).
+  for (const k of ['better', 'windows', 'disagreements', 'agreement', 'per_class']) assert.deepEqual(page_[k], cli[k], k);
+  for (const k of ['windows', 'both_right', 'only_a_right', 'only_b_right', 'both_wrong', 'mcnemar_p', 'accuracy', 'within_pm1', 'mae', 'blocks']) assert.deepEqual(page_.paired[k], cli.paired[k], `paired ${k}`);
+  assert.deepEqual(page_.findings.map((f) => f.code), cli.findings.map((f) => f.code));
+  page_.models.forEach((m, i) => {
+    assert.equal(m.name, cli.models[i].name);
+    for (const k of ['accuracy', 'within_pm1', 'mae']) assert.equal(m.metrics[k], cli.models[i].metrics[k], `${m.name} ${k}`);
+    for (const k of ['spearman', 'ece']) assert.ok(Math.abs(m.metrics[k] - cli.models[i].metrics[k]) < 1e-6, `${m.name} ${k}`);
+    assert.deepEqual(m.uncertainty.accuracy, cli.models[i].uncertainty.accuracy, `${m.name} accuracy interval`);
+  });
+  assert.equal(page_.better, 'a', 'the sample model is better than its weakened copy');
+  // What the page shows is those numbers.
+  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; return { verdict: r.querySelector('[data-compare=verdict]').innerText, visible: getComputedStyle(r.querySelector('canvas[data-plot=difference]')).display !== 'none', next: r.querySelector('button[data-act=next-wrong]').innerText, readout: r.querySelector('.readout').innerText }; });
+  assert.equal(shown.verdict, 'A (count_v1.onnx) is better');
+  assert.ok(shown.visible, 'the difference panel is shown');
+  assert.equal(shown.next, 'differ ▶');
+  assert.match(shown.readout, /B predicted/);
+  // N and P jump between the windows where the two counts differ (computed here from the two columns).
+  const differ = await page.evaluate(() => {
+    const e = document.querySelector('countscope-replay');
+    const [ca, cb] = [e.columns.count, e.columnsB.count];
+    e.transport.seek(0);
+    return [...ca.keys()].filter((i) => i > 0 && ca[i] !== cb[i]).slice(0, 3);
+  });
+  const seen = [];
+  for (const key of ['n', 'n', 'n', 'p']) {
+    await page.keyboard.press(key);
+    seen.push(await page.evaluate(() => document.querySelector('countscope-replay').cursor));
+  }
+  const jumps = { seen, differ };
+  assert.deepEqual(jumps.seen, [...jumps.differ, jumps.differ[1]]);
+  await page.screenshot({ path: join(OUT, 'two-models.png'), fullPage: true });
+  // The link names both models.
+  await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=link]').click());
+  await page.waitForFunction(() => /model=count_v1\.onnx&model=count_v1_weakened\.onnx/.test(document.querySelector('countscope-replay').link ?? ''));
+  await page.evaluate(() => history.replaceState(null, '', location.pathname));
+  // One model dropped again: the single-model page.
+  const back = nextOutcome(page);
+  await drop(page, [file(a)]);
+  assert.equal((await back).kind, 'replayed');
+  assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').comparison), null);
+  assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=next-wrong]').innerText), 'wrong ▶');
 });
 
 await check('the embed page runs two independent replays', async () => {

@@ -64,20 +64,25 @@ export async function modelFromFiles({ model, data, temperature, weights }) {
 }
 
 /** Sort dropped files by what they contain (the core's rule). With an ONNX model a safetensors file is its
- *  weights; alone, it is the model (CountNet). */
+ *  weights; alone, it is the model (CountNet). Two models (ONNX, or CountNet safetensors files) are A and B,
+ *  compared side by side; a third is refused. */
 export async function classify(files) {
   await engine;
-  const out = { recording: null, model: null, weights: null, data: {}, temperature: null, rejected: [] };
+  const out = { recording: null, model: null, modelB: null, weights: null, data: {}, temperature: null, rejected: [], surplus: [] };
   const safetensors = [];
+  const models = [];
   for (const f of files) {
     const kind = fileKind(new Uint8Array(await f.slice(0, 64).arrayBuffer()), f.name, f.size);
     if (kind === 'data') out.data[f.name] = f;
     else if (kind === 'safetensors') safetensors.push(f);
+    else if (kind === 'model') models.push(f);
     else if (kind === 'unknown') out.rejected.push(f.name);
     else out[kind] = f;
   }
-  if (out.model) out.weights = safetensors.shift() ?? null;
-  else out.model = safetensors.shift() ?? null;
+  if (models.length) out.weights = safetensors.shift() ?? null;
+  else models.push(...safetensors.splice(0, 2));
+  [out.model = null, out.modelB = null] = models;
+  out.surplus = models.slice(2).map((f) => f.name);
   out.rejected.push(...safetensors.map((f) => f.name));
   return out;
 }

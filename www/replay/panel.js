@@ -35,16 +35,49 @@ export function showBadLines(host, r) {
 }
 
 /** The current window: `f` is the core's FramePrediction, `elapsed` seconds since the first window. */
-export function renderReadout(el, i, n, f, elapsed) {
-  if (!f) { el.textContent = ''; return; }
-  const verdict = f.correct == null ? 'unlabelled' : f.correct ? 'right' : 'wrong';
+export function renderReadout(el, i, n, f, elapsed, b) {
+  const verdict = (g) => (g.correct == null ? 'unlabelled' : g.correct ? 'right' : 'wrong');
+  const model = (g, label) => `<span>${label}predicted <b>${g.count}</b> <span class="verdict ${verdict(g)}">${verdict(g)}</span></span>
+    <span>95 % ${g.count_p95_low}–${g.count_p95_high}</span>
+    <span>confidence <b>${fmt.num(g.confidence, 3)}</b></span>`;
   el.innerHTML = `<b>window ${i + 1} / ${n}</b>
     <span>${esc(f.ts_start ?? 'no time')} (+${fmt.clock(elapsed)})</span>
     <span>line ${f.line}</span>
     <span>truth <b>${f.truth ?? '—'}</b>${f.truth_max != null && f.truth_max !== f.truth ? ` (max ${f.truth_max})` : ''}</span>
-    <span>predicted <b>${f.count}</b> <span class="verdict ${verdict}">${verdict}</span></span>
-    <span>95 % ${f.count_p95_low}–${f.count_p95_high}</span>
-    <span>confidence <b>${fmt.num(f.confidence, 3)}</b></span>`;
+    ${b ? `${model(f, 'A ')}<span class="model-b">${model(b, 'B ')}</span>` : model(f, '')}`;
+}
+
+/** Two models compared: the same struct `countscope compare --json` prints, with its text. */
+export function renderComparison(el, c, text) {
+  if (!c) { el.innerHTML = ''; return; }
+  const [a, b] = c.models;
+  const p = c.paired;
+  const iv = (i, f) => (i ? `${f(i.low)} to ${f(i.high)}` : '—');
+  const pts = (v) => (v == null ? '—' : `${v > 0 ? '+' : ''}${(100 * v).toFixed(1)} points`);
+  const signed = (v) => (v == null ? '—' : `${v > 0 ? '+' : ''}${Number(v).toFixed(3)}`);
+  const row = (label, key, f, df) => {
+    const d = p?.[key];
+    return `<tr data-compare="${key}"><th>${label}</th><td>${f(a.metrics[key])}</td><td class="interval">${iv(a.uncertainty?.[key], f)}</td><td>${f(b.metrics[key])}</td><td class="interval">${iv(b.uncertainty?.[key], f)}</td>${df ? `<td class="${d?.significant ? 'better' : ''}">${d ? df(d.a_minus_b) : '—'}</td><td class="interval">${d ? iv(d.interval, df) : '—'}</td>` : '<td></td><td></td>'}</tr>`;
+  };
+  const verdict = c.better ? `${c.better === 'a' ? 'A' : 'B'} (${esc(c.better === 'a' ? a.name : b.name)}) is better` : p ? 'no significant difference' : 'not comparable without labels';
+  const classes = c.per_class.map((k) => `<tr><th>${k.class}</th><td>${k.support}</td><td>${k.a_correct}</td><td>${k.b_correct}</td><td>${pts(k.difference)}</td></tr>`).join('');
+  el.innerHTML = `
+    <h3>A vs B <span class="verdict ${c.better ? 'right' : 'unlabelled'}" data-compare="verdict">${verdict}</span></h3>
+    <p>A = <b>${esc(a.name)}</b>, B = <b>${esc(b.name)}</b>: ${c.windows.toLocaleString()} windows, counts differ on ${c.disagreements.toLocaleString()}.</p>
+    <table class="metrics" data-report="comparison">
+      <tr><th></th><th>A</th><th>95 %</th><th>B</th><th>95 %</th><th>A − B</th><th>95 %</th></tr>
+      ${row('accuracy', 'accuracy', fmt.pct, pts)}
+      ${row('within ±1', 'within_pm1', fmt.pct, pts)}
+      ${row('MAE', 'mae', fmt.num, signed)}
+      ${row('Spearman (confidence, correct)', 'spearman', fmt.num)}
+      ${row('Brier', 'brier', fmt.num)}
+      ${row('ECE', 'ece', fmt.num)}
+    </table>
+    ${p ? `<p data-compare="paired">Paired on ${p.windows.toLocaleString()} labelled windows: both right ${p.both_right}, only A right ${p.only_a_right}, only B right ${p.only_b_right}, both wrong ${p.both_wrong}; McNemar's exact p = ${p.mcnemar_p.toExponential(2)} (takes windows as independent). ${esc(p.description)}.</p>` : ''}
+    <ul class="findings">${c.findings.map((f) => `<li class="${f.severity}"><code>${esc(f.code)}</code> ${esc(f.message)}</li>`).join('')}</ul>
+    <details><summary>Per class, and as <code>countscope compare</code> prints it</summary>
+      <table class="metrics"><tr><th>class</th><th>support</th><th>A right</th><th>B right</th><th>A − B</th></tr>${classes}</table>
+      <pre>${esc(text ?? '')}</pre></details>`;
 }
 
 /** The report, the same struct `countscope report --json` prints, with its text. */
@@ -59,7 +92,7 @@ export function renderReport(el, r, text, modelName) {
   const findings = r.findings.map((f) => `<li class="${f.severity}"><code>${esc(f.code)}</code> ${esc(f.message)}</li>`).join('');
   const bad = r.bad_lines.map((b) => `<li>line ${b.line}: ${esc(b.reason)}</li>`).join('');
   el.innerHTML = `
-    <h3>Report <span class="verdict ${r.gates_passed ? 'right' : 'wrong'}">${r.gates_passed ? 'gates passed' : 'gates not met'}</span></h3>
+    <h3>Report<span class="two-models"> of model A</span> <span class="verdict ${r.gates_passed ? 'right' : 'wrong'}">${r.gates_passed ? 'gates passed' : 'gates not met'}</span></h3>
     ${r.recording.synthetic_windows ? `<p class="synthetic-note"><b>SYNTHETIC:</b> ${r.recording.synthetic_windows.toLocaleString()} of ${r.windows.toLocaleString()} windows were made by a simulator, not measured${r.recording.synthetic_source ? ` (<code>${esc(r.recording.synthetic_source)}</code>)` : ''}.</p>` : ''}
     <div class="cols">
     <table class="metrics" data-report="metrics">

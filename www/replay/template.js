@@ -32,13 +32,15 @@ TEMPLATE.innerHTML = `
   </div>
   <div class="readout" aria-live="off"></div>
   <div class="plots">
-    <figure class="wide"><figcaption>Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red · <span class="zoom-note"></span></figcaption><canvas data-plot="timeline"></canvas></figure>
-    <figure class="wide"><figcaption>Confidence: right (teal), wrong (red), unlabelled (grey)</figcaption><canvas data-plot="confidence"></canvas></figure>
+    <figure class="wide"><figcaption><span class="one-model">Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red</span><span class="two-models">Model A (blue, wide) and model B (orange, thin) vs ground truth (grey); windows where they disagree shaded</span> · <span class="zoom-note"></span></figcaption><canvas data-plot="timeline"></canvas></figure>
+    <figure class="wide"><figcaption>Confidence: right (teal), wrong (red), unlabelled (grey)<span class="two-models"> of model A; model B's as an orange line</span></figcaption><canvas data-plot="confidence"></canvas></figure>
+    <figure class="wide two-models"><figcaption>Difference: windows model A got right minus windows model B got right, so far (rising: A ahead)</figcaption><canvas data-plot="difference"></canvas></figure>
     <figure><figcaption>Current window (56 subcarriers × 20 frames)</figcaption><canvas data-plot="heatmap"></canvas></figure>
-    <figure><figcaption>Class probabilities (truth outlined)</figcaption><canvas data-plot="probs"></canvas></figure>
-    <figure><figcaption>Confusion (rows: truth)</figcaption><canvas data-plot="confusion"></canvas></figure>
-    <figure><figcaption>Reliability of the confidence</figcaption><canvas data-plot="reliability"></canvas></figure>
+    <figure><figcaption>Class probabilities (truth outlined)<span class="two-models">: A left (blue), B right (orange)</span></figcaption><canvas data-plot="probs"></canvas></figure>
+    <figure><figcaption>Confusion (rows: truth)<span class="two-models"> of model A</span></figcaption><canvas data-plot="confusion"></canvas></figure>
+    <figure><figcaption>Reliability of the confidence<span class="two-models"> of model A</span></figcaption><canvas data-plot="reliability"></canvas></figure>
   </div>
+  <section class="comparison two-models"></section>
   <section class="report"></section>
   <div class="bar exports full-only">
     <label>Targets <select class="targets"><option value="v0.1.0">ADR-103 v0.1.0</option><option value="v0.2.0">ADR-103 v0.2.0</option></select></label>

@@ -1,5 +1,5 @@
-// The transport: the cursor (the current window), play at real time, step, jump to wrong windows, and the
-// zoomed view (wheel, drag, keys). Positions come from the plots' own frame (Plots.indexAt / windowsAcross).
+// The transport: the cursor (the current window), play at real time, step, jump to wrong windows (or, with
+// two models, to the windows where they disagree), and the zoomed view (wheel, drag, keys). Positions come from the plots' own frame (Plots.indexAt / windowsAcross).
 
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
 const KEYS = { ' ': 'play', ArrowLeft: 'back', ArrowRight: 'fwd', Home: 'home', End: 'end', n: 'next-wrong', N: 'prev-wrong', p: 'prev-wrong', '+': 'zoom-in', '=': 'zoom-in', '-': 'zoom-out', 0: 'zoom-all' };
@@ -39,8 +39,9 @@ export class Transport {
       case 'zoom-in': return this.zoomAt(this.cursor, 1 / 2);
       case 'zoom-out': return this.zoomAt(this.cursor, 2);
       case 'zoom-all': this.zoom = null; return this.host.redrawCursor();
-      case 'next-wrong': { const i = p.nextWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
-      case 'prev-wrong': { const i = p.prevWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
+      // With two models, N and P jump between the windows where they disagree.
+      case 'next-wrong': { const i = p.isComparing() ? p.nextDisagreement(this.cursor) : p.nextWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
+      case 'prev-wrong': { const i = p.isComparing() ? p.prevDisagreement(this.cursor) : p.prevWrong(this.cursor); if (i !== undefined) this.seek(i); return; }
     }
   }
 

@@ -183,6 +183,8 @@ pub struct Diagnostics {
     pub synthetic_windows: u64,
     /// The first `synthetic` tag seen: how the recording was made.
     pub synthetic_source: Option<String>,
+    /// How a CSI frame file's frames were framed into windows (`None` for a paired recording).
+    pub framing: Option<crate::recording::Framing>,
 }
 
 /// Everything a finished replay produced.
@@ -233,6 +235,10 @@ impl Outcome {
         }
         if let Some(e) = &d.stream_error {
             out.push_str(&format!("; the input stops early: {e}"));
+        }
+        // A frame file shorter than a window (or all gaps) says what its frames made.
+        if let Some(f) = &d.framing {
+            out.push_str(&format!("; {}", f.describe().replace('\n', "; ")));
         }
         Some(out)
     }
@@ -334,6 +340,12 @@ impl<M: Borrow<CountModel>> Replay<M> {
         Ok(())
     }
 
+    /// Frames between window starts when the input is a CSI frame file (default 20: windows do not
+    /// overlap; 1: RuView's sliding cog). Call before the first push.
+    pub fn set_hop(&mut self, hop: usize) {
+        self.reader.set_hop(hop);
+    }
+
     /// Good windows read so far, inferred here or not: the progress of a sharded replay.
     pub fn windows_read(&self) -> u64 {
         self.good
@@ -360,6 +372,7 @@ impl<M: Borrow<CountModel>> Replay<M> {
         self.stream_result(result)?;
         self.run_pending()?;
         self.diagnostics.gzip = self.reader.is_gzip();
+        self.diagnostics.framing = self.reader.framing();
         Ok(Outcome {
             predictions: self.predictions,
             diagnostics: self.diagnostics,

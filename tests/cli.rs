@@ -995,3 +995,162 @@ fn compare_names_the_better_model_and_finds_nothing_between_a_model_and_itself()
         "not standard input",
     );
 }
+
+/// RuView's two real CSI recordings (`../shared/upstream/ruview-recordings/`, MIT): the recorder file and
+/// the raw ESP32 frames replay, framed per node by the documented rules (the expected counts were worked
+/// out independently from the files with the same rules).
+#[test]
+fn ruviews_real_csi_files_replay_framed_per_node() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/ruview-recordings");
+    let recorder = dir.join("rec_1772470567081-20260302_165607.csi.jsonl");
+    let raw = dir.join("pretrain-1775182186.csi.jsonl");
+    assert!(
+        recorder.exists() && raw.exists(),
+        "RuView's recordings must be in {} (see the brief)",
+        dir.display()
+    );
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/count_v1.onnx");
+    let report = |rec: &Path, hop: &str| {
+        let o = countscope(&[
+            "report",
+            "--json",
+            "--hop",
+            hop,
+            "--model",
+            model.to_str().unwrap(),
+            rec.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.code() == Some(1),
+            "unlabelled: the gates cannot be met; {}",
+            stderr(&o)
+        );
+        json(&o)
+    };
+    // The recorder file: 253 frames, median interval 0.1 s, one interval over 3 × the median (a gap):
+    // 11 windows of 20 (33 frames left over) instead of the 12 a gapless file would give; with --hop 1,
+    // 215 instead of 234.
+    let r = report(&recorder, "20");
+    let node = &r["recording"]["framing"]["nodes"][0];
+    assert_eq!(
+        (
+            &node["frames"],
+            &node["windows"],
+            &node["left_over"],
+            &node["gaps"],
+            &node["duplicates"]
+        ),
+        (
+            &Value::from(253),
+            &Value::from(11),
+            &Value::from(33),
+            &Value::from(1),
+            &Value::from(0)
+        )
+    );
+    assert!(node["node"].is_null());
+    assert_eq!(r["windows"], 11);
+    assert_eq!(r["labelled_windows"], 0);
+    assert!(r["recording"]["synthetic_windows"] == 0);
+    let codes: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"no-labels"), "{codes:?}");
+    let r = report(&recorder, "1");
+    assert_eq!(r["windows"], 215);
+    assert_eq!(r["recording"]["framing"]["nodes"][0]["left_over"], 19);
+
+    // The raw file: per node, only the 64-bin frames are framed (the first 56 amplitudes); 128- and
+    // 192-bin frames are skipped and counted, as are the vitals, feature and untyped lines.
+    let r = report(&raw, "20");
+    let f = &r["recording"]["framing"];
+    assert_eq!(
+        f["skipped_types"],
+        serde_json::json!({"feature": 236, "untyped": 2, "vitals": 236})
+    );
+    let nodes = f["nodes"].as_array().unwrap();
+    let by_node = |k: u64| nodes.iter().find(|n| n["node"] == k).unwrap().clone();
+    let (n1, n2) = (by_node(1), by_node(2));
+    assert_eq!(
+        n1["widths"],
+        serde_json::json!({"64": 2133, "128": 503, "192": 23})
+    );
+    assert_eq!(
+        n2["widths"],
+        serde_json::json!({"64": 1994, "128": 631, "192": 25})
+    );
+    assert_eq!(
+        (
+            &n1["frames"],
+            &n1["windows"],
+            &n1["gaps"],
+            &n1["left_over"],
+            &n1["skipped_width"]
+        ),
+        (
+            &Value::from(2133),
+            &Value::from(93),
+            &Value::from(26),
+            &Value::from(273),
+            &Value::from(526)
+        )
+    );
+    assert_eq!(
+        (
+            &n2["frames"],
+            &n2["windows"],
+            &n2["gaps"],
+            &n2["left_over"],
+            &n2["skipped_width"]
+        ),
+        (
+            &Value::from(1994),
+            &Value::from(90),
+            &Value::from(21),
+            &Value::from(194),
+            &Value::from(656)
+        )
+    );
+    assert_eq!(r["windows"], 183);
+    assert_eq!(r["skipped_lines"], 0, "no line of either file is an error");
+    // The text report says how the frames were framed.
+    let o = countscope(&[
+        "report",
+        "--model",
+        model.to_str().unwrap(),
+        raw.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("node 1: 2133 frames (2133 × 64, 503 × 128, 23 × 192), 93 window(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lines of other types skipped: 236 feature, 2 untyped, 236 vitals"),
+        "{text}"
+    );
+}
+
+/// A frame file shorter than one window says so, with no window and no panic.
+#[test]
+fn a_frame_file_shorter_than_a_window_says_so() {
+    let dir = tmpdir("short-frames");
+    let lines: String = (0..12)
+        .map(|i| {
+            let amps: Vec<String> = (0..56).map(|s| s.to_string()).collect();
+            format!(
+                "{{\"timestamp\":{},\"subcarriers\":[{}]}}\n",
+                100.0 + i as f64 * 0.1,
+                amps.join(",")
+            )
+        })
+        .collect();
+    let rec = write(&dir, "short.csi.jsonl", lines);
+    let o = countscope(&["report", "--model", &fixture_str("always_zero.onnx"), &rec]);
+    fails_with(&o, "no usable window");
+    says(&o, "12 frames");
+    says(&o, "0 window(s), 12 frame(s) left over");
+}

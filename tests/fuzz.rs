@@ -95,13 +95,15 @@ fn parser_survives_arbitrary_and_mutated_input() {
         .take(3)
         .collect();
     let base = base.join(&b'\n');
+    // RuView's CSI frame files too (recorder and raw ESP32 lines): windows come from the framer.
+    let frames = common::frame_lines().into_bytes();
     let (mut cases, mut windows, mut errors) = (0u64, 0u64, 0u64);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     while Instant::now() < deadline {
         let input = if rng.below(3) == 0 {
             (0..rng.below(4096)).map(|_| rng.next() as u8).collect()
         } else {
-            mutate(&base, &mut rng)
+            mutate(if rng.below(2) == 0 { &base } else { &frames }, &mut rng)
         };
         let policy = [
             LayoutPolicy::Labelled,

@@ -6,11 +6,13 @@
 //! metadata) or a [`LineError`] naming the 1-based line number and what is wrong. What to do with bad lines
 //! (keep going or stop) is the caller's policy, see [`crate::replay::Replay`].
 
+pub mod frames;
 mod gzip;
 mod line;
 mod parser;
 mod reader;
 
+pub use frames::{Framing, NodeFraming};
 pub use gzip::{Decoder, StreamError};
 pub use parser::{Parser, MAX_LINE_BYTES};
 pub use reader::Reader;

@@ -1,5 +1,6 @@
 //! The push parser: bytes in, in chunks of any size split anywhere; records and line errors out.
 
+use super::frames::{self, Framer, Framing};
 use super::{line::parse_line, LayoutPolicy, LineError, Record};
 
 /// The longest line accepted. A real window line is ≈ 5–15 KB; a file without newlines must not make the
@@ -20,6 +21,10 @@ pub struct Parser {
     line: u64,
     /// The current line overflowed [`MAX_LINE_BYTES`]; its bytes are being dropped until the newline.
     overlong: bool,
+    /// Frames of RuView's CSI frame files, gathered into windows per node.
+    framer: Framer,
+    /// Whether any frame line was seen (the input is a frame file).
+    frames_seen: bool,
 }
 
 impl Parser {
@@ -30,7 +35,20 @@ impl Parser {
             pending: Vec::new(),
             line: 0,
             overlong: false,
+            framer: Framer::new(crate::N_FRAMES, policy),
+            frames_seen: false,
         }
+    }
+
+    /// Frames between the starts of windows framed from a CSI frame file (default 20, no overlap; 1 is
+    /// RuView's sliding cog). Call before the first push.
+    pub fn set_hop(&mut self, hop: usize) {
+        self.framer = Framer::new(hop, self.policy);
+    }
+
+    /// How a CSI frame file was framed (`None` for a paired recording).
+    pub fn framing(&self) -> Option<Framing> {
+        self.frames_seen.then(|| self.framer.framing())
     }
 
     /// Feed the next chunk; every line it completes is appended to `out`, in order.
@@ -89,7 +107,7 @@ impl Parser {
         }
     }
 
-    fn emit(&self, mut bytes: &[u8], out: &mut Vec<Result<Record, LineError>>) {
+    fn emit(&mut self, mut bytes: &[u8], out: &mut Vec<Result<Record, LineError>>) {
         if self.line == 1 {
             bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         }
@@ -98,6 +116,15 @@ impl Parser {
             return;
         }
         let line = self.line;
+        // A frame of a CSI frame file (recorder or raw ESP32): windows come from the framer.
+        if frames::is_frame_line(bytes, self.frames_seen) {
+            self.frames_seen = true;
+            match frames::parse_frame(bytes) {
+                Ok(read) => out.extend(self.framer.push(line, read).map(Ok)),
+                Err(reason) => out.push(Err(LineError { line, reason })),
+            }
+            return;
+        }
         out.push(parse_line(bytes, line, self.policy).map_err(|reason| LineError { line, reason }));
     }
 }

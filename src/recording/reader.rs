@@ -45,6 +45,16 @@ impl Reader {
         std::mem::swap(&mut self.lines, buf);
     }
 
+    /// Frames between window starts in a CSI frame file ([`Parser::set_hop`]). Call before the first push.
+    pub fn set_hop(&mut self, hop: usize) {
+        self.parser.set_hop(hop);
+    }
+
+    /// How a CSI frame file was framed (`None` for a paired recording).
+    pub fn framing(&self) -> Option<super::Framing> {
+        self.parser.framing()
+    }
+
     /// Whether the input was gzip (known after two bytes).
     pub fn is_gzip(&self) -> bool {
         self.decoder.is_gzip()

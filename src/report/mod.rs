@@ -108,6 +108,8 @@ pub struct RecordingSummary {
     pub synthetic_windows: u64,
     /// How the synthetic windows were made (the first `synthetic` tag).
     pub synthetic_source: Option<String>,
+    /// How a CSI frame file's frames were framed into windows, per node (`null` for a paired recording).
+    pub framing: Option<crate::recording::Framing>,
 }
 
 /// Everything countscope says about one replay.
@@ -219,6 +221,7 @@ impl Report {
                 bytes: outcome.bytes,
                 gzip: d.gzip,
                 stream_error: d.stream_error.clone(),
+                framing: d.framing.clone(),
                 synthetic_windows: d.synthetic_windows,
                 synthetic_source: d.synthetic_source.clone(),
             },

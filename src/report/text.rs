@@ -82,6 +82,9 @@ impl Report {
         if let Some(input) = &self.input {
             let _ = writeln!(s, "{}", input.description);
         }
+        if let Some(f) = &self.recording.framing {
+            let _ = writeln!(s, "{}", f.describe());
+        }
         let _ = writeln!(s, "{}", self.layout.description);
         for e in self.bad_lines.iter().take(10) {
             let _ = writeln!(s, "  skipped {e}");

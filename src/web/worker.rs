@@ -133,6 +133,8 @@ pub struct ReplayRequest {
     pub shard: usize,
     /// How many shards share the replay (default 1).
     pub shards: Option<usize>,
+    /// Frames between window starts in a CSI frame file (default 20; 1 is RuView's sliding cog).
+    pub hop: Option<usize>,
 }
 
 /// Whose statistics z-score the input.
@@ -788,7 +790,11 @@ async fn open_session(
     } else {
         model
     };
-    Session::new(&model, layout, keep_windows, shard, shards)
+    let mut session = Session::new(&model, layout, keep_windows, shard, shards)?;
+    if let Some(hop) = r.hop {
+        session.replay.set_hop(hop);
+    }
+    Ok(session)
 }
 
 /// Where a source's chunks go.

@@ -140,3 +140,29 @@ pub fn bad_ruview_safetensors() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ),
     ]
 }
+
+/// A small CSI frame file mixing both of RuView's frame formats (deterministic): recorder frames, raw
+/// ESP32 frames of two nodes (64 and 128 bins) and a vitals line, for the fuzzer's frame corpus.
+#[allow(dead_code)]
+pub fn frame_lines() -> String {
+    let mut out = String::new();
+    for i in 0..24 {
+        let amps: Vec<String> = (0..56)
+            .map(|s| ((i * 7 + s * 3) % 40).to_string())
+            .collect();
+        out.push_str(&format!(
+            "{{\"timestamp\":{},\"subcarriers\":[{}],\"rssi\":-40}}\n",
+            1000.0 + i as f64 * 0.1,
+            amps.join(",")
+        ));
+    }
+    for i in 0..50 {
+        let pairs = if i % 9 == 4 { 128 } else { 64 };
+        let hex: String = (0..pairs)
+            .map(|k| format!("{:02x}{:02x}", (i * 5 + k) as u8, (k * 3) as u8))
+            .collect();
+        out.push_str(&format!("{{\"timestamp\":{},\"node_id\":{},\"type\":\"raw_csi\",\"iq_hex\":\"{hex}\",\"subcarriers\":{pairs}}}\n", 2000.0 + (i / 2) as f64 * 0.05, 1 + i % 2));
+    }
+    out.push_str("{\"timestamp\":2003.0,\"node_id\":1,\"type\":\"vitals\",\"n_persons\":2}\n");
+    out
+}

@@ -110,6 +110,7 @@ export function renderReport(el, r, text, modelName) {
     </div>
     ${u ? `<p class="uncertainty">${esc(u.description)}</p>` : ''}
     <h4>What it means</h4><ul class="findings">${findings || '<li>nothing to flag</li>'}</ul>
+    ${r.recording.framing ? `<p class="framing"><b>Framing:</b> ${esc(r.recording.framing.description).replace(/\n/g, '<br>')}</p>` : ''}
     <p><b>Layout:</b> ${esc(r.layout.description)}</p>
     <p><b>Calibration:</b> ${esc(r.calibration.description)}</p>
     ${r.input ? `<p class="input-summary"><b>Fed:</b> ${esc(r.input.description)}</p>` : ''}

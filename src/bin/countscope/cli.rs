@@ -65,6 +65,11 @@ struct ReplayOptions {
     /// statistics (RuView's own). The report says it was used.
     #[arg(long, value_name = "FROM", value_parser = ["recording"])]
     normalise: Option<String>,
+    /// For a CSI frame file (RuView's recorder `*.csi.jsonl`, or raw ESP32 frames): frames between the
+    /// starts of windows, 1–20. 20 (default): windows of 20 frames do not overlap; 1: a window after every
+    /// frame, as RuView's count cog slides. Windows are framed per node and never span a gap.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
+    hop: u16,
 }
 
 #[derive(Subcommand)]
@@ -574,6 +579,7 @@ fn replay_recording(
         }
     }
     let mut replay = Replay::new(model, options.layout, options.strict);
+    replay.set_hop(options.hop as usize);
     let mut progress = output::Progress::new(files::size_of(recording));
     each_chunk(&mut |chunk| {
         replay.push(chunk)?;

@@ -35,6 +35,11 @@ fn wasi_with(var: &str, args: &[&str]) -> Output {
         .arg(format!("{REPO}::/repo"));
     if let Some(up) = upstream() {
         cmd.arg("--dir").arg(format!("{}::/upstream", up.display()));
+        let recordings = up.join("../ruview-recordings");
+        if recordings.exists() {
+            cmd.arg("--dir")
+                .arg(format!("{}::/recordings", recordings.display()));
+        }
     }
     cmd.arg(component)
         .args(args)
@@ -373,4 +378,60 @@ fn the_wasm_kernel_changes_no_logit_beyond_1e5() {
     }
     assert!(worst <= 1e-5, "largest logit difference {worst}");
     eprintln!("wasm kernel on vs off: largest logit difference {worst:e} over 747 windows");
+}
+
+/// RuView's real CSI files under wasmtime: the same framing, windows and predictions as native.
+#[test]
+#[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
+fn wasmtime_frames_ruviews_real_csi_files_as_native_does() {
+    let up = upstream().expect("../shared/upstream must sit beside the checkout");
+    let model = Path::new(REPO).join("artifacts/count_v1.onnx");
+    let (m_n, m_w) = both(&model);
+    for name in [
+        "rec_1772470567081-20260302_165607.csi.jsonl",
+        "pretrain-1775182186.csi.jsonl",
+    ] {
+        let host = up.join("../ruview-recordings").join(name);
+        let guest = format!("/recordings/{name}");
+        let a = native(&["report", "--json", "--model", &m_n, host.to_str().unwrap()]);
+        let b = wasi(&["report", "--json", "--model", &m_w, &guest]);
+        assert_eq!(
+            a.status.code(),
+            b.status.code(),
+            "{}",
+            String::from_utf8_lossy(&b.stderr)
+        );
+        let (a, b): (Value, Value) = (
+            serde_json::from_slice(&a.stdout).unwrap(),
+            serde_json::from_slice(&b.stdout).unwrap(),
+        );
+        assert_eq!(
+            a["recording"]["framing"], b["recording"]["framing"],
+            "{name}"
+        );
+        assert!(a["windows"].as_u64().unwrap() > 0);
+        for key in ["windows", "per_class", "findings", "skipped_lines"] {
+            assert_eq!(a[key], b[key], "{name}: {key}");
+        }
+        let (pa, pb) = (
+            lines(&native(&[
+                "replay",
+                "--model",
+                &m_n,
+                host.to_str().unwrap(),
+            ])),
+            lines(&wasi(&["replay", "--model", &m_w, &guest])),
+        );
+        assert_eq!(pa.len(), pb.len());
+        for (x, y) in pa.iter().zip(&pb) {
+            assert_eq!((&x["line"], &x["count"]), (&y["line"], &y["count"]));
+            for (p, q) in logits(x).iter().zip(logits(y)) {
+                assert!(
+                    (p - q).abs() <= 1e-5,
+                    "{name} line {}: {p} vs {q}",
+                    x["line"]
+                );
+            }
+        }
+    }
 }

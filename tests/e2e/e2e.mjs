@@ -466,6 +466,23 @@ await check('two models dropped: both drawn, disagreements to jump between, the 
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=next-wrong]').innerText), 'wrong ▶');
 });
 
+await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node as the CLI frames it, no SYNTHETIC badge", async () => {
+  const rec = join(ROOT, '../shared/upstream/ruview-recordings/rec_1772470567081-20260302_165607.csi.jsonl');
+  assert.ok(existsSync(rec), `${rec} must exist (../shared beside the checkout)`);
+  const outcome = nextOutcome(page);
+  await drop(page, [file(rec)]);
+  const got = await outcome;
+  assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
+  const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  const cli = cliReport(rec, join(ROOT, 'artifacts/count_v1.onnx'));
+  assert.equal(report.windows, 11);
+  assert.deepEqual(report.recording.framing, cli.recording.framing);
+  assert.deepEqual(report.per_class.map((c) => c.predicted), cli.per_class.map((c) => c.predicted));
+  assert.equal(report.labelled_windows, 0);
+  assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.synthetic').hidden), true);
+  assert.match(await shadow(page, '.framing'), /253 frames .* 11 window\(s\), 33 frame\(s\) left over, 1 gap\(s\)/);
+});
+
 await check('the embed page runs two independent replays', async () => {
   const embed = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   embed.on('pageerror', (e) => pageErrors.push(e.message));

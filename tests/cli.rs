@@ -1154,3 +1154,50 @@ fn a_frame_file_shorter_than_a_window_says_so() {
     says(&o, "12 frames");
     says(&o, "0 window(s), 12 frame(s) left over");
 }
+
+/// `countscope convert` writes a frame file's windows in RuView's paired format: replaying the converted
+/// file gives the same windows and logits as replaying the frame file; a paired file is refused.
+#[test]
+fn convert_writes_the_framing_as_paired_lines() {
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/upstream/ruview-recordings/rec_1772470567081-20260302_165607.csi.jsonl");
+    assert!(rec.exists(), "{} must exist", rec.display());
+    let dir = tmpdir("convert");
+    let out = dir.join("rec.paired.jsonl");
+    let o = countscope(&[
+        "convert",
+        rec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    says(&o, "11 window(s) written");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(text.lines().count(), 11);
+    assert_eq!(first["csi_shape"], serde_json::json!([20, 56]));
+    assert_eq!(first["csi"].as_array().unwrap().len(), 1120);
+    assert!(
+        first.get("n_persons_mode").is_none(),
+        "no labels are made up"
+    );
+    let model = fixture_str("countnet_inline.onnx");
+    let replay = |p: &Path| {
+        let o = countscope(&["replay", "--model", &model, p.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (replay(&rec), replay(&out));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["count_logits"], y["count_logits"]);
+        assert_eq!(x["ts_start"], y["ts_start"]);
+    }
+    // A paired recording needs no converting.
+    let paired = write(&dir, "tail.paired.jsonl", seed_tail());
+    fails_with(&countscope(&["convert", &paired]), "not a CSI frame file");
+}

@@ -465,6 +465,24 @@ fn window(frames: &VecDeque<(u64, f64, [f32; N_SUBCARRIERS])>, policy: LayoutPol
     }
 }
 
+/// A window framed from a CSI frame file, as one line of RuView's paired format: `csi` frame-major
+/// (the record must hold it as stored, [`LayoutPolicy::AsStored`]), `csi_shape` `[20,56]`, `ts_start` and
+/// `ts_end` as ISO-8601, and no labels.
+pub fn paired_line(record: &Record) -> String {
+    let csi: Vec<String> = record.window.iter().map(|v| format!("{v}")).collect();
+    let time = |t: Option<f64>| {
+        t.map_or("null".to_string(), |t| {
+            format!("\"{}\"", crate::time::format_iso8601(t))
+        })
+    };
+    format!(
+        "{{\"csi\":[{}],\"csi_shape\":[{N_FRAMES},{N_SUBCARRIERS}],\"ts_start\":{},\"ts_end\":{}}}",
+        csi.join(","),
+        time(record.ts_start),
+        time(record.ts_end)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

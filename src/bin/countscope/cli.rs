@@ -100,6 +100,19 @@ enum Command {
     /// deterministic pseudo-random windows or a recording's, and optionally the parser's throughput. The
     /// same code runs natively and under wasmtime (`cargo xtask bench` runs both, and the peers).
     Bench(bench::Options),
+    /// Frame a CSI frame file (RuView's recorder `*.csi.jsonl`, or raw ESP32 frames) into windows as
+    /// `replay` does (per node, gaps respected) and write them in RuView's paired format (`csi` frame-major,
+    /// `csi_shape` [20,56], `ts_start`/`ts_end`; no labels), which RuView's own tools read.
+    Convert {
+        /// The CSI frame file (plain or gzip).
+        recording: PathBuf,
+        /// Frames between window starts, 1–20 (as `replay --hop`).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
+        hop: u16,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Write a SYNTHETIC recording in RuView's paired-JSONL format from a physical channel model (rooms,
     /// moving and breathing people, multipath, noise, AGC, dropped frames). Every line is marked synthetic.
     Simulate {
@@ -238,6 +251,11 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             json,
         } => inspect(&model, weights.as_deref(), json),
         Command::Bench(options) => bench::run(options),
+        Command::Convert {
+            recording,
+            hop,
+            output,
+        } => convert(&recording, hop as usize, output.as_deref()),
         Command::Simulate {
             seed,
             room,
@@ -379,6 +397,65 @@ fn compare(
         write!(stdout, "{}", comparison.to_text())?;
     }
     Ok(0)
+}
+
+/// `countscope convert`: a CSI frame file's windows, written as paired lines.
+fn convert(recording: &Path, hop: usize, output: Option<&Path>) -> Result<u8, Fatal> {
+    use countscope::recording::Reader;
+    // As stored: the framer's windows stay frame-major, which is how the paired format's `csi` is filled.
+    let mut reader = Reader::new(LayoutPolicy::AsStored);
+    reader.set_hop(hop);
+    let file: Box<dyn Write> = match output {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(file);
+    let (mut lines, mut written, mut bad) = (Vec::new(), 0u64, 0u64);
+    let mut write_lines = |lines: &mut Vec<_>, out: &mut dyn Write| -> Result<(), Fatal> {
+        for item in lines.drain(..) {
+            match item {
+                Ok(record) => {
+                    writeln!(
+                        out,
+                        "{}",
+                        countscope::recording::frames::paired_line(&record)
+                    )?;
+                    written += 1;
+                }
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("countscope: skipped {e}");
+                }
+            }
+        }
+        Ok(())
+    };
+    files::for_each_chunk(recording, &mut |chunk: &[u8]| {
+        reader
+            .push(chunk)
+            .map_err(|e| Fatal::Message(format!("{}: {e}", recording.display())))?;
+        reader.take_lines(&mut lines);
+        write_lines(&mut lines, &mut out)
+    })?;
+    let end = reader.finish();
+    reader.take_lines(&mut lines);
+    write_lines(&mut lines, &mut out)?;
+    end.map_err(|e| Fatal::Message(format!("{}: {e}", recording.display())))?;
+    out.flush()?;
+    let Some(framing) = reader.framing() else {
+        return Err(Fatal::Message(format!(
+            "{}: not a CSI frame file (no line names subcarriers, iq_hex or a type): a paired recording needs no converting",
+            recording.display()
+        )));
+    };
+    eprintln!(
+        "countscope: {written} window(s) written, {bad} bad line(s)\n{}",
+        framing.describe()
+    );
+    Ok(if written > 0 { 0 } else { 2 })
 }
 
 fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {

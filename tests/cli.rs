@@ -1059,6 +1059,24 @@ fn ruviews_real_csi_files_replay_framed_per_node() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     assert!(codes.contains(&"no-labels"), "{codes:?}");
+    // The copy shipped in artifacts/real/ is that file, gzipped, and replays the same.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts/real/rec_1772470567081-20260302_165607.csi.jsonl.gz");
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&shipped).unwrap()),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(
+        plain,
+        std::fs::read(&recorder).unwrap(),
+        "artifacts/real/ holds RuView's file unchanged"
+    );
+    assert_eq!(
+        report(&shipped, "20")["recording"]["framing"],
+        r["recording"]["framing"]
+    );
     let r = report(&recorder, "1");
     assert_eq!(r["windows"], 215);
     assert_eq!(r["recording"]["framing"]["nodes"][0]["left_over"], 19);

@@ -173,6 +173,10 @@ class CountscopeReplay extends HTMLElement {
     const models = resultB ? `models A ${this.modelName} and B ${this.modelNameB}` : `model ${this.modelName}`;
     this.$('.sources').textContent = `${result.name} · ${models} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
     this.$('.synthetic').hidden = !(this.report.recording.synthetic_windows > 0);
+    // Measured (no simulator tag) and without labels: said, and the truth-based plots stay away.
+    const unlabelled = this.report.labelled_windows === 0;
+    this.$('.real').hidden = !(unlabelled && !(this.report.recording.synthetic_windows > 0));
+    this.$('.root').classList.toggle('unlabelled', unlabelled);
     this.redraw();
     // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));

@@ -481,6 +481,17 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   assert.equal(report.labelled_windows, 0);
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.synthetic').hidden), true);
   assert.match(await shadow(page, '.framing'), /253 frames .* 11 window\(s\), 33 frame\(s\) left over, 1 gap\(s\)/);
+  // Real and unlabelled, said; no empty truth plots.
+  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => getComputedStyle(r.querySelector(sel)).display !== 'none' && !r.querySelector(sel).hidden; return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]') }; });
+  assert.deepEqual(shown, { real: true, note: true, confusion: false });
+  // The copy shipped in artifacts/real/, as the first page offers it.
+  const real = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
+  real.on('pageerror', (e) => pageErrors.push(e.message));
+  await real.goto(BASE);
+  await real.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  await real.click('a.real-sample');
+  await real.waitForFunction(() => document.querySelector('countscope-replay')?.report?.windows === 11, null, { timeout: 120_000 });
+  await real.close();
 });
 
 await check('the embed page runs two independent replays', async () => {

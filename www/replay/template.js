@@ -10,6 +10,7 @@ TEMPLATE.innerHTML = `
   <div class="bar load-bar">
     <span class="sources"></span>
     <span class="synthetic" hidden title="These windows were made by a simulator, not measured">SYNTHETIC</span>
+    <span class="real" hidden title="No simulator tag: measured CSI, without ground truth">REAL, UNLABELLED</span>
     <span class="grow"></span>
     <button class="full-only" data-act="open" title="Open a recording, a model (+ .onnx.data or .safetensors, or a .safetensors alone), a .temperature">Open files…</button>
     <input type="file" multiple hidden>
@@ -31,14 +32,16 @@ TEMPLATE.innerHTML = `
     <button class="full-only" data-act="link" title="Copy a link to this moment: the window, the zoom, the model and the recording">Copy link</button>
   </div>
   <div class="readout" aria-live="off"></div>
+  <p class="no-truth">This recording carries no ground truth: the plots show what the model predicts and how
+    sure it is, and nothing here says whether it is right (no accuracy, confusion or reliability).</p>
   <div class="plots">
     <figure class="wide"><figcaption><span class="one-model">Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red</span><span class="two-models">Model A (blue, wide) and model B (orange, thin) vs ground truth (grey); windows where they disagree shaded</span> · <span class="zoom-note"></span></figcaption><canvas data-plot="timeline"></canvas></figure>
     <figure class="wide"><figcaption>Confidence: right (teal), wrong (red), unlabelled (grey)<span class="two-models"> of model A; model B's as an orange line</span></figcaption><canvas data-plot="confidence"></canvas></figure>
     <figure class="wide two-models"><figcaption>Difference: windows model A got right minus windows model B got right, so far (rising: A ahead)</figcaption><canvas data-plot="difference"></canvas></figure>
     <figure><figcaption>Current window (56 subcarriers × 20 frames)</figcaption><canvas data-plot="heatmap"></canvas></figure>
     <figure><figcaption>Class probabilities (truth outlined)<span class="two-models">: A left (blue), B right (orange)</span></figcaption><canvas data-plot="probs"></canvas></figure>
-    <figure><figcaption>Confusion (rows: truth)<span class="two-models"> of model A</span></figcaption><canvas data-plot="confusion"></canvas></figure>
-    <figure><figcaption>Reliability of the confidence<span class="two-models"> of model A</span></figcaption><canvas data-plot="reliability"></canvas></figure>
+    <figure class="labelled-only"><figcaption>Confusion (rows: truth)<span class="two-models"> of model A</span></figcaption><canvas data-plot="confusion"></canvas></figure>
+    <figure class="labelled-only"><figcaption>Reliability of the confidence<span class="two-models"> of model A</span></figcaption><canvas data-plot="reliability"></canvas></figure>
   </div>
   <section class="comparison two-models"></section>
   <section class="report"></section>

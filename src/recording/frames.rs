@@ -36,6 +36,8 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 pub const GAP_FACTOR: f64 = 3.0;
 /// Intervals a node must have shown before a gap can be called.
 pub const MIN_INTERVALS: usize = 4;
+/// Line types counted by name; further ones are counted together.
+const MAX_TYPES: usize = 32;
 
 /// What a frame line holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -353,6 +355,11 @@ impl Framer {
         let frame = match read {
             FrameLine::Frame(f) => *f,
             FrameLine::Skipped(Skip::Type(t)) => {
+                // Bounded, whatever a hostile file holds: at most MAX_TYPES names of at most 40 chars.
+                let mut t: String = t.chars().take(40).collect();
+                if self.skipped_types.len() >= MAX_TYPES && !self.skipped_types.contains_key(&t) {
+                    t = "(other types)".into();
+                }
                 *self.skipped_types.entry(t).or_default() += 1;
                 return None;
             }

@@ -1134,6 +1134,38 @@ fn ruviews_real_csi_files_replay_framed_per_node() {
     );
     assert_eq!(r["windows"], 183);
     assert_eq!(r["skipped_lines"], 0, "no line of either file is an error");
+    // `scan` reads the same framing without a model.
+    let o = countscope(&["scan", "--json", raw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let scan = json(&o);
+    assert_eq!(scan["framing"], r["recording"]["framing"]);
+    assert_eq!(
+        (&scan["windows"], &scan["labelled_windows"]),
+        (&Value::from(183), &Value::from(0))
+    );
+    assert!(scan["synthetic"].is_null());
+    // RuView's own v0.0.2 model (ONNX filled from its safetensors) replays the real files too: raw
+    // amplitudes, which it was never trained on, and the report says so.
+    if let Some(up) = upstream() {
+        let o = countscope(&[
+            "report",
+            "--json",
+            "--model",
+            up.join("count_v1.onnx").to_str().unwrap(),
+            "--weights",
+            up.join("count_v1.safetensors").to_str().unwrap(),
+            recorder.to_str().unwrap(),
+        ]);
+        let rv = json(&o);
+        assert_eq!(rv["windows"], 11);
+        let codes: Vec<&str> = rv["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"input-not-normalised"), "{codes:?}");
+    }
     // The text report says how the frames were framed.
     let o = countscope(&[
         "report",

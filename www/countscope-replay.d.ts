@@ -60,6 +60,8 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
  *   page also reads `?model-b=`; dropping two models does the same);
  * - `layout`: `labelled` (default) | `frame-major` | `as-stored`;
  * - `normalise`: `model` (default) | `recording` (z-score with the recording's own statistics);
+ * - `hop`: for a CSI frame file, frames between window starts: `20` (default, no overlap), `10`, `5` or
+ *   `1` (RuView's sliding cog);
  * - `workers`: replay workers (default one per core, at most 4);
  * - `start`: the window to open at, a window number (`1234`) or a time from the first window (`754s`,
  *   `12:34`); `view`: the range to zoom onto, `A-B` in the same forms (`1000-1400`, `10:00-12:30`);

@@ -26,7 +26,7 @@ const DEFAULT_MODEL = here('../artifacts/count_v1.onnx');
 const DEFAULT_RECORDING = here('../artifacts/recordings/room0-30min.paired.jsonl.gz');
 
 class CountscopeReplay extends HTMLElement {
-  static observedAttributes = ['recording', 'model', 'model-b', 'layout', 'normalise', 'start', 'view'];
+  static observedAttributes = ['recording', 'model', 'model-b', 'layout', 'normalise', 'hop', 'start', 'view'];
 
   constructor() {
     super();
@@ -133,7 +133,8 @@ class CountscopeReplay extends HTMLElement {
     const token = (this.loadToken = (this.loadToken ?? 0) + 1);
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
-    const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, shards: this.workers.all.length };
+    const hop = Number(this.option('hop')) || null;
+    const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, hop, shards: this.workers.all.length };
     const helperWasm = [];
     let result, resultB = null, comparison = null;
     try {
@@ -295,7 +296,8 @@ class CountscopeReplay extends HTMLElement {
     for (const sel of ['.targets', '.cross-room']) this.$(sel).addEventListener('change', () => this.rescore());
     this.$('.layout').value = this.getAttribute('layout') || 'labelled';
     this.$('.normalise').value = this.getAttribute('normalise') === 'recording' ? 'recording' : 'model';
-    for (const sel of ['.layout', '.normalise']) {
+    this.$('.hop').value = ['1', '5', '10', '20'].includes(this.getAttribute('hop')) ? this.getAttribute('hop') : '20';
+    for (const sel of ['.layout', '.normalise', '.hop']) {
       this.$(sel).addEventListener('change', () => {
         if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
       });

@@ -11,6 +11,7 @@ mod gzip;
 mod line;
 mod parser;
 mod reader;
+pub mod scan;
 
 pub use frames::{Framing, NodeFraming};
 pub use gzip::{Decoder, StreamError};

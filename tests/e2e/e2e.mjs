@@ -484,6 +484,13 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   // Real and unlabelled, said; no empty truth plots.
   const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => getComputedStyle(r.querySelector(sel)).display !== 'none' && !r.querySelector(sel).hidden; return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]') }; });
   assert.deepEqual(shown, { real: true, note: true, confusion: false });
+  // The hop control: 1 frame between windows, as RuView's cog slides (the CLI's --hop 1), then back.
+  for (const [hop, windows] of [['1', 215], ['20', 11]]) {
+    const again = nextOutcome(page);
+    await page.evaluate((hop) => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.hop'); s.value = hop; s.dispatchEvent(new Event('change')); }, hop);
+    assert.equal((await again).kind, 'replayed');
+    assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').report.windows), windows, `hop ${hop}`);
+  }
   // The copy shipped in artifacts/real/, as the first page offers it.
   const real = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
   real.on('pageerror', (e) => pageErrors.push(e.message));

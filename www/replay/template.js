@@ -50,6 +50,7 @@ TEMPLATE.innerHTML = `
     <label><input type="checkbox" class="cross-room"> cross-room</label>
     <label title="How a flat csi array maps onto the model's [56][20] (the CLI's --layout)">Layout <select class="layout"><option value="labelled">as labelled (csi_shape)</option><option value="frame-major">frame-major [20][56]</option><option value="as-stored">as stored</option></select></label>
     <label title="Z-score each subcarrier before the model (the CLI's --normalise): with the model's own statistics when it carries them, or with the recording's own (read in a first pass) for a model that carries none, as RuView's own">Normalise <select class="normalise"><option value="model">model's own</option><option value="recording">recording's statistics</option></select></label>
+    <label title="For a CSI frame file (RuView's recorder or raw ESP32 frames): frames between window starts (the CLI's --hop). Windows are 20 frames of one node and never span a gap">Hop <select class="hop"><option value="20">20 (no overlap)</option><option value="10">10</option><option value="5">5</option><option value="1">1 (RuView's sliding cog)</option></select></label>
     <span class="grow"></span>
     <button data-act="csv">Per-frame CSV</button>
     <button data-act="json">Report JSON</button>

@@ -100,6 +100,21 @@ enum Command {
     /// deterministic pseudo-random windows or a recording's, and optionally the parser's throughput. The
     /// same code runs natively and under wasmtime (`cargo xtask bench` runs both, and the peers).
     Bench(bench::Options),
+    /// Describe a recording without a model: windows, labels, times, layouts, bad lines, and for a CSI
+    /// frame file how its frames frame into windows per node.
+    Scan {
+        /// The recording (paired, or a CSI frame file; plain or gzip).
+        recording: PathBuf,
+        /// How flat `csi` arrays map to the model's [56][20] (as `report --layout`).
+        #[arg(long, default_value = "labelled")]
+        layout: LayoutPolicy,
+        /// Frames between window starts in a CSI frame file, 1–20 (as `report --hop`).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
+        hop: u16,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Frame a CSI frame file (RuView's recorder `*.csi.jsonl`, or raw ESP32 frames) into windows as
     /// `replay` does (per node, gaps respected) and write them in RuView's paired format (`csi` frame-major,
     /// `csi_shape` [20,56], `ts_start`/`ts_end`; no labels), which RuView's own tools read.
@@ -256,6 +271,32 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             hop,
             output,
         } => convert(&recording, hop as usize, output.as_deref()),
+        Command::Scan {
+            recording,
+            layout,
+            hop,
+            json,
+        } => {
+            let mut scan = countscope::recording::scan::Scan::new(layout, hop as usize);
+            files::for_each_chunk(&recording, &mut |chunk: &[u8]| {
+                scan.push(chunk);
+                Ok(())
+            })?;
+            let result = scan.finish();
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &result)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "recording: {}\n{}",
+                    recording.display(),
+                    result.describe()
+                )?;
+            }
+            Ok(if result.windows > 0 { 0 } else { 2 })
+        }
         Command::Simulate {
             seed,
             room,

@@ -385,16 +385,24 @@ fn the_wasm_kernel_changes_no_logit_beyond_1e5() {
 #[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
 fn wasmtime_frames_ruviews_real_csi_files_as_native_does() {
     let up = upstream().expect("../shared/upstream must sit beside the checkout");
-    let model = Path::new(REPO).join("artifacts/count_v1.onnx");
-    let (m_n, m_w) = both(&model);
-    for name in [
-        "rec_1772470567081-20260302_165607.csi.jsonl",
-        "pretrain-1775182186.csi.jsonl",
-    ] {
+    // The sample model, and RuView's own (its ONNX with the data file beside it).
+    let sample = both(&Path::new(REPO).join("artifacts/count_v1.onnx"));
+    let ruview = (
+        up.join("count_v1.onnx").display().to_string(),
+        "/upstream/count_v1.onnx".to_string(),
+    );
+    for ((m_n, m_w), name) in [sample, ruview].iter().flat_map(|m| {
+        [
+            "rec_1772470567081-20260302_165607.csi.jsonl",
+            "pretrain-1775182186.csi.jsonl",
+        ]
+        .map(|name| (m.clone(), name))
+    }) {
+        let (m_n, m_w) = (m_n.as_str(), m_w.as_str());
         let host = up.join("../ruview-recordings").join(name);
         let guest = format!("/recordings/{name}");
-        let a = native(&["report", "--json", "--model", &m_n, host.to_str().unwrap()]);
-        let b = wasi(&["report", "--json", "--model", &m_w, &guest]);
+        let a = native(&["report", "--json", "--model", m_n, host.to_str().unwrap()]);
+        let b = wasi(&["report", "--json", "--model", m_w, &guest]);
         assert_eq!(
             a.status.code(),
             b.status.code(),
@@ -414,13 +422,8 @@ fn wasmtime_frames_ruviews_real_csi_files_as_native_does() {
             assert_eq!(a[key], b[key], "{name}: {key}");
         }
         let (pa, pb) = (
-            lines(&native(&[
-                "replay",
-                "--model",
-                &m_n,
-                host.to_str().unwrap(),
-            ])),
-            lines(&wasi(&["replay", "--model", &m_w, &guest])),
+            lines(&native(&["replay", "--model", m_n, host.to_str().unwrap()])),
+            lines(&wasi(&["replay", "--model", m_w, &guest])),
         );
         assert_eq!(pa.len(), pb.len());
         for (x, y) in pa.iter().zip(&pb) {

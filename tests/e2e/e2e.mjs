@@ -491,6 +491,17 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
     assert.equal((await again).kind, 'replayed');
     assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').report.windows), windows, `hop ${hop}`);
   }
+  // RuView's own model, dropped as published, on the raw ESP32 file: framed per node, as the CLI does.
+  const up = join(ROOT, '../shared/upstream/ruview-count-v0.0.2');
+  const raw = join(ROOT, '../shared/upstream/ruview-recordings/pretrain-1775182186.csi.jsonl');
+  const rv = nextOutcome(page);
+  await drop(page, ['count_v1.onnx', 'count_v1.safetensors', 'count_v1.temperature'].map((f) => file(join(up, f))).concat([file(raw)]));
+  assert.equal((await rv).kind, 'replayed');
+  const rvReport = await page.evaluate(() => document.querySelector('countscope-replay').report);
+  const rvCli = cliReport(raw, join(up, 'count_v1.onnx'));
+  assert.equal(rvReport.windows, 183);
+  assert.deepEqual(rvReport.recording.framing, rvCli.recording.framing);
+  assert.deepEqual(rvReport.per_class.map((c) => c.predicted), rvCli.per_class.map((c) => c.predicted));
   // The copy shipped in artifacts/real/, as the first page offers it.
   const real = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
   real.on('pageerror', (e) => pageErrors.push(e.message));

@@ -148,10 +148,19 @@ impl Profile {
                     "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
                     "-C target-feature=+simd128,+relaxed-simd",
                 ))?;
-            // The page loads one JS glue for either module: it must be the same glue.
+            // The page loads one JS glue for either module: it must be the same glue. Comments do not
+            // run, and wasm-bindgen's differ between the two builds (a closure's `shim_idx` in the comment
+            // over its cast intrinsic), so the code lines are compared.
             let glue = |dir: &Path| {
                 let p = dir.join(format!("{}.js", self.build.out_name));
-                std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Ok::<Vec<String>, String>(
+                    text.lines()
+                        .filter(|l| !l.trim_start().starts_with("//"))
+                        .map(str::to_owned)
+                        .collect(),
+                )
             };
             if glue(&out)? != glue(&self.pkg_dir())? {
                 return Err(format!(

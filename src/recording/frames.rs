@@ -246,7 +246,9 @@ pub struct NodeFraming {
     pub frame_rate: Option<f64>,
     /// The median interval between frames, in seconds.
     pub median_interval: Option<f64>,
-    /// Frames seen by width (bins): 56 and 64 are framed, others skipped.
+    /// Frames seen by width (bins): 56 and 64 are framed, others skipped. Keys are written as strings
+    /// (`{"64": 2133}`), which JSON needs and JavaScript objects hold.
+    #[serde(serialize_with = "string_keys")]
     pub widths: BTreeMap<usize, u64>,
     /// Frames skipped for their width.
     pub skipped_width: u64,
@@ -262,6 +264,15 @@ pub struct NodeFraming {
     first_ts: Option<f64>,
     #[serde(skip)]
     last_ts: Option<f64>,
+}
+
+/// A map with number keys, written with its keys as strings (serde_json does so itself; the page's
+/// serializer, like JavaScript, takes only string keys).
+pub(crate) fn string_keys<K: std::fmt::Display, S: serde::Serializer>(
+    map: &BTreeMap<K, u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.iter().map(|(k, v)| (k.to_string(), v)))
 }
 
 /// How a frame file was framed into windows: shown in every report on one.

@@ -22,7 +22,8 @@ pub struct RecordingScan {
     pub windows: u64,
     /// Of those, windows with a label, and how many of each count.
     pub labelled_windows: u64,
-    /// Labelled windows per person count.
+    /// Labelled windows per person count (keys written as strings, as JSON needs).
+    #[serde(serialize_with = "super::frames::string_keys")]
     pub labels: BTreeMap<u8, u64>,
     /// Start of the first window and end of the last (ISO-8601), when the recording says.
     pub first: Option<String>,

@@ -482,7 +482,7 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.synthetic').hidden), true);
   assert.match(await shadow(page, '.framing'), /253 frames .* 11 window\(s\), 33 frame\(s\) left over, 1 gap\(s\)/);
   // Real and unlabelled, said; no empty truth plots.
-  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => getComputedStyle(r.querySelector(sel)).display !== 'none' && !r.querySelector(sel).hidden; return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]') }; });
+  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => r.querySelector(sel).checkVisibility(); return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]') }; });
   assert.deepEqual(shown, { real: true, note: true, confusion: false });
   // The hop control: 1 frame between windows, as RuView's cog slides (the CLI's --hop 1), then back.
   for (const [hop, windows] of [['1', 215], ['20', 11]]) {

@@ -13,8 +13,8 @@
 use super::findings::{Finding, FindingCode, Severity};
 use super::metrics::Metrics;
 use super::uncertainty::{
-    block_rule_of, mcnemar_exact, BlockRule, Interval, Resampler, Scores, Uncertainty, RESAMPLES,
-    SEED,
+    block_rule_of, drawn, mcnemar_exact, percentile_95, BlockRule, Interval, Prefix, Resampler,
+    Scores, Uncertainty, RESAMPLES, SEED,
 };
 use crate::replay::FramePrediction;
 use crate::N_CLASSES;
@@ -278,13 +278,9 @@ fn paired(a: &Scores, b: &Scores, models: &[ModelSide; 2]) -> Option<Paired> {
             block_rule_of(&differences.each_ref().map(|d| &d[r.clone()]))
         })
         .collect();
-    let prefix = differences.map(|d| {
-        let mut p = vec![0.0];
-        for v in d {
-            p.push(p[p.len() - 1] + v);
-        }
-        p
-    });
+    let prefix = differences
+        .each_ref()
+        .map(|d| Prefix::new(d.iter().copied()));
     let mut values: [Vec<f64>; 3] = Default::default();
     Resampler::new(
         &a.lens,
@@ -293,26 +289,18 @@ fn paired(a: &Scores, b: &Scores, models: &[ModelSide; 2]) -> Option<Paired> {
         SEED,
     )
     .for_each(|pieces| {
-        let k: f64 = pieces.iter().map(|&(_, len)| len as f64).sum();
+        let k = drawn(pieces);
         for (v, p) in values.iter_mut().zip(&prefix) {
-            v.push(
-                pieces
-                    .iter()
-                    .map(|&(s, len)| p[s + len] - p[s])
-                    .sum::<f64>()
-                    / k,
-            );
+            v.push(p.sum(pieces) / k);
         }
     });
-    let interval = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-        Interval {
-            low: at(0.025),
-            high: at(0.975),
-        }
-    };
-    let [acc, near, mae] = values.map(interval);
+    // Differences are defined on every resample, so each has its interval.
+    let [acc, near, mae] = values.map(|v| {
+        percentile_95(v, RESAMPLES).unwrap_or(Interval {
+            low: 0.0,
+            high: 0.0,
+        })
+    });
     let (ma, mb) = (&models[0].metrics, &models[1].metrics);
     let d = |x: Option<f64>, y: Option<f64>| x.zip(y).map_or(0.0, |(x, y)| x - y);
     let effective: f64 = blocks.iter().map(|b| b.effective_windows).sum();

@@ -219,10 +219,10 @@ impl Resampler {
 }
 
 /// Prefix sums of a per-window series, so that a piece's sum is one difference.
-struct Prefix(Vec<f64>);
+pub(crate) struct Prefix(Vec<f64>);
 
 impl Prefix {
-    fn new(x: impl IntoIterator<Item = f64>) -> Self {
+    pub(crate) fn new(x: impl IntoIterator<Item = f64>) -> Self {
         let mut p = vec![0.0];
         for v in x {
             p.push(p[p.len() - 1] + v);
@@ -230,7 +230,7 @@ impl Prefix {
         Prefix(p)
     }
 
-    fn sum(&self, pieces: &[Piece]) -> f64 {
+    pub(crate) fn sum(&self, pieces: &[Piece]) -> f64 {
         pieces
             .iter()
             .map(|&(s, len)| self.0[s + len] - self.0[s])
@@ -239,13 +239,13 @@ impl Prefix {
 }
 
 /// Windows per piece, summed.
-fn drawn(pieces: &[Piece]) -> f64 {
+pub(crate) fn drawn(pieces: &[Piece]) -> f64 {
     pieces.iter().map(|&(_, len)| len as f64).sum()
 }
 
 /// The 2.5 % and 97.5 % quantiles (nearest rank) of `values`, `None` when more than [`MAX_UNDEFINED`]
 /// of `total` resamples gave no value.
-fn percentile_95(mut values: Vec<f64>, total: usize) -> Option<Interval> {
+pub(crate) fn percentile_95(mut values: Vec<f64>, total: usize) -> Option<Interval> {
     if values.is_empty() || ((total - values.len()) as f64) > MAX_UNDEFINED * total as f64 {
         return None;
     }

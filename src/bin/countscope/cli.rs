@@ -335,13 +335,7 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             output,
         } => {
             let (_, outcome) = replay(&args)?;
-            let mut out: Box<dyn Write> = match &output {
-                Some(p) => Box::new(
-                    std::fs::File::create(p)
-                        .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
-                ),
-                None => Box::new(std::io::stdout().lock()),
-            };
+            let mut out = create_output(output.as_deref())?;
             let mut out = std::io::BufWriter::new(&mut out);
             match format.as_str() {
                 "csv" => output::write_csv(&mut out, &outcome.predictions)?,
@@ -440,19 +434,24 @@ fn compare(
     Ok(0)
 }
 
+/// The output file, or standard output when none is named.
+fn create_output(output: Option<&Path>) -> Result<Box<dyn Write>, Fatal> {
+    Ok(match output {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
 /// `countscope convert`: a CSI frame file's windows, written as paired lines.
 fn convert(recording: &Path, hop: usize, output: Option<&Path>) -> Result<u8, Fatal> {
     use countscope::recording::Reader;
     // As stored: the framer's windows stay frame-major, which is how the paired format's `csi` is filled.
     let mut reader = Reader::new(LayoutPolicy::AsStored);
     reader.set_hop(hop);
-    let file: Box<dyn Write> = match output {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let file = create_output(output)?;
     let mut out = std::io::BufWriter::new(file);
     let (mut lines, mut written, mut bad) = (Vec::new(), 0u64, 0u64);
     let mut write_lines = |lines: &mut Vec<_>, out: &mut dyn Write| -> Result<(), Fatal> {
@@ -506,13 +505,7 @@ fn simulate(cfg: SimConfig, output: Option<&Path>) -> Result<u8, Fatal> {
         sim.room().describe(),
         sim.expected_windows()
     );
-    let file: Box<dyn Write> = match output {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .map_err(|e| Fatal::Message(format!("{}: {e}", p.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let file = create_output(output)?;
     let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
     // `*.gz` is written gzip-compressed (level 9, no name, mtime 0: the bytes depend only on the input
     // and the pinned flate2/miniz_oxide), which keeps the samples in `artifacts/` small.

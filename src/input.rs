@@ -12,7 +12,7 @@
 use crate::model::calibration::Normalisation;
 use crate::recording::{LayoutPolicy, LineError, Reader, Record};
 use crate::{N_FRAMES, N_SUBCARRIERS};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The smallest standard deviation a z-score divides by: a subcarrier that never varies (the zeroed guard
 /// and DC bins of a real recording) is centred, not blown up. The same floor as the sample model's
@@ -20,7 +20,11 @@ use serde::Serialize;
 pub const STD_FLOOR: f32 = 1e-3;
 
 /// Running per-subcarrier sums over windows in model order.
-#[derive(Clone, Debug)]
+///
+/// Serialised exactly (every float as the hex of its bits, [`ExactStats`]): an evaluation's outcome files
+/// carry these sums, and pooled statistics merged from files must be the bits a single run computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ExactStats", try_from = "ExactStats")]
 pub struct InputStats {
     windows: u64,
     sum: [f64; N_SUBCARRIERS],
@@ -60,6 +64,23 @@ impl InputStats {
         self.windows += 1;
     }
 
+    /// Windows added so far.
+    pub fn windows(&self) -> u64 {
+        self.windows
+    }
+
+    /// Add another recording's sums after this one's: pooled statistics over several recordings. Merging
+    /// in the same order always gives the same bits.
+    pub fn merge(&mut self, other: &InputStats) {
+        for s in 0..N_SUBCARRIERS {
+            self.sum[s] += other.sum[s];
+            self.sum_sq[s] += other.sum_sq[s];
+            self.min[s] = self.min[s].min(other.min[s]);
+            self.max[s] = self.max[s].max(other.max[s]);
+        }
+        self.windows += other.windows;
+    }
+
     /// The summary, `None` before the first window.
     pub fn summary(&self) -> Option<InputSummary> {
         if self.windows == 0 {
@@ -81,6 +102,73 @@ impl InputStats {
             max: self.max.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
             subcarrier_min: self.min.to_vec(),
             subcarrier_max: self.max.to_vec(),
+        })
+    }
+}
+
+/// [`InputStats`] as JSON without rounding: each `f64` as `0x` and the 16 hex digits of its bits, each
+/// `f32` as 8 (JSON numbers would go through decimal, and infinities, the empty minimum, have none).
+#[derive(Serialize, Deserialize)]
+pub struct ExactStats {
+    windows: u64,
+    sum: Vec<String>,
+    sum_sq: Vec<String>,
+    min: Vec<String>,
+    max: Vec<String>,
+}
+
+impl From<InputStats> for ExactStats {
+    fn from(s: InputStats) -> Self {
+        let h64 = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("0x{:016x}", x.to_bits()))
+                .collect()
+        };
+        let h32 = |v: &[f32]| v.iter().map(|x| format!("0x{:08x}", x.to_bits())).collect();
+        ExactStats {
+            windows: s.windows,
+            sum: h64(&s.sum),
+            sum_sq: h64(&s.sum_sq),
+            min: h32(&s.min),
+            max: h32(&s.max),
+        }
+    }
+}
+
+impl TryFrom<ExactStats> for InputStats {
+    type Error = String;
+    fn try_from(e: ExactStats) -> Result<Self, String> {
+        fn bits<const N: usize>(
+            what: &str,
+            v: &[String],
+            digits: usize,
+        ) -> Result<[u64; N], String> {
+            if v.len() != N {
+                return Err(format!(
+                    "input statistics: {what} has {} values, not {N}",
+                    v.len()
+                ));
+            }
+            let mut out = [0u64; N];
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = x
+                    .strip_prefix("0x")
+                    .filter(|h| h.len() == digits)
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        format!("input statistics: {what}: {x:?} is not 0x and {digits} hex digits")
+                    })?;
+            }
+            Ok(out)
+        }
+        let f64s = |b: [u64; N_SUBCARRIERS]| b.map(f64::from_bits);
+        let f32s = |b: [u64; N_SUBCARRIERS]| b.map(|x| f32::from_bits(x as u32));
+        Ok(InputStats {
+            windows: e.windows,
+            sum: f64s(bits("sum", &e.sum, 16)?),
+            sum_sq: f64s(bits("sum_sq", &e.sum_sq, 16)?),
+            min: f32s(bits("min", &e.min, 8)?),
+            max: f32s(bits("max", &e.max, 8)?),
         })
     }
 }

@@ -14,6 +14,7 @@
 //! predictions and the same report natively, under wasmtime and in the browser. The command-line shell
 //! lives in `src/bin/countscope/` and is the only place that reads files.
 
+pub mod evaluate;
 pub mod input;
 pub mod model;
 pub mod moment;

@@ -203,6 +203,8 @@ pub struct Outcome {
     /// What the windows held before normalisation (every window read; kept by shard 0 only, which reads
     /// them all and reports), `None` when none was read or in a helper shard.
     pub input: Option<InputSummary>,
+    /// The sums behind `input`, which pool exactly over several recordings (an evaluation's).
+    pub input_stats: InputStats,
 }
 
 impl Outcome {
@@ -380,6 +382,7 @@ impl<M: Borrow<CountModel>> Replay<M> {
             bytes: self.input_bytes,
             windows: self.store,
             input: self.stats.summary(),
+            input_stats: self.stats,
         })
     }
 

@@ -438,3 +438,97 @@ fn wasmtime_frames_ruviews_real_csi_files_as_native_does() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs the wasm32-wasip2 component and wasmtime: run by `cargo xtask test`"]
+fn wasmtime_evaluates_the_sample_manifest_as_native_does_and_merges_its_own_outcomes() {
+    let (m_n, m_w) = both(&Path::new(REPO).join("artifacts/count_v1.onnx"));
+    let (s_n, s_w) = both(&Path::new(REPO).join("artifacts/recordings/samples.toml"));
+    let a = native(&["evaluate", "--json", "--model", &m_n, &s_n]);
+    let b = wasi(&["evaluate", "--json", "--model", &m_w, &s_w]);
+    assert_eq!(a.status.code(), Some(1));
+    assert_eq!(
+        b.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let (a, b): (Value, Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&b.stdout).unwrap(),
+    );
+    assert_eq!(a["model"]["fingerprint"], b["model"]["fingerprint"]);
+    assert_eq!(a["recordings"], b["recordings"], "per-recording lines");
+    assert_eq!(a["rooms"].as_array().unwrap().len(), 2);
+    for (x, y) in a["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["splits"].as_array().unwrap())
+    {
+        let (mx, my) = (&x["metrics"], &y["metrics"]);
+        for key in [
+            "windows",
+            "accuracy",
+            "within_pm1",
+            "mae",
+            "per_class",
+            "confusion",
+        ] {
+            assert_eq!(mx[key], my[key], "{} {key}", x["split"]);
+        }
+        for key in ["spearman", "brier", "ece"] {
+            let d = (mx[key].as_f64().unwrap() - my[key].as_f64().unwrap()).abs();
+            assert!(d < 1e-5, "{} {key}: {d}", x["split"]);
+        }
+        for key in ["blocks", "accuracy", "within_pm1", "mae"] {
+            assert_eq!(
+                x["uncertainty"][key], y["uncertainty"][key],
+                "{} interval {key}",
+                x["split"]
+            );
+        }
+        let status = |s: &Value| {
+            s["gates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["status"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(status(x), status(y));
+    }
+    // The component's own fan-out and fan-in give its single run's bytes.
+    let single = wasi(&["evaluate", "--json", "--model", &m_w, &s_w]);
+    let mut outcomes = Vec::new();
+    for n in ["1", "2", "3"] {
+        let (o_n, o_w) = both(&Path::new(REPO).join(format!("target/wasi-tests/outcome-{n}.json")));
+        std::fs::create_dir_all(Path::new(REPO).join("target/wasi-tests")).unwrap();
+        let o = wasi(&[
+            "evaluate",
+            "--model",
+            &m_w,
+            &s_w,
+            "--only",
+            n,
+            "--outcome",
+            &o_w,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(Path::new(&o_n).exists());
+        outcomes.push(o_w);
+    }
+    let mut args = vec!["evaluate", "--json", "--model", &m_w, &s_w, "--merge"];
+    args.extend(outcomes.iter().map(String::as_str));
+    let merged = wasi(&args);
+    assert_eq!(merged.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&merged.stdout),
+        String::from_utf8_lossy(&single.stdout)
+    );
+}

@@ -17,8 +17,9 @@ What it does, in order:
     self-contained file, with the per-subcarrier normalisation and the temperature in metadata_props
     (countscope.norm_mean / countscope.norm_std / countscope.temperature), which countscope applies.
  4. Writes artifacts/reference.json: onnxruntime outputs on windows of the sample recordings (parity tests).
- 5. Evaluates the exported ONNX with `countscope report --json` on the same-room and held-out-room test sets
-    against ADR-103 v0.1.0 and v0.2.0, prints the gate tables and writes artifacts/train/results.json.
+ 5. Writes artifacts/train/results.json (recipe, splits, per-epoch losses), then runs evaluate.py: ADR-103
+    v0.1.0 and v0.2.0 over the test sessions by `countscope evaluate` (artifacts/train/evaluation.json, the
+    model card's tables).
 
 Seeds: simulator seeds above, torch/numpy seed 20261128; one torch thread, so a rerun on the same versions
 (requirements.txt) gives the same weights. Input windows are read as labelled ([20,56] -> transposed to
@@ -215,16 +216,6 @@ def reference(model_path, mean, std, n=64):
         f.write("\n")
 
 
-def report(path, targets, cross_room):
-    args = ["report", "--json", "-m", os.path.join(ARTIFACTS, "count_v1.onnx"), "--targets", targets, path]
-    if cross_room:
-        args.append("--cross-room")
-    p = subprocess.run([COUNTSCOPE, *args], capture_output=True, text=True)
-    if p.returncode not in (0, 1):
-        raise SystemExit(f"countscope report failed: {p.stderr}")
-    return json.loads(p.stdout)
-
-
 def main():
     if not os.path.exists(COUNTSCOPE):
         raise SystemExit(f"{COUNTSCOPE} not found: run `cargo build --release --locked` first (or set COUNTSCOPE)")
@@ -234,22 +225,13 @@ def main():
     reference(model_path, mean, std)
     results = {"recipe": RECIPE, "splits": {k: [list(v) for v in vs] for k, vs in SPLITS.items()}, "temperature": temperature,
                "epochs": log, "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},
-               "evaluations": {}}
-    for split, cross in (("test_same_room", False), ("test_held_out_rooms", True)):
-        path = os.path.join(DATA, f"{split}.paired.jsonl")
-        for targets in ("v0.1.0", "v0.2.0"):
-            r = report(path, targets, cross)
-            results["evaluations"][f"{split}/{targets}"] = {k: r[k] for k in ("windows", "accuracy", "within_pm1", "mae", "spearman", "majority_baseline", "majority_class", "brier", "ece", "per_class", "gates", "gates_passed", "findings")}
-            print(f"\n{split} ({'held-out rooms' if cross else 'training rooms, unseen sessions'}), ADR-103 {targets}: "
-                  f"{r['windows']} windows, accuracy {r['accuracy']:.3f} (majority baseline {r['majority_baseline']:.3f}), "
-                  f"within ±1 {r['within_pm1']:.3f}, MAE {r['mae']:.3f}, Spearman {r['spearman']}")
-            print("| gate | target | measured | status |\n|---|---|---|---|")
-            for g in r["gates"]:
-                op = "≥" if g["direction"] == "at_least" else "≤"
-                print(f"| {g['name']} | {op} {g['target']} | {g['measured']:.3f} | {g['status']} |")
+               "evaluations": "see evaluation.json (artifacts/train/evaluate.py)"}
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
         f.write("\n")
+    # ADR-103 over the test sessions, one recording each: evaluation.json and the card's tables.
+    import evaluate
+    evaluate.main()
 
 
 if __name__ == "__main__":

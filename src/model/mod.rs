@@ -310,6 +310,14 @@ pub struct CountModel {
     count_ix: usize,
     conf_ix: usize,
     batch_size: usize,
+    fingerprint: u64,
+}
+
+/// FNV-1a, 64 bits: a fingerprint, not a defence against anyone forging one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn decode(onnx: &[u8]) -> Result<ModelProto, ModelError> {
@@ -559,6 +567,8 @@ impl CountModel {
             expected: EXPECTED.into(),
             found: format!("{} ({why})", found()),
         };
+        // The graph as loaded, every weight inlined from whichever file held it.
+        let fingerprint = fnv1a(&prost::Message::encode_to_vec(&proto));
         let model = tract_onnx::onnx()
             .model_for_proto_model(&proto)
             .map_err(tract_err("parse"))?;
@@ -650,7 +660,15 @@ impl CountModel {
             count_ix,
             conf_ix,
             batch_size: fixed_batch.unwrap_or(DEFAULT_BATCH),
+            fingerprint,
         })
+    }
+
+    /// `fnv1a64:` and 16 hex digits over the model as loaded (its graph with every weight inlined,
+    /// whichever files they came from): outcome files made separately are merged only when they name the
+    /// same model. The calibration is not part of it.
+    pub fn fingerprint(&self) -> String {
+        format!("fnv1a64:{:016x}", self.fingerprint)
     }
 
     /// What the model file declares.

@@ -25,7 +25,7 @@ use serde::Serialize;
 /// RuView's writer always fills `csi` frame-major (`[20][56]`), but before its fix #1007 it labelled that
 /// `csi_shape: [56, 20]`, and RuView's model was trained and is served on that array reshaped as stored.
 /// So the reading is a choice, and countscope makes it visible instead of guessing silently.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LayoutPolicy {
     /// Honour `csi_shape`: `[20,56]` is transposed into `[56][20]`; `[56,20]` is fed as stored (what
@@ -95,7 +95,7 @@ pub struct Record {
 }
 
 /// A line that could not become a window: where it is and what is wrong, in one line of text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
 #[error("line {line}: {reason}")]
 pub struct LineError {
     /// 1-based line number.
@@ -105,7 +105,7 @@ pub struct LineError {
 }
 
 /// Counts of each reading used over a recording, reported next to the metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LayoutTally {
     /// The policy in force.
     pub policy: LayoutPolicy,

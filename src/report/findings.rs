@@ -74,6 +74,13 @@ pub enum FindingCode {
     DifferenceSignificant,
     /// Two models compared: the accuracy difference's 95 % interval includes 0.
     DifferenceNotSignificant,
+    /// An evaluation's manifest has no recording in one of ADR-103's splits: its gates are not evaluated.
+    SplitMissing,
+    /// An evaluation's manifest lists a room in both splits: "cross-room" then means nothing.
+    RoomInBothSplits,
+    /// An evaluation's cross-room split holds a single room: how the model carries to new rooms is judged
+    /// on one room.
+    OneCrossRoom,
 }
 
 impl FindingCode {
@@ -100,6 +107,9 @@ impl FindingCode {
             FindingCode::GateUncertain => "gate-uncertain",
             FindingCode::DifferenceSignificant => "difference-significant",
             FindingCode::DifferenceNotSignificant => "difference-not-significant",
+            FindingCode::SplitMissing => "split-missing",
+            FindingCode::RoomInBothSplits => "room-in-both-splits",
+            FindingCode::OneCrossRoom => "one-cross-room",
         }
     }
 }
@@ -347,7 +357,7 @@ pub fn gate_findings(gates: &[GateResult]) -> Vec<Finding> {
                 code: FindingCode::GateUncertain,
                 severity: Severity::Warning,
                 message: format!(
-                    "gate {}: the measured {} {verdict} the target {}, but its 95 % interval {} to {} lies on both sides of it: this recording cannot tell whether the model meets the gate",
+                    "gate {}: the measured {} {verdict} the target {}, but its 95 % interval {} to {} lies on both sides of it: these windows cannot tell whether the model meets the gate",
                     g.name,
                     show(v),
                     show(g.target),

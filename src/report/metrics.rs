@@ -6,6 +6,30 @@
 
 use crate::replay::FramePrediction;
 use crate::N_CLASSES;
+
+/// What every number is computed from: a window's truth, predicted count and confidence. A replay's
+/// [`FramePrediction`] is one; so is an evaluation's [`crate::evaluate::WindowScore`], which is all an
+/// outcome file keeps of a window, so pooled numbers come out the same from either.
+pub trait Scored {
+    /// Ground truth, `None` when unlabelled.
+    fn truth(&self) -> Option<u8>;
+    /// The predicted count.
+    fn count(&self) -> u8;
+    /// The calibrated confidence.
+    fn confidence(&self) -> f32;
+}
+
+impl Scored for FramePrediction {
+    fn truth(&self) -> Option<u8> {
+        self.truth
+    }
+    fn count(&self) -> u8 {
+        self.count
+    }
+    fn confidence(&self) -> f32 {
+        self.confidence
+    }
+}
 use serde::Serialize;
 
 /// Bins of the expected calibration error and the reliability diagram.
@@ -148,22 +172,23 @@ pub fn spearman(confidence: &[f64], correct: &[f64]) -> Result<f64, SpearmanUnde
 
 impl Metrics {
     /// Compute every metric from the predictions of a replay.
-    pub fn compute(predictions: &[FramePrediction]) -> Self {
+    pub fn compute<P: Scored>(predictions: &[P]) -> Self {
         let mut confusion = [[0u64; N_CLASSES]; N_CLASSES];
         let mut predicted = [0u64; N_CLASSES];
         let (mut conf, mut correct) = (Vec::new(), Vec::new());
         let (mut exact, mut near, mut abs_err) = (0u64, 0u64, 0u64);
         let mut bins = vec![(0u64, 0.0f64, 0u64); ECE_BINS];
         for p in predictions {
-            predicted[p.count as usize] += 1;
-            let Some(t) = p.truth else { continue };
-            confusion[t as usize][p.count as usize] += 1;
-            let diff = (t as i64 - p.count as i64).unsigned_abs();
+            let count = p.count();
+            predicted[count as usize] += 1;
+            let Some(t) = p.truth() else { continue };
+            confusion[t as usize][count as usize] += 1;
+            let diff = (t as i64 - count as i64).unsigned_abs();
             let ok = diff == 0;
             exact += ok as u64;
             near += (diff <= 1) as u64;
             abs_err += diff;
-            let c = p.confidence as f64;
+            let c = p.confidence() as f64;
             conf.push(c);
             correct.push(if ok { 1.0 } else { 0.0 });
             let b = &mut bins[((c * ECE_BINS as f64) as usize).min(ECE_BINS - 1)];

@@ -7,7 +7,7 @@ pub mod compare;
 pub mod findings;
 pub mod gates;
 pub mod metrics;
-mod text;
+pub(crate) mod text;
 pub mod uncertainty;
 
 pub use compare::{CompareError, Comparison};
@@ -37,6 +37,39 @@ pub struct ModelSummary {
     pub weights: Vec<WeightSource>,
     /// Windows per inference call.
     pub batch_size: usize,
+    /// The model as loaded ([`CountModel::fingerprint`]).
+    pub fingerprint: String,
+}
+
+impl ModelSummary {
+    /// The facts of a loaded model.
+    pub fn of(model: &CountModel) -> Self {
+        let info = model.info();
+        ModelSummary {
+            producer: info.producer.clone(),
+            parameters: info.parameters,
+            external_files: model
+                .weights()
+                .iter()
+                .skip(1)
+                .map(|w| w.file.clone())
+                .collect(),
+            format: info.format,
+            weights: model.weights().to_vec(),
+            batch_size: model.batch_size(),
+            fingerprint: model.fingerprint(),
+        }
+    }
+}
+
+impl CalibrationReport {
+    /// The calibration a model applies, with its sentence.
+    pub fn of(calibration: &Calibration) -> Self {
+        CalibrationReport {
+            calibration: calibration.clone(),
+            description: calibration.describe(),
+        }
+    }
 }
 
 /// The layout reading, with its sentence.
@@ -76,7 +109,8 @@ pub struct InputReport {
 }
 
 impl InputReport {
-    fn new(raw: &InputSummary, calibration: &Calibration) -> Self {
+    /// The report of `raw` fed under `calibration`.
+    pub fn new(raw: &InputSummary, calibration: &Calibration) -> Self {
         let (fed, how) = match &calibration.normalisation {
             Some(n) => {
                 let fed = raw.normalised_by(n);
@@ -185,7 +219,6 @@ impl Report {
             uncertainty.as_ref(),
         );
         findings.extend(findings::gate_findings(&gate_results));
-        let info = model.info();
         Report {
             skipped_lines: outcome.diagnostics.skipped_lines,
             bad_lines: outcome.diagnostics.line_errors.clone(),
@@ -196,23 +229,8 @@ impl Report {
                 tally: outcome.layout.clone(),
                 description: outcome.layout.describe(),
             },
-            calibration: CalibrationReport {
-                calibration: model.calibration().clone(),
-                description: model.calibration().describe(),
-            },
-            model: ModelSummary {
-                producer: info.producer.clone(),
-                parameters: info.parameters,
-                external_files: model
-                    .weights()
-                    .iter()
-                    .skip(1)
-                    .map(|w| w.file.clone())
-                    .collect(),
-                format: info.format,
-                weights: model.weights().to_vec(),
-                batch_size: model.batch_size(),
-            },
+            calibration: CalibrationReport::of(model.calibration()),
+            model: ModelSummary::of(model),
             input: outcome
                 .input
                 .as_ref()

@@ -96,55 +96,7 @@ impl Report {
                 self.skipped_lines - 10
             );
         }
-        let baseline = match (m.majority_baseline, m.majority_class) {
-            (Some(b), Some(c)) => {
-                format!("   (majority-class baseline {}: always {c})", pct(Some(b)))
-            }
-            _ => String::new(),
-        };
-        let rho = match (&m.spearman, &m.spearman_undefined) {
-            (Some(r), _) => format!("{r:.3}"),
-            (None, Some(why)) => format!("undefined ({})", why.explain()),
-            _ => "—".into(),
-        };
-        let u = self.uncertainty.as_ref();
-        let iv = |f: fn(&super::Uncertainty) -> Option<super::Interval>, show| {
-            interval(u.and_then(f), show)
-        };
-        let _ = writeln!(s, "\n| metric | value | 95 % interval |\n|---|---|---|");
-        let _ = writeln!(
-            s,
-            "| accuracy | {}{baseline} | {} |",
-            pct(m.accuracy),
-            iv(|u| u.accuracy, pct)
-        );
-        let _ = writeln!(
-            s,
-            "| accuracy within ±1 | {} | {} |",
-            pct(m.within_pm1),
-            iv(|u| u.within_pm1, pct)
-        );
-        let _ = writeln!(s, "| MAE | {} | {} |", num(m.mae), iv(|u| u.mae, num));
-        let _ = writeln!(
-            s,
-            "| Spearman(confidence, correct) | {rho} | {} |",
-            iv(|u| u.spearman, num)
-        );
-        let _ = writeln!(
-            s,
-            "| Brier score | {} | {} |",
-            num(m.brier),
-            iv(|u| u.brier, num)
-        );
-        let _ = writeln!(
-            s,
-            "| ECE (10 bins) | {} | {} |",
-            num(m.ece),
-            iv(|u| u.ece, num)
-        );
-        if let Some(u) = u {
-            let _ = writeln!(s, "\n{}", u.description);
-        }
+        metrics_table(&mut s, m, self.uncertainty.as_ref());
 
         let _ = writeln!(
             s,
@@ -187,49 +139,8 @@ impl Report {
                 );
             }
         }
-        if !self.findings.is_empty() {
-            let _ = writeln!(s, "\nfindings");
-            for f in &self.findings {
-                let _ = writeln!(
-                    s,
-                    "  [{}] {}: {}",
-                    serde_json::to_value(f.severity)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    f.code,
-                    f.message
-                );
-            }
-        }
-        let _ = writeln!(s, "\nComparison to ADR-103 targets\n\n| gate | target | measured | 95 % interval | status |\n|---|---|---|---|---|");
-        for g in &self.gates {
-            let op = if g.direction == Direction::AtLeast {
-                "≥"
-            } else {
-                "≤"
-            };
-            let target = gate_value(g.name, Some(g.target));
-            let note = g
-                .note
-                .as_ref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            let within = g.interval.map_or("—".into(), |i| {
-                format!(
-                    "{} to {}",
-                    gate_value(g.name, Some(i.low)),
-                    gate_value(g.name, Some(i.high))
-                )
-            });
-            let _ = writeln!(
-                s,
-                "| {} | {op} {target} | {} | {within} | {}{note} |",
-                gate_label(g.name),
-                gate_value(g.name, g.measured),
-                g.status.label()
-            );
-        }
+        findings_list(&mut s, &self.findings);
+        gate_table(&mut s, &self.gates);
         let _ = writeln!(
             s,
             "\ngates: {}",
@@ -241,6 +152,119 @@ impl Report {
         );
         s
     }
+}
+
+/// The headline metrics with their intervals, and how the intervals were made.
+pub(crate) fn metrics_table(s: &mut String, m: &super::Metrics, u: Option<&super::Uncertainty>) {
+    let baseline = match (m.majority_baseline, m.majority_class) {
+        (Some(b), Some(c)) => {
+            format!("   (majority-class baseline {}: always {c})", pct(Some(b)))
+        }
+        _ => String::new(),
+    };
+    let rho = match (&m.spearman, &m.spearman_undefined) {
+        (Some(r), _) => format!("{r:.3}"),
+        (None, Some(why)) => format!("undefined ({})", why.explain()),
+        _ => "—".into(),
+    };
+    let iv =
+        |f: fn(&super::Uncertainty) -> Option<super::Interval>, show| interval(u.and_then(f), show);
+    let _ = writeln!(s, "\n| metric | value | 95 % interval |\n|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| accuracy | {}{baseline} | {} |",
+        pct(m.accuracy),
+        iv(|u| u.accuracy, pct)
+    );
+    let _ = writeln!(
+        s,
+        "| accuracy within ±1 | {} | {} |",
+        pct(m.within_pm1),
+        iv(|u| u.within_pm1, pct)
+    );
+    let _ = writeln!(s, "| MAE | {} | {} |", num(m.mae), iv(|u| u.mae, num));
+    let _ = writeln!(
+        s,
+        "| Spearman(confidence, correct) | {rho} | {} |",
+        iv(|u| u.spearman, num)
+    );
+    let _ = writeln!(
+        s,
+        "| Brier score | {} | {} |",
+        num(m.brier),
+        iv(|u| u.brier, num)
+    );
+    let _ = writeln!(
+        s,
+        "| ECE (10 bins) | {} | {} |",
+        num(m.ece),
+        iv(|u| u.ece, num)
+    );
+    if let Some(u) = u {
+        let _ = writeln!(s, "\n{}", u.description);
+    }
+}
+
+/// `findings` and one line per finding, nothing when there is none.
+pub(crate) fn findings_list(s: &mut String, findings: &[super::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nfindings");
+    for f in findings {
+        let _ = writeln!(
+            s,
+            "  [{}] {}: {}",
+            serde_json::to_value(f.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            f.code,
+            f.message
+        );
+    }
+}
+
+/// The gates against their targets.
+pub(crate) fn gate_table(s: &mut String, gates: &[super::GateResult]) {
+    let _ = writeln!(s, "\nComparison to ADR-103 targets\n\n| gate | target | measured | 95 % interval | status |\n|---|---|---|---|---|");
+    for g in gates {
+        let op = if g.direction == Direction::AtLeast {
+            "≥"
+        } else {
+            "≤"
+        };
+        let target = gate_value(g.name, Some(g.target));
+        let note = g
+            .note
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let within = g.interval.map_or("—".into(), |i| {
+            format!(
+                "{} to {}",
+                gate_value(g.name, Some(i.low)),
+                gate_value(g.name, Some(i.high))
+            )
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {op} {target} | {} | {within} | {}{note} |",
+            gate_label(g.name),
+            gate_value(g.name, g.measured),
+            g.status.label()
+        );
+    }
+}
+
+/// A share as `54.0 %`, `—` when absent.
+pub(crate) fn percent(x: Option<f64>) -> String {
+    pct(x)
+}
+
+/// A number to three places, `—` when absent.
+pub(crate) fn number(x: Option<f64>) -> String {
+    num(x)
 }
 
 impl super::Comparison {

@@ -29,7 +29,6 @@
 //!   the browser.
 
 use super::metrics::ECE_BINS;
-use crate::replay::FramePrediction;
 use crate::sim::rng::Rng;
 use serde::{Serialize, Serializer};
 
@@ -322,7 +321,7 @@ pub struct Scores {
 
 impl Scores {
     /// The labelled windows of each recording's predictions.
-    pub fn new(recordings: &[&[FramePrediction]]) -> Self {
+    pub fn new<P: super::metrics::Scored>(recordings: &[&[P]]) -> Self {
         let mut s = Scores {
             exact: Vec::new(),
             near: Vec::new(),
@@ -333,12 +332,12 @@ impl Scores {
         for r in recordings {
             let before = s.exact.len();
             for p in r.iter() {
-                let Some(t) = p.truth else { continue };
-                let diff = (t as i64 - p.count as i64).unsigned_abs() as f64;
+                let Some(t) = p.truth() else { continue };
+                let diff = (t as i64 - p.count() as i64).unsigned_abs() as f64;
                 s.exact.push((diff == 0.0) as u8 as f64);
                 s.near.push((diff <= 1.0) as u8 as f64);
                 s.abs_err.push(diff);
-                s.confidence.push(p.confidence as f64);
+                s.confidence.push(p.confidence() as f64);
             }
             s.lens.push(s.exact.len() - before);
         }
@@ -658,6 +657,7 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::FramePrediction;
 
     /// A right/wrong series from a two-state Markov chain: stays right with probability `a`, stays wrong
     /// with `c`; started from its stationary distribution, whose rate of right is

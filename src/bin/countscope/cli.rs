@@ -47,8 +47,9 @@ struct ReplayArgs {
     options: ReplayOptions,
 }
 
-/// How a recording is replayed, whatever the model (shared by `replay`, `report` and `compare`).
-#[derive(clap::Args)]
+/// How a recording is replayed, whatever the model (shared by `replay`, `report`, `compare` and
+/// `evaluate`).
+#[derive(clap::Args, Clone)]
 struct ReplayOptions {
     /// How flat `csi` arrays map to the model's [56][20]: labelled (honour csi_shape), frame-major
     /// (always transpose [20,56]) or as-stored (always feed as stored, RuView's runtime reading).
@@ -174,6 +175,48 @@ enum Command {
         #[arg(long)]
         cross_room: bool,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// ADR-103 over a set of recordings listed in a manifest (TOML: `[[recording]]` tables with `path`,
+    /// `room` and `split` = same-room | cross-room): one line per recording, the metrics pooled per split
+    /// over all windows, findings and gates per split (the cross-room within ±1 target on the cross-room
+    /// split), and per room. Recordings are replayed in parallel; `--only N --outcome FILE` replays one
+    /// (a batch job's share) and `--merge FILE…` pools such files into the same result.
+    Evaluate {
+        /// The count model (as `report --model`).
+        #[arg(long, short)]
+        model: PathBuf,
+        /// A safetensors file supplying the model's missing external weights (as `report --weights`).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// Confidence temperature (as `report --temperature`).
+        #[arg(long)]
+        temperature: Option<String>,
+        /// The manifest (TOML); its relative paths are relative to its folder.
+        manifest: PathBuf,
+        #[command(flatten)]
+        options: ReplayOptions,
+        /// Which ADR-103 targets: v0.1.0 or v0.2.0.
+        #[arg(long, default_value = "v0.1.0")]
+        targets: Targets,
+        /// Set a gate on both splits, e.g. `--gate accuracy=0.5`.
+        #[arg(long = "gate", value_name = "NAME=VALUE")]
+        gates: Vec<String>,
+        /// Replay only the manifest's N-th recording (1-based, as a CI matrix or a Slurm array numbers its
+        /// jobs) and write its outcome to `--outcome`.
+        #[arg(long, value_name = "N", requires = "outcome", conflicts_with = "merge")]
+        only: Option<usize>,
+        /// Where `--only` writes the recording's outcome (JSON).
+        #[arg(long, value_name = "FILE", requires = "only")]
+        outcome: Option<PathBuf>,
+        /// Pool these outcome files (one per recording, from `--only` jobs) instead of replaying.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        merge: Vec<PathBuf>,
+        /// Recordings replayed at once (default: one per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// Print the evaluation as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -372,6 +415,36 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             options,
             json,
         } => compare(&model, &recordings, &options, json),
+        Command::Evaluate {
+            model,
+            weights,
+            temperature,
+            manifest,
+            options,
+            targets,
+            gates,
+            only,
+            outcome,
+            merge,
+            jobs,
+            json,
+        } => {
+            let model = files::load_model(&model, temperature.as_deref(), weights.as_deref())?;
+            let run = evaluate::Run {
+                manifest,
+                options,
+                evaluate: countscope::evaluate::EvaluateOptions {
+                    targets,
+                    extra_gates: gates,
+                    normalise_per_recording: false,
+                },
+                jobs: jobs.map(usize::from),
+            };
+            match (only, outcome) {
+                (Some(n), Some(file)) => evaluate::one(&model, &run, n, &file),
+                _ => evaluate::all(&model, run, &merge, json),
+            }
+        }
     }
 }
 
@@ -410,7 +483,7 @@ fn compare(
             } else {
                 BadLines::Quiet
             };
-            outcomes[i].push(replay_recording(&mut model, rec, options, tell)?);
+            outcomes[i].push(replay_recording(&mut model, rec, options, tell, true)?);
         }
     }
     let rec_names: Vec<String> = recordings.iter().map(|r| r.display().to_string()).collect();
@@ -635,13 +708,198 @@ fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal>
     Ok(if load.is_ok() { 0 } else { 2 })
 }
 
+mod evaluate {
+    //! `countscope evaluate`: the manifest's recordings replayed (in parallel, or one for a batch job) or
+    //! read back from outcome files, then pooled by the core.
+
+    use super::{replay_recording, BadLines, Fatal, ReplayOptions};
+    use crate::files;
+    use countscope::evaluate::{EvaluateOptions, Evaluation, Manifest, RecordingOutcome};
+    use countscope::CountModel;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    /// What every form of the command shares.
+    pub struct Run {
+        pub manifest: PathBuf,
+        pub options: ReplayOptions,
+        pub evaluate: EvaluateOptions,
+        pub jobs: Option<usize>,
+    }
+
+    fn read_manifest(path: &Path) -> Result<Manifest, Fatal> {
+        let bytes = files::read(path)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Fatal::Message(format!("{}: not UTF-8 text ({e})", path.display())))?;
+        Manifest::parse(text).map_err(|e| Fatal::Message(format!("{}: {e}", path.display())))
+    }
+
+    /// Replay one entry of the manifest into its outcome.
+    fn replay_entry(
+        model: &CountModel,
+        run: &Run,
+        entry: &countscope::evaluate::Entry,
+        progress: bool,
+    ) -> Result<RecordingOutcome, Fatal> {
+        let dir = run.manifest.parent().unwrap_or(Path::new(""));
+        let path = dir.join(&entry.path);
+        let mut options = run.options.clone();
+        if let Some(l) = entry.layout {
+            options.layout = l;
+        }
+        if let Some(h) = entry.hop {
+            options.hop = h;
+        }
+        let mut model = model.clone();
+        let outcome = replay_recording(
+            &mut model,
+            &path,
+            &options,
+            BadLines::ListedWithFile,
+            progress,
+        )
+        .map_err(|e| {
+            Fatal::Message(format!(
+                "{} line {}: {}",
+                run.manifest.display(),
+                entry.line,
+                e.message()
+            ))
+        })?;
+        Ok(RecordingOutcome::new(entry.clone(), &model, &outcome))
+    }
+
+    /// `--only N --outcome FILE`: one recording's outcome, for a batch runner's job.
+    pub fn one(model: &CountModel, run: &Run, n: usize, file: &Path) -> Result<u8, Fatal> {
+        let manifest = read_manifest(&run.manifest)?;
+        let count = manifest.recordings.len();
+        let entry = n
+            .checked_sub(1)
+            .and_then(|i| manifest.recordings.get(i))
+            .ok_or_else(|| {
+                Fatal::Message(format!(
+                    "--only {n}: the manifest lists recordings 1 to {count}"
+                ))
+            })?;
+        let outcome = replay_entry(model, run, entry, true)?;
+        let json = serde_json::to_vec(&outcome)?;
+        std::fs::write(file, json)
+            .map_err(|e| Fatal::Message(format!("{}: {e}", file.display())))?;
+        eprintln!(
+            "countscope: outcome of {} ({} windows) written to {}",
+            entry.path,
+            outcome.windows.len(),
+            file.display()
+        );
+        Ok(0)
+    }
+
+    /// The whole evaluation: replayed here, or pooled from `merge`'s outcome files.
+    pub fn all(
+        model: &CountModel,
+        mut run: Run,
+        merge: &[PathBuf],
+        json: bool,
+    ) -> Result<u8, Fatal> {
+        let manifest = read_manifest(&run.manifest)?;
+        run.evaluate.normalise_per_recording = run.options.normalise.is_some();
+        let outcomes = if merge.is_empty() {
+            replay_all(model, &run, &manifest)?
+        } else {
+            let mut read = Vec::with_capacity(merge.len());
+            for f in merge {
+                let bytes = files::read(f)?;
+                let o = RecordingOutcome::from_json(&bytes)
+                    .map_err(|e| Fatal::Message(format!("{}: {e}", f.display())))?;
+                read.push((f.display().to_string(), o));
+            }
+            Evaluation::order(&manifest, read)?
+        };
+        let evaluation = Evaluation::build(model, &outcomes, &run.evaluate)?;
+        let mut stdout = std::io::stdout().lock();
+        if json {
+            serde_json::to_writer_pretty(&mut stdout, &evaluation)?;
+            writeln!(stdout)?;
+        } else {
+            write!(stdout, "{}", evaluation.to_text())?;
+        }
+        Ok(if evaluation.gates_passed { 0 } else { 1 })
+    }
+
+    /// Every recording, `jobs` at a time (default one per core), each on its own copy of the model
+    /// (the optimised plan is shared); the outcomes come back in the manifest's order.
+    fn replay_all(
+        model: &CountModel,
+        run: &Run,
+        manifest: &Manifest,
+    ) -> Result<Vec<RecordingOutcome>, Fatal> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        let n = manifest.recordings.len();
+        let jobs = run
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()))
+            .clamp(1, n.max(1));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<RecordingOutcome, String>>>> =
+            Mutex::new((0..n).map(|_| None).collect());
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(entry) = manifest.recordings.get(i) else {
+                break;
+            };
+            let r = replay_entry(model, run, entry, jobs == 1).map_err(|e| e.message().to_string());
+            let failed = r.is_err();
+            if let Ok(mut all) = results.lock() {
+                all[i] = Some(r);
+            }
+            if failed {
+                // The first failure ends the run: no new recording is started.
+                next.store(n, Ordering::Relaxed);
+                break;
+            }
+        };
+        if jobs == 1 {
+            // No thread at all (wasm32-wasip2 has none).
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..jobs {
+                    scope.spawn(work);
+                }
+            });
+        }
+        let results = results
+            .into_inner()
+            .map_err(|_| Fatal::Message("a replay thread failed".into()))?;
+        let mut out = Vec::with_capacity(n);
+        for r in results {
+            match r {
+                Some(Ok(o)) => out.push(o),
+                Some(Err(m)) => return Err(Fatal::Message(m)),
+                None => {}
+            }
+        }
+        if out.len() != n {
+            return Err(Fatal::Message("a replay thread failed".into()));
+        }
+        Ok(out)
+    }
+}
+
 fn replay(args: &ReplayArgs) -> Result<(CountModel, Outcome), Fatal> {
     let mut model = files::load_model(
         &args.model,
         args.temperature.as_deref(),
         args.weights.as_deref(),
     )?;
-    let outcome = replay_recording(&mut model, &args.recording, &args.options, BadLines::Listed)?;
+    let outcome = replay_recording(
+        &mut model,
+        &args.recording,
+        &args.options,
+        BadLines::Listed,
+        true,
+    )?;
     Ok((model, outcome))
 }
 
@@ -656,12 +914,14 @@ enum BadLines {
     ListedWithFile,
 }
 
-/// Replay one recording (a file, or `-` for standard input) against `model`.
+/// Replay one recording (a file, or `-` for standard input) against `model`, with a progress line on a
+/// terminal when `progress` (not when several replays run at once).
 fn replay_recording(
     model: &mut CountModel,
     recording: &Path,
     options: &ReplayOptions,
     tell: BadLines,
+    progress: bool,
 ) -> Result<Outcome, Fatal> {
     if let Some(b) = options.batch {
         model.set_batch_size(b);
@@ -691,7 +951,11 @@ fn replay_recording(
     }
     let mut replay = Replay::new(model, options.layout, options.strict);
     replay.set_hop(options.hop as usize);
-    let mut progress = output::Progress::new(files::size_of(recording));
+    let mut progress = if progress {
+        output::Progress::new(files::size_of(recording))
+    } else {
+        output::Progress::off()
+    };
     each_chunk(&mut |chunk| {
         replay.push(chunk)?;
         progress.update(

@@ -37,6 +37,15 @@ impl Progress {
         }
     }
 
+    /// No display at all.
+    pub fn off() -> Self {
+        Self {
+            total: None,
+            last: None,
+            shown: false,
+        }
+    }
+
     pub fn update(&mut self, bytes: u64, windows: usize, skipped: u64) {
         let Some(last) = self.last else { return };
         if last.elapsed() < Duration::from_millis(200) {

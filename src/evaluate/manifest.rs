@@ -200,7 +200,8 @@ mod parse {
     }
 }
 
-#[cfg(test)]
+// Parsing is not in the browser build, nor are its tests.
+#[cfg(all(test, not(all(target_arch = "wasm32", target_os = "unknown"))))]
 mod tests {
     use super::*;
 

@@ -46,6 +46,10 @@ pub fn weights_name(model_file: &str) -> String {
 /// 8–64. 16 is the best of both.
 pub const DEFAULT_BATCH: usize = 16;
 
+/// The largest batch a model may fix in its input shape (4,096 windows: 18 MB of input). A model declaring
+/// more (an input of `[2147483648, 56, 20]`) is refused when it loads, before anything is allocated for it.
+pub const MAX_FIXED_BATCH: usize = 4096;
+
 const EXPECTED: &str =
     "one input f32 [N,56,20] and outputs count_logits f32 [N,8], conf_logits f32 [N,1]";
 
@@ -590,7 +594,13 @@ impl CountModel {
                 show_shape(&shape)
             )));
         }
-        let fixed_batch = shape[0].to_i64().ok().map(|k| k.max(1) as usize);
+        let fixed_batch = shape[0].to_i64().ok().map(|k| k.max(1) as u64);
+        if let Some(k) = fixed_batch.filter(|&k| k > MAX_FIXED_BATCH as u64) {
+            return Err(interface(format!(
+                "the input fixes a batch of {k} windows, over the {MAX_FIXED_BATCH} countscope runs at once"
+            )));
+        }
+        let fixed_batch = fixed_batch.map(|k| k as usize);
 
         let outlets = model
             .output_outlets()

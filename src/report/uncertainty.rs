@@ -503,6 +503,9 @@ impl<'a> Statistics<'a> {
 }
 
 /// The seed, written as hex so that JavaScript reads it exactly.
+/// The one method every interval is made with (`Uncertainty::method`).
+pub const METHOD: &str = "moving-block bootstrap";
+
 fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#x}"))
 }
@@ -575,7 +578,7 @@ impl Uncertainty {
         let effective_windows = blocks.iter().map(|b| b.effective_windows).sum();
         let description = describe(&blocks, effective_windows);
         Some(Uncertainty {
-            method: "moving-block bootstrap",
+            method: METHOD,
             resamples: RESAMPLES,
             seed: SEED,
             blocks,

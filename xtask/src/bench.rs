@@ -127,7 +127,7 @@ fn gunzip(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn gzip_len(path: &Path) -> Result<(u64, u64)> {
+pub fn gzip_len(path: &Path) -> Result<(u64, u64)> {
     use std::io::Write;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

@@ -5,7 +5,7 @@
 //!   suite: rustfmt, clippy and rustdoc with warnings denied (native and both wasm targets), unit +
 //!   integration tests, time-bounded fuzzing, the unit tests again as a wasm32-wasip2
 //!   program under wasmtime, the wasm32-wasip2 component under wasmtime compared against the native
-//!   binary, and the two browser suites.
+//!   binary, the typed component through the Rust host and Node (jco), and the two browser suites.
 //! - `cargo xtask serve [--port 8080] [--host 127.0.0.1]`: builds `pkg/` when missing or stale, then serves
 //!   the page (`www/`, `pkg/`, `artifacts/` only) on loopback.
 //! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
@@ -148,9 +148,23 @@ fn ensure_chromium() -> Result {
 /// playwright-core at the version pinned in tests/e2e/package-lock.json (`npm ci`: exactly the lockfile).
 /// It drives Debian's Chromium; it never downloads a browser.
 fn ensure_npm_deps() -> Result {
-    let dir = root().join("tests/e2e");
-    let installed = dir.join("node_modules/playwright-core/package.json");
-    let lock = dir.join("package-lock.json");
+    if output("npm", &["--version"]).is_none() {
+        return Err(
+            "the end-to-end test needs Node.js and npm (on Debian: apt-get install -y nodejs npm)"
+                .into(),
+        );
+    }
+    npm_ci("tests/e2e", "playwright-core")
+}
+
+/// `npm ci` in `dir` unless `package` is installed there and newer than the lockfile.
+fn npm_ci(dir: &str, package: &str) -> Result {
+    let installed = root()
+        .join(dir)
+        .join("node_modules")
+        .join(package)
+        .join("package.json");
+    let lock = root().join(dir).join("package-lock.json");
     let fresh = match (std::fs::metadata(&installed), std::fs::metadata(&lock)) {
         (Ok(i), Ok(l)) => i.modified().ok() >= l.modified().ok(),
         _ => false,
@@ -158,14 +172,8 @@ fn ensure_npm_deps() -> Result {
     if fresh {
         return Ok(());
     }
-    if output("npm", &["--version"]).is_none() {
-        return Err(
-            "the end-to-end test needs Node.js and npm (on Debian: apt-get install -y nodejs npm)"
-                .into(),
-        );
-    }
     run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix", "tests/e2e"])
+        .args(["ci", "--no-audit", "--no-fund", "--prefix", dir])
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }
 
@@ -211,6 +219,45 @@ fn build_wasi_component_as(features: &[&str], name: &str) -> Result<PathBuf> {
         size as f64 / 1e6
     );
     Ok(component)
+}
+
+/// The typed component (`component/`, the `countscope:check` world) as `target/wasi-components/
+/// countscope-check.wasm`, with its raw and gzip sizes said.
+fn build_check_component() -> Result<PathBuf> {
+    run(Command::new(cargo()).args([
+        "build",
+        "--locked",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "countscope-component",
+    ]))?;
+    let built = root().join("target/wasm32-wasip2/release/countscope_component.wasm");
+    let dir = root().join("target/wasi-components");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let component = dir.join("countscope-check.wasm");
+    std::fs::copy(&built, &component)
+        .map_err(|e| format!("{} → {}: {e}", built.display(), component.display()))?;
+    let (raw, gz) = bench::gzip_len(&component)?;
+    eprintln!(
+        "typed component: {} ({:.2} MB raw, {:.2} MB gzip -9)",
+        component.display(),
+        raw as f64 / 1e6,
+        gz as f64 / 1e6
+    );
+    Ok(component)
+}
+
+/// The Rust host (`host/`, wasmtime at the CLI's version), release: its path.
+fn build_host() -> Result<PathBuf> {
+    run(Command::new(cargo()).args(["build", "--locked", "--release", "-p", "countscope-host"]))?;
+    Ok(root().join("target/release/countscope-host"))
+}
+
+/// The Node host's pinned npm packages (jco-transpile, preview2-shim) in `tests/jco`.
+fn ensure_jco_deps() -> Result {
+    npm_ci("tests/jco", "@bytecodealliance/jco-transpile")
 }
 
 /// Builds the library's unit tests for wasm32-wasip2 (release, sharing the component's
@@ -260,7 +307,14 @@ fn test() -> Result {
     lint()?;
 
     step("unit and integration tests (native)");
-    run(Command::new(cargo()).args(["test", "--workspace", "--locked"]))?;
+    // The host is built once, in release, for its suite below (wasmtime is the longest build here).
+    run(Command::new(cargo()).args([
+        "test",
+        "--workspace",
+        "--locked",
+        "--exclude",
+        "countscope-host",
+    ]))?;
 
     step("fuzzing the recording parser and the safetensors reader (time-bounded)");
     let secs = std::env::var("COUNTSCOPE_FUZZ_SECONDS").unwrap_or_else(|_| FUZZ_SECONDS.into());
@@ -285,6 +339,17 @@ fn test() -> Result {
         .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)
         .env("COUNTSCOPE_WASI_NO_KERNEL", &no_kernel)
+        .env("WASMTIME", wasmtime()))?;
+
+    step("the typed component (countscope:check) through the Rust host (wasmtime, bounded) and Node (jco)");
+    let check = build_check_component()?;
+    let host = build_host()?;
+    ensure_jco_deps()?;
+    run(Command::new(cargo())
+        .args(["test", "--locked", "--test", "host", "--", "--ignored"])
+        .env("COUNTSCOPE_CHECK", &check)
+        .env("COUNTSCOPE_WASI", &component)
+        .env("COUNTSCOPE_HOST", &host)
         .env("WASMTIME", wasmtime()))?;
 
     step("the core's unit tests compiled to wasm32-wasip2, under wasmtime (with the wasm matrix kernel's)");
@@ -335,6 +400,9 @@ fn lint() -> Result {
         let mut args = vec!["clippy", "--locked", "--target", target, "--lib", "--bins"];
         if target == "wasm32-unknown-unknown" {
             args.extend(["--test", "web"]);
+        } else {
+            // The typed component is a wasm32-wasip2 library only.
+            args.extend(["-p", "countscope", "-p", "countscope-component"]);
         }
         args.extend(["--", "-D", "warnings"]);
         run(Command::new(cargo()).args(&args))?;

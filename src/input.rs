@@ -64,11 +64,6 @@ impl InputStats {
         self.windows += 1;
     }
 
-    /// Windows added so far.
-    pub fn windows(&self) -> u64 {
-        self.windows
-    }
-
     /// Add another recording's sums after this one's: pooled statistics over several recordings. Merging
     /// in the same order always gives the same bits.
     pub fn merge(&mut self, other: &InputStats) {

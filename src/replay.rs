@@ -200,14 +200,17 @@ pub struct Outcome {
     pub bytes: u64,
     /// Every window, 8-bit, when [`Replay::keep_windows`] asked for them (the page's heatmap).
     pub windows: Option<WindowStore>,
-    /// What the windows held before normalisation (every window read; kept by shard 0 only, which reads
-    /// them all and reports), `None` when none was read or in a helper shard.
-    pub input: Option<InputSummary>,
-    /// The sums behind `input`, which pool exactly over several recordings (an evaluation's).
+    /// The sums of what the windows held before normalisation (every window read; kept by shard 0 only,
+    /// which reads them all and reports): they pool exactly over several recordings (an evaluation's).
     pub input_stats: InputStats,
 }
 
 impl Outcome {
+    /// What the windows held before normalisation, `None` when none was read or in a helper shard.
+    pub fn input(&self) -> Option<InputSummary> {
+        self.input_stats.summary()
+    }
+
     /// When no window was usable, what every shell says (`name` is the recording's): how many lines were
     /// skipped, the first reasons, and where the input stopped early. `None` when there are windows.
     pub fn no_window_message(&self, name: &str) -> Option<String> {
@@ -381,7 +384,6 @@ impl<M: Borrow<CountModel>> Replay<M> {
             layout: self.layout,
             bytes: self.input_bytes,
             windows: self.store,
-            input: self.stats.summary(),
             input_stats: self.stats,
         })
     }

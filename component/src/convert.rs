@@ -607,7 +607,7 @@ mod tests {
         round_trip_report(&report);
         // Every source of a calibration: the recording's own statistics, and a sidecar temperature.
         let mut m = model.clone();
-        let stats = labelled.input.clone().unwrap();
+        let stats = labelled.input().unwrap();
         m.set_normalisation(stats.normalisation(), Source::Recording);
         let report = Report::build(&labelled, &m, &gates);
         assert_eq!(

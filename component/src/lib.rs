@@ -378,12 +378,9 @@ impl GuestEvaluator for EvaluatorResource {
         }
         let entry = ev::Entry::from_wit(entry);
         let mut options = self.options;
-        if let Some(l) = entry.layout {
-            options.layout = l.to_wit();
-        }
-        if let Some(h) = entry.hop {
-            options.hop = h.clamp(1, 20) as u8;
-        }
+        let (layout, hop) = entry.reading(policy(options.layout), options.hop.into());
+        options.layout = layout.to_wit();
+        options.hop = hop.clamp(1, 20) as u8;
         *current = Some((entry, Replaying::new(self.model.clone(), options)));
         Ok(())
     }

@@ -169,7 +169,7 @@ impl Host {
             ticker.increment_epoch();
         });
         let bindings = Checker::instantiate(&mut store, &component, &linker)
-            .map_err(|e| classify(e, None, time))?;
+            .map_err(|e| trap(&store, time, e))?;
         Ok(Host {
             store,
             bindings,
@@ -311,15 +311,12 @@ impl From<ModelError> for HostError {
     }
 }
 
-fn trap(store: &Store<State>, time: Duration, e: wasmtime::Error) -> HostError {
-    classify(e, store.data().limits.refused, time)
-}
-
 /// A trap, named by the bound that caused it when one did.
-fn classify(e: wasmtime::Error, refused: Option<usize>, time: Duration) -> HostError {
-    if let Some(requested) = refused {
+fn trap(store: &Store<State>, time: Duration, e: wasmtime::Error) -> HostError {
+    let limits = &store.data().limits;
+    if let Some(requested) = limits.refused {
         return HostError::MemoryLimit {
-            limit: 0,
+            limit: limits.max,
             requested,
         };
     }
@@ -418,19 +415,13 @@ fn run(args: &[String]) -> Result<u8, HostError> {
         HostError::Other("no component: give --component PATH or set COUNTSCOPE_COMPONENT (cargo xtask test builds target/wasi-components/countscope-check.wasm)".into())
     })?;
     let mut checker = Host::new(&component, &bounds)?;
-    let limit = bounds.memory;
-    let with_limit = |e: HostError| match e {
-        HostError::MemoryLimit { requested, .. } => HostError::MemoryLimit { limit, requested },
-        other => other,
-    };
-    let model = checker.load_model(model).map_err(with_limit)?;
+    let model = checker.load_model(model)?;
     let is_manifest = input.extension().is_some_and(|e| e == "toml");
     let (passed, json) = if is_manifest {
         checker.evaluate(model, input)
     } else {
         checker.report(model, input)
-    }
-    .map_err(with_limit)?;
+    }?;
     println!("{json}");
     Ok(if passed { 0 } else { 1 })
 }

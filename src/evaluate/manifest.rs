@@ -63,6 +63,22 @@ pub struct Entry {
     pub line: u64,
 }
 
+impl Entry {
+    /// How this recording is read: its own `layout` and `hop` where the manifest gives them, else the
+    /// run's. Every shell asks this, so an entry's overrides mean the same everywhere.
+    pub fn reading(&self, layout: LayoutPolicy, hop: u16) -> (LayoutPolicy, u16) {
+        (self.layout.unwrap_or(layout), self.hop.unwrap_or(hop))
+    }
+
+    /// The same recording read the same way (the manifest line aside): what an outcome must answer.
+    pub fn same_as(&self, other: &Entry) -> bool {
+        Entry {
+            line: other.line,
+            ..self.clone()
+        } == *other
+    }
+}
+
 /// A parsed manifest: at least one recording, no path twice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

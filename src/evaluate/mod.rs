@@ -235,11 +235,7 @@ impl Evaluation {
                 }
             };
             let (file, o) = outcomes.swap_remove(i);
-            if o.entry.room != e.room
-                || o.entry.split != e.split
-                || o.entry.layout != e.layout
-                || o.entry.hop != e.hop
-            {
+            if !o.entry.same_as(e) {
                 return Err(EvaluateError::NotTheManifest(format!(
                     "{file}: made for {} in room {:?} ({}), but manifest line {} now says room {:?} ({}), or another layout or hop: rerun its job",
                     o.entry.path, o.entry.room, o.entry.split, e.line, e.room, e.split

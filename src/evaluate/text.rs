@@ -2,7 +2,7 @@
 //! rooms, and the verdict.
 
 use super::Evaluation;
-use crate::report::text::{findings_list, gate_table, metrics_table, number, percent};
+use crate::report::text::{findings_list, gate_table, interval, metrics_table, num, pct};
 use std::fmt::Write;
 
 impl Evaluation {
@@ -40,9 +40,9 @@ impl Evaluation {
                 r.split,
                 r.windows,
                 r.labelled_windows,
-                percent(r.accuracy),
-                percent(r.within_pm1),
-                number(r.mae),
+                pct(r.accuracy),
+                pct(r.within_pm1),
+                num(r.mae),
                 r.skipped_lines
             );
         }
@@ -88,10 +88,8 @@ impl Evaluation {
             "\n## rooms\n\n| room | split | recordings | windows | accuracy | within ±1 (95 % interval) | MAE (95 % interval) |\n|---|---|---|---|---|---|---|"
         );
         for r in &self.rooms {
-            let iv = |i: Option<crate::report::Interval>, f: fn(Option<f64>) -> String| {
-                i.map_or(String::new(), |i| {
-                    format!(" ({} to {})", f(Some(i.low)), f(Some(i.high)))
-                })
+            let iv = |i: Option<crate::report::Interval>, f| {
+                i.map_or(String::new(), |_| format!(" ({})", interval(i, f)))
             };
             let _ = writeln!(
                 s,
@@ -100,11 +98,11 @@ impl Evaluation {
                 r.split,
                 r.recordings,
                 r.windows,
-                percent(r.accuracy),
-                percent(r.within_pm1),
-                iv(r.within_pm1_interval, percent),
-                number(r.mae),
-                iv(r.mae_interval, number)
+                pct(r.accuracy),
+                pct(r.within_pm1),
+                iv(r.within_pm1_interval, pct),
+                num(r.mae),
+                iv(r.mae_interval, num)
             );
         }
         findings_list(&mut s, &self.findings);

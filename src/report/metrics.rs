@@ -6,6 +6,7 @@
 
 use crate::replay::FramePrediction;
 use crate::N_CLASSES;
+use serde::Serialize;
 
 /// What every number is computed from: a window's truth, predicted count and confidence. A replay's
 /// [`FramePrediction`] is one; so is an evaluation's [`crate::evaluate::WindowScore`], which is all an
@@ -30,7 +31,6 @@ impl Scored for FramePrediction {
         self.confidence
     }
 }
-use serde::Serialize;
 
 /// Bins of the expected calibration error and the reliability diagram.
 pub const ECE_BINS: usize = 10;

@@ -202,9 +202,10 @@ impl Report {
         uncertainty: Option<Uncertainty>,
     ) -> Self {
         let d = &outcome.diagnostics;
+        let input = outcome.input();
         let mut findings = findings::input_findings(d, metrics.windows);
         findings.extend(findings::input_scale_findings(
-            outcome.input.as_ref(),
+            input.as_ref(),
             model.calibration(),
         ));
         findings.extend(findings::findings(
@@ -231,8 +232,7 @@ impl Report {
             },
             calibration: CalibrationReport::of(model.calibration()),
             model: ModelSummary::of(model),
-            input: outcome
-                .input
+            input: input
                 .as_ref()
                 .map(|i| InputReport::new(i, model.calibration())),
             recording: RecordingSummary {

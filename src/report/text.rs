@@ -6,16 +6,18 @@ use super::Report;
 use crate::N_CLASSES;
 use std::fmt::Write;
 
-fn pct(x: Option<f64>) -> String {
+/// A share as `54.0 %`, `—` when absent.
+pub(crate) fn pct(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{:.1} %", v * 100.0))
 }
 
-fn num(x: Option<f64>) -> String {
+/// A number to three places, `—` when absent.
+pub(crate) fn num(x: Option<f64>) -> String {
     x.map_or("—".into(), |v| format!("{v:.3}"))
 }
 
 /// `[low, high]` in the metric's format, or `—`.
-fn interval(i: Option<super::Interval>, show: fn(Option<f64>) -> String) -> String {
+pub(crate) fn interval(i: Option<super::Interval>, show: fn(Option<f64>) -> String) -> String {
     i.map_or("—".into(), |i| {
         format!("{} to {}", show(Some(i.low)), show(Some(i.high)))
     })
@@ -255,16 +257,6 @@ pub(crate) fn gate_table(s: &mut String, gates: &[super::GateResult]) {
             g.status.label()
         );
     }
-}
-
-/// A share as `54.0 %`, `—` when absent.
-pub(crate) fn percent(x: Option<f64>) -> String {
-    pct(x)
-}
-
-/// A number to three places, `—` when absent.
-pub(crate) fn number(x: Option<f64>) -> String {
-    num(x)
 }
 
 impl super::Comparison {

@@ -430,13 +430,14 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             json,
         } => {
             let model = files::load_model(&model, temperature.as_deref(), weights.as_deref())?;
+            let normalise_per_recording = options.normalise.is_some();
             let run = evaluate::Run {
                 manifest,
                 options,
                 evaluate: countscope::evaluate::EvaluateOptions {
                     targets,
                     extra_gates: gates,
-                    normalise_per_recording: false,
+                    normalise_per_recording,
                 },
                 jobs: jobs.map(usize::from),
             };
@@ -744,12 +745,7 @@ mod evaluate {
         let dir = run.manifest.parent().unwrap_or(Path::new(""));
         let path = dir.join(&entry.path);
         let mut options = run.options.clone();
-        if let Some(l) = entry.layout {
-            options.layout = l;
-        }
-        if let Some(h) = entry.hop {
-            options.hop = h;
-        }
+        (options.layout, options.hop) = entry.reading(options.layout, options.hop);
         let mut model = model.clone();
         let outcome = replay_recording(
             &mut model,
@@ -795,14 +791,8 @@ mod evaluate {
     }
 
     /// The whole evaluation: replayed here, or pooled from `merge`'s outcome files.
-    pub fn all(
-        model: &CountModel,
-        mut run: Run,
-        merge: &[PathBuf],
-        json: bool,
-    ) -> Result<u8, Fatal> {
+    pub fn all(model: &CountModel, run: Run, merge: &[PathBuf], json: bool) -> Result<u8, Fatal> {
         let manifest = read_manifest(&run.manifest)?;
-        run.evaluate.normalise_per_recording = run.options.normalise.is_some();
         let outcomes = if merge.is_empty() {
             replay_all(model, &run, &manifest)?
         } else {

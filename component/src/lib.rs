@@ -329,12 +329,12 @@ impl GuestSession for SessionResource {
 }
 
 fn gate_set(gates: &w::GateOptions) -> Result<GateSet, w::CheckError> {
-    let mut set = GateSet::adr103(targets(&gates.targets)?, gates.cross_room);
-    for g in &gates.extra_gates {
-        set.set(g)
-            .map_err(|e| w::CheckError::BadInput(e.to_string()))?;
-    }
-    Ok(set)
+    GateSet::adr103_with(
+        targets(&gates.targets)?,
+        gates.cross_room,
+        &gates.extra_gates,
+    )
+    .map_err(|e| w::CheckError::BadInput(e.to_string()))
 }
 
 /// An evaluation, one recording at a time.

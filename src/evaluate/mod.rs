@@ -196,11 +196,7 @@ pub struct EvaluateOptions {
 impl EvaluateOptions {
     /// The gates of a split.
     pub fn gates(&self, split: Split) -> Result<GateSet, crate::report::gates::GateError> {
-        let mut g = GateSet::adr103(self.targets, split == Split::CrossRoom);
-        for spec in &self.extra_gates {
-            g.set(spec)?;
-        }
-        Ok(g)
+        GateSet::adr103_with(self.targets, split == Split::CrossRoom, &self.extra_gates)
     }
 }
 

@@ -252,6 +252,20 @@ impl GateSet {
         }
     }
 
+    /// ADR-103's gates with the user's `NAME=VALUE` overrides applied in order: what every shell's
+    /// `--gate` (and the component's `extra-gates`) means.
+    pub fn adr103_with<S: AsRef<str>>(
+        targets: Targets,
+        cross_room: bool,
+        overrides: &[S],
+    ) -> Result<Self, GateError> {
+        let mut set = Self::adr103(targets, cross_room);
+        for spec in overrides {
+            set.set(spec.as_ref())?;
+        }
+        Ok(set)
+    }
+
     /// Set (or add) a gate from `NAME=VALUE`; the direction follows the metric (MAE, ECE, Brier: at most).
     pub fn set(&mut self, spec: &str) -> Result<(), GateError> {
         let (name, value) = spec
@@ -324,5 +338,34 @@ impl GateSet {
                 GateResult { name: g.name, direction: g.direction, target: g.target, measured, interval, status, note }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(set: &GateSet, metric: GateMetric) -> Option<f64> {
+        set.gates
+            .iter()
+            .find(|g| g.name == metric)
+            .map(|g| g.target)
+    }
+
+    #[test]
+    fn overrides_apply_in_order_over_the_split_s_targets() {
+        let cross =
+            GateSet::adr103_with(Targets::V010, true, &["within_pm1=0.5", "mae=0.9"]).unwrap();
+        assert_eq!(target(&cross, GateMetric::WithinPm1), Some(0.5));
+        assert_eq!(target(&cross, GateMetric::Mae), Some(0.9));
+        assert_eq!(target(&cross, GateMetric::Spearman), Some(0.5));
+        let same = GateSet::adr103_with::<&str>(Targets::V020, false, &[]).unwrap();
+        assert_eq!(target(&same, GateMetric::WithinPm1), Some(0.90));
+        let last = GateSet::adr103_with(Targets::V010, false, &["mae=0.3", "mae=0.2"]).unwrap();
+        assert_eq!(target(&last, GateMetric::Mae), Some(0.2));
+        assert!(matches!(
+            GateSet::adr103_with(Targets::V010, false, &["mae"]),
+            Err(GateError::NotNameValue(_))
+        ));
     }
 }

@@ -217,6 +217,9 @@ pub fn bench(args: &[String]) -> Result {
             .args(bench_args("/repo/")),
     )?;
 
+    step("server-side checks: one report per run through the typed component's hosts, vs the CLI");
+    let server = server_side(o.repeat, &cli, &component, &data)?;
+
     step("onnxruntime native (Python, one thread)");
     let ort = json_of(
         Command::new(&python)
@@ -263,6 +266,7 @@ pub fn bench(args: &[String]) -> Result {
     let pkg = gzip_len(&root().join("pkg/countscope_bg.wasm"))?;
     let pkg_relaxed = gzip_len(&root().join("pkg/countscope_relaxed_bg.wasm"))?;
     let wasi = gzip_len(&component)?;
+    let check = gzip_len(&root().join(CHECK))?;
     let day_bytes = std::fs::metadata(&day).map(|m| m.len()).ok();
     let machine = json!({
         "cpu": cpu(),
@@ -277,8 +281,8 @@ pub fn bench(args: &[String]) -> Result {
     });
     let all = json!({
         "machine": machine, "repeat": o.repeat, "windows": 2240, "model": MODEL, "recording": SAMPLE,
-        "native": native, "wasmtime": wasmtime, "onnxruntime_native": ort, "browser": browser,
-        "sizes": { "pkg_wasm": { "raw": pkg.0, "gzip": pkg.1 }, "pkg_relaxed_wasm": { "raw": pkg_relaxed.0, "gzip": pkg_relaxed.1 }, "wasi_component": { "raw": wasi.0, "gzip": wasi.1 } },
+        "native": native, "wasmtime": wasmtime, "onnxruntime_native": ort, "browser": browser, "server": server,
+        "sizes": { "pkg_wasm": { "raw": pkg.0, "gzip": pkg.1 }, "pkg_relaxed_wasm": { "raw": pkg_relaxed.0, "gzip": pkg_relaxed.1 }, "wasi_component": { "raw": wasi.0, "gzip": wasi.1 }, "check_component": { "raw": check.0, "gzip": check.1 } },
         "long_recording_bytes": day_bytes,
     });
     let table = table(&all)?;
@@ -294,6 +298,164 @@ pub fn bench(args: &[String]) -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Where `cargo xtask test` and this bench put the typed component (size profile, wasm-opt).
+const CHECK: &str = "target/wasi-components/countscope-check.wasm";
+
+/// The median of `runs` wall-clock runs of `cmd`, in seconds, with its stdout (the same every time, or an
+/// error: a timing of different work is no timing).
+fn timed(cmd: &mut Command, runs: usize) -> Result<(f64, Vec<u8>)> {
+    let (mut times, mut first) = (vec![], None::<Vec<u8>>);
+    eprintln!("$ {} (×{runs})", crate::describe(cmd));
+    for _ in 0..runs {
+        let started = std::time::Instant::now();
+        let out = cmd
+            .current_dir(root())
+            .output()
+            .map_err(|e| format!("cannot start `{}`: {e}", crate::describe(cmd)))?;
+        times.push(started.elapsed().as_secs_f64());
+        // `report` exits 1 when a gate is not met: the JSON is still the answer.
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            return Err(format!(
+                "`{}` failed ({}): {}",
+                crate::describe(cmd),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        match &first {
+            Some(f) if *f != out.stdout => {
+                return Err(format!(
+                    "`{}` printed different bytes on a second run",
+                    crate::describe(cmd)
+                ))
+            }
+            Some(_) => {}
+            None => first = Some(out.stdout),
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], first.unwrap_or_default()))
+}
+
+/// How one engine is started on one recording.
+type Engine<'a> = Box<dyn Fn(&Path) -> Command + 'a>;
+
+/// One `report --json` per run, as a server check does per recording (read, parse, infer, score, bootstrap
+/// intervals), through the typed component's Rust host and Node (jco), against the CLI natively and under
+/// `wasmtime run`. Wall clock on a 2-minute and the 30-minute sample; per window is the slope between them
+/// and fixed is what is left (process start, compile cache, model load). Every engine's JSON must equal the
+/// native bytes.
+fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Result<Value> {
+    let check = crate::build_check_component()?;
+    let host = crate::build_host()?;
+    crate::ensure_jco_deps()?;
+    let short = data.join("room0-2min.paired.jsonl.gz");
+    if !short.exists() {
+        run(Command::new(cli)
+            .args([
+                "simulate",
+                "--room",
+                "0",
+                "--seed",
+                "5001",
+                "--duration",
+                "2m",
+                "-o",
+            ])
+            .arg(&short))?;
+    }
+    let recordings = [(short, "2-minute"), (root().join(SAMPLE), "30-minute")];
+    let mut windows = vec![];
+    for (rec, _) in &recordings {
+        let json: Value = serde_json::from_slice(
+            &timed(
+                Command::new(cli)
+                    .args(["report", "--json", "-m", MODEL])
+                    .arg(rec),
+                1,
+            )?
+            .1,
+        )
+        .map_err(|e| format!("report --json: {e}"))?;
+        windows.push(
+            json["windows"]
+                .as_f64()
+                .ok_or("report --json has no `windows`")?,
+        );
+    }
+    let engines: [(&str, Engine); 4] = [
+        (
+            "countscope native (CLI)",
+            Box::new(|rec: &Path| {
+                let mut c = Command::new(cli);
+                c.args(["report", "--json", "-m", MODEL]).arg(rec);
+                c
+            }),
+        ),
+        (
+            "countscope CLI component, wasmtime run",
+            Box::new(|rec: &Path| {
+                let mut c = Command::new(crate::wasmtime());
+                c.args(["run", "-S", "cli-exit-with-code=y", "--dir"])
+                    .arg(format!("{}::/repo", root().display()))
+                    .arg(component)
+                    .args(["report", "--json", "-m", &format!("/repo/{MODEL}")])
+                    .arg(format!(
+                        "/repo/{}",
+                        rec.strip_prefix(root()).unwrap_or(rec).display()
+                    ));
+                c
+            }),
+        ),
+        (
+            "typed component, Rust host (wasmtime crate)",
+            Box::new(|rec: &Path| {
+                let mut c = Command::new(&host);
+                c.arg("--component").arg(&check).arg(MODEL).arg(rec);
+                c
+            }),
+        ),
+        (
+            "typed component, Node (jco)",
+            Box::new(|rec: &Path| {
+                let mut c = Command::new("node");
+                c.arg("tests/jco/report.mjs")
+                    .arg(MODEL)
+                    .arg(rec)
+                    .env("COUNTSCOPE_COMPONENT", &check);
+                c
+            }),
+        ),
+    ];
+    let mut rows = vec![];
+    let mut native = vec![];
+    for (name, make) in &engines {
+        // One untimed run first: wasmtime's compile cache and jco's transpile cache are then warm, as on
+        // a server that has seen the component before.
+        timed(&mut make(&recordings[0].0), 1)?;
+        let mut secs = vec![];
+        for (i, (rec, what)) in recordings.iter().enumerate() {
+            let (t, out) = timed(&mut make(rec), repeat.min(5))?;
+            if native.len() <= i {
+                native.push(out);
+            } else if native[i] != out {
+                return Err(format!(
+                    "{name}: its JSON for the {what} recording differs from the native CLI's"
+                ));
+            }
+            secs.push(t);
+        }
+        let per_window = (secs[1] - secs[0]) / (windows[1] - windows[0]);
+        rows.push(json!({
+            "engine": name,
+            "seconds": secs,
+            "us_per_window": per_window * 1e6,
+            "fixed_ms": (secs[0] - per_window * windows[0]) * 1e3,
+        }));
+    }
+    Ok(json!({ "windows": windows, "runs": repeat.min(5), "rows": rows }))
 }
 
 /// A `{median, min, max}` object as "median [min–max]".
@@ -524,6 +686,29 @@ fn table(all: &Value) -> Result<String> {
             spread(&mm["main_js_heap_peak"], 1)
         ));
     }
+    let sv = &all["server"];
+    line(format!(
+        "\n**Server-side checks** (one `report --json` per run, wall clock, median of {}; per window = the slope between the SYNTHETIC 2-minute ({:.0} windows) and 30-minute ({:.0} windows) samples, fixed = the rest; every engine's JSON equal to the native CLI's)\n",
+        sv["runs"],
+        sv["windows"][0].as_f64().unwrap_or(f64::NAN),
+        sv["windows"][1].as_f64().unwrap_or(f64::NAN)
+    ));
+    line("| engine | µs per window | fixed, ms | per window vs native |\n|---|---|---|---|".into());
+    let rows = sv["rows"].as_array().cloned().unwrap_or_default();
+    let native_us = rows
+        .first()
+        .and_then(|r| r["us_per_window"].as_f64())
+        .unwrap_or(f64::NAN);
+    for r in &rows {
+        let us = r["us_per_window"].as_f64().unwrap_or(f64::NAN);
+        line(format!(
+            "| {} | {:.0} | {:.0} | {:.2}× |",
+            r["engine"].as_str().unwrap_or("?"),
+            us,
+            r["fixed_ms"].as_f64().unwrap_or(f64::NAN),
+            us / native_us
+        ));
+    }
     let s = &all["sizes"];
     let mb = |v: &Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
     line("\n**Size and model load**\n".into());
@@ -542,6 +727,11 @@ fn table(all: &Value) -> Result<String> {
         "| WASI component (countscope.wasm) | {:.2} MB raw, {:.2} MB gzip -9 |",
         mb(&s["wasi_component"]["raw"]),
         mb(&s["wasi_component"]["gzip"])
+    ));
+    line(format!(
+        "| typed component (countscope-check.wasm: size profile, wasm-opt -Oz) | {:.2} MB raw, {:.2} MB gzip -9 |",
+        mb(&s["check_component"]["raw"]),
+        mb(&s["check_component"]["gzip"])
     ));
     line(format!(
         "| wasm package fetch + compile + instantiate, Chromium | {:.0} ms |",
@@ -596,7 +786,10 @@ mod tests {
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
             },
-            "sizes": { "pkg_wasm": { "raw": 15_450_000, "gzip": 3_670_000 }, "pkg_relaxed_wasm": { "raw": 15_490_000, "gzip": 3_690_000 }, "wasi_component": { "raw": 20_080_000, "gzip": 4_510_000 } },
+            "sizes": { "pkg_wasm": { "raw": 15_450_000, "gzip": 3_670_000 }, "pkg_relaxed_wasm": { "raw": 15_490_000, "gzip": 3_690_000 }, "wasi_component": { "raw": 20_080_000, "gzip": 4_510_000 }, "check_component": { "raw": 7_500_000, "gzip": 2_100_000 } },
+            "server": { "windows": [149.0, 2240.0], "runs": 5, "rows": [
+                { "engine": "countscope native (CLI)", "us_per_window": 120.0, "fixed_ms": 30.0 },
+                { "engine": "typed component, Rust host (wasmtime crate)", "us_per_window": 252.0, "fixed_ms": 220.0 } ] },
             "long_recording_bytes": null,
         });
         let t = table(&all).unwrap();
@@ -614,6 +807,15 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("The page loads the relaxed-simd build"), "{t}");
+        assert!(
+            t.contains("| typed component, Rust host (wasmtime crate) | 252 | 220 | 2.10× |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("2-minute (149 windows) and 30-minute (2240 windows)"),
+            "{t}"
+        );
+        assert!(t.contains("| typed component (countscope-check.wasm: size profile, wasm-opt -Oz) | 7.50 MB raw, 2.10 MB gzip -9 |"), "{t}");
         assert!(
             t.contains("dropped → every plot drawn, 1 worker(s) | 650 [585–780] |"),
             "{t}"

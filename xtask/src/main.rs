@@ -11,6 +11,8 @@
 //! - `cargo xtask samples`: regenerate the synthetic sample recordings in `artifacts/recordings/`.
 //! - `cargo xtask bench [--repeat 7] [--long-repeat 2] [--no-long]`: countscope against onnxruntime,
 //!   natively and in headless Chromium, in one run; prints a table, writes `target/bench/`.
+//! - `cargo xtask component`: the typed component a server calls (size profile, then wasm-opt -Oz), as
+//!   `target/wasi-components/countscope-check.wasm`.
 
 mod bench;
 mod profile;
@@ -222,23 +224,30 @@ fn build_wasi_component_as(features: &[&str], name: &str) -> Result<PathBuf> {
 }
 
 /// The typed component (`component/`, the `countscope:check` world) as `target/wasi-components/
-/// countscope-check.wasm`, with its raw and gzip sizes said.
+/// countscope-check.wasm`: built with the size profile (`[profile.wasm]` in Cargo.toml), then wasm-opt
+/// `-Oz` over its core module. Both steps' sizes are said.
 fn build_check_component() -> Result<PathBuf> {
     run(Command::new(cargo()).args([
         "build",
         "--locked",
-        "--release",
+        "--profile",
+        "wasm",
         "--target",
         "wasm32-wasip2",
         "-p",
         "countscope-component",
     ]))?;
-    let built = root().join("target/wasm32-wasip2/release/countscope_component.wasm");
+    let built = root().join("target/wasm32-wasip2/wasm/countscope_component.wasm");
     let dir = root().join("target/wasi-components");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let component = dir.join("countscope-check.wasm");
-    std::fs::copy(&built, &component)
-        .map_err(|e| format!("{} → {}: {e}", built.display(), component.display()))?;
+    let (raw, gz) = bench::gzip_len(&built)?;
+    eprintln!(
+        "typed component as linked: {:.2} MB raw, {:.2} MB gzip -9",
+        raw as f64 / 1e6,
+        gz as f64 / 1e6
+    );
+    wasm_opt_component(&built, &component)?;
     let (raw, gz) = bench::gzip_len(&component)?;
     eprintln!(
         "typed component: {} ({:.2} MB raw, {:.2} MB gzip -9)",
@@ -247,6 +256,56 @@ fn build_check_component() -> Result<PathBuf> {
         gz as f64 / 1e6
     );
     Ok(component)
+}
+
+/// binaryen's Node build, pinned by `xtask/binaryen/package-lock.json`: its `wasm-opt`.
+fn wasm_opt() -> Result<PathBuf> {
+    npm_ci("xtask/binaryen", "binaryen")?;
+    Ok(root().join("xtask/binaryen/node_modules/binaryen/bin/wasm-opt"))
+}
+
+/// wasm-opt `-Oz` over each core module of the component `input`, written to `output`. Skipped when
+/// `output` is newer than `input` (cargo rewrites `input` only when it relinks): the pass takes minutes
+/// on 2 cores.
+fn wasm_opt_component(input: &Path, output: &Path) -> Result {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(output).is_some() && modified(output) >= modified(input) {
+        eprintln!(
+            "{} is newer than {}: wasm-opt skipped",
+            output.display(),
+            input.display()
+        );
+        return Ok(());
+    }
+    let wasm_opt = wasm_opt()?;
+    let scratch = root().join("target/wasm-opt");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut n = 0;
+    let optimised = wasm::map_core_modules(&bytes, |module| {
+        n += 1;
+        let (from, to) = (
+            scratch.join(format!("{n}.wasm")),
+            scratch.join(format!("{n}.opt.wasm")),
+        );
+        std::fs::write(&from, module).map_err(|e| format!("{}: {e}", from.display()))?;
+        let started = Instant::now();
+        run(Command::new("node")
+            .arg(&wasm_opt)
+            .args(["-Oz", "--strip-debug", "--strip-producers"])
+            .arg(&from)
+            .arg("-o")
+            .arg(&to))?;
+        let out = std::fs::read(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+        eprintln!(
+            "wasm-opt -Oz: core module {n} {} → {} bytes in {:.0} s",
+            module.len(),
+            out.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(out)
+    })?;
+    std::fs::write(output, optimised).map_err(|e| format!("{}: {e}", output.display()))
 }
 
 /// The Rust host (`host/`, wasmtime at the CLI's version), release: its path.
@@ -451,7 +510,8 @@ fn main() -> ExitCode {
         Some("serve") => serve::serve(&args[1..]),
         Some("samples") => samples(),
         Some("bench") => bench::bench(&args[1..]),
-        _ => Err("usage: cargo xtask <test|serve|samples|bench>\n  test     install what is missing, then run every test suite\n  serve    build pkg/ if stale and serve the page on http://127.0.0.1:8080 (--port, --host)\n  samples  regenerate the synthetic sample recordings in artifacts/recordings\n  bench    measure countscope against onnxruntime natively and in Chromium (--repeat N, --long-repeat N, --no-long)".into()),
+        Some("component") => ensure_targets().and_then(|()| build_check_component().map(|_| ())),
+        _ => Err("usage: cargo xtask <test|serve|samples|bench|component>\n  test     install what is missing, then run every test suite\n  serve    build pkg/ if stale and serve the page on http://127.0.0.1:8080 (--port, --host)\n  samples  regenerate the synthetic sample recordings in artifacts/recordings\n  bench    measure countscope against onnxruntime natively and in Chromium (--repeat N, --long-repeat N, --no-long)\n  component  build the typed component (countscope:check) a server calls: target/wasi-components/countscope-check.wasm".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! Section-level surgery on a built wasm module: drop custom sections the page does not need.
+//! Section-level surgery on built wasm: drop custom sections the page does not need, and swap the core
+//! modules inside a component (for wasm-opt, which reads core modules only).
 //!
 //! The `name` section maps function indices to Rust symbol names. It only makes browser stack traces
 //! readable, and it is 1.9 MB of the 17 MB module (≈ 0.4 MB gzipped), so `pkg/` ships without it. Rust panics
@@ -53,6 +54,57 @@ pub fn without_custom_sections(module: &[u8], drop: &[&str]) -> Result<(Vec<u8>,
     Ok((out, gone))
 }
 
+fn leb_bytes(mut value: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5);
+    loop {
+        let b = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// The component with each of its top-level core modules (section id 1) replaced by `f(module)`, every
+/// other section kept byte for byte. wasm-opt understands core modules, not components, so this is how a
+/// component gets optimised: the component's own sections (types, imports, canonical functions,
+/// instances) only name the modules by index, so swapping a module's bytes for an equivalent module with
+/// the same imports and exports keeps the component valid. Nested components (section id 4) are kept
+/// as they are; `wasm-component-ld` emits none for a Rust component.
+pub fn map_core_modules(
+    component: &[u8],
+    mut f: impl FnMut(&[u8]) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    // A component's preamble: magic, version 0x0d, layer 1.
+    if component.len() < 8 || component[..8] != *b"\0asm\x0d\0\x01\0" {
+        return Err("not a wasm component (no \\0asm component preamble)".into());
+    }
+    let mut out = component[..8].to_vec();
+    let mut at = 8;
+    while at < component.len() {
+        let id = component[at];
+        let (size, body) =
+            leb_u32(component, at + 1).ok_or("a section size is not a valid LEB128")?;
+        let end = body
+            .checked_add(size as usize)
+            .filter(|&e| e <= component.len())
+            .ok_or("a section runs past the end of the component")?;
+        if id == 1 {
+            let module = f(&component[body..end])?;
+            let len = u32::try_from(module.len()).map_err(|_| "a core module over 4 GiB")?;
+            out.push(1);
+            out.extend(leb_bytes(len));
+            out.extend(module);
+        } else {
+            out.extend_from_slice(&component[at..end]);
+        }
+        at = end;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +136,36 @@ mod tests {
         let mut truncated = module.clone();
         truncated.truncate(module.len() - 1);
         assert!(without_custom_sections(&truncated, &["name"]).is_err());
+    }
+
+    #[test]
+    fn swaps_core_modules_and_keeps_every_other_section() {
+        let preamble = b"\0asm\x0d\0\x01\0".to_vec();
+        let module = |n: usize| [b"\0asm\x01\0\0\0".to_vec(), vec![0x42; n]].concat();
+        let section =
+            |id: u8, body: &[u8]| [vec![id], leb_bytes(body.len() as u32), body.to_vec()].concat();
+        let other = section(7, &[1, 2, 3]);
+        let component = [
+            preamble.clone(),
+            section(1, &module(200)),
+            other.clone(),
+            section(1, &module(3)),
+        ]
+        .concat();
+        let mut seen = vec![];
+        let out = map_core_modules(&component, |m| {
+            seen.push(m.len());
+            Ok(m[..9].to_vec())
+        })
+        .unwrap();
+        assert_eq!(seen, [208, 11]);
+        let nine = section(1, &module(1));
+        assert_eq!(out, [preamble, nine.clone(), other, nine].concat());
+        // A size of 208 takes two LEB128 bytes, 9 takes one: the lengths were re-encoded.
+        assert_eq!(leb_bytes(208), [0xd0, 0x01]);
+        assert!(map_core_modules(&module(3), |m| Ok(m.to_vec())).is_err());
+        let mut truncated = component.clone();
+        truncated.truncate(component.len() - 1);
+        assert!(map_core_modules(&truncated, |m| Ok(m.to_vec())).is_err());
     }
 }

@@ -394,10 +394,7 @@ fn run(cli: Cli) -> Result<u8, Fatal> {
             cross_room,
             json,
         } => {
-            let mut gate_set = GateSet::adr103(targets, cross_room);
-            for g in &gates {
-                gate_set.set(g)?;
-            }
+            let gate_set = GateSet::adr103_with(targets, cross_room, &gates)?;
             let (model, outcome) = replay(&args)?;
             let report = Report::build(&outcome, &model, &gate_set);
             let mut stdout = std::io::stdout().lock();

@@ -218,7 +218,8 @@ pub fn bench(args: &[String]) -> Result {
     )?;
 
     step("server-side checks: one report per run through the typed component's hosts, vs the CLI");
-    let server = server_side(o.repeat, &cli, &component, &data)?;
+    let check = crate::build_check_component()?;
+    let server = server_side(o.repeat, &cli, &component, &check, &data)?;
 
     step("onnxruntime native (Python, one thread)");
     let ort = json_of(
@@ -266,7 +267,7 @@ pub fn bench(args: &[String]) -> Result {
     let pkg = gzip_len(&root().join("pkg/countscope_bg.wasm"))?;
     let pkg_relaxed = gzip_len(&root().join("pkg/countscope_relaxed_bg.wasm"))?;
     let wasi = gzip_len(&component)?;
-    let check = gzip_len(&root().join(CHECK))?;
+    let check = gzip_len(&check)?;
     let day_bytes = std::fs::metadata(&day).map(|m| m.len()).ok();
     let machine = json!({
         "cpu": cpu(),
@@ -299,9 +300,6 @@ pub fn bench(args: &[String]) -> Result {
     );
     Ok(())
 }
-
-/// Where `cargo xtask test` and this bench put the typed component (size profile, wasm-opt).
-const CHECK: &str = "target/wasi-components/countscope-check.wasm";
 
 /// The median of `runs` wall-clock runs of `cmd`, in seconds, with its stdout (the same every time, or an
 /// error: a timing of different work is no timing).
@@ -347,8 +345,13 @@ type Engine<'a> = Box<dyn Fn(&Path) -> Command + 'a>;
 /// `wasmtime run`. Wall clock on a 2-minute and the 30-minute sample; per window is the slope between them
 /// and fixed is what is left (process start, compile cache, model load). Every engine's JSON must equal the
 /// native bytes.
-fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Result<Value> {
-    let check = crate::build_check_component()?;
+fn server_side(
+    repeat: usize,
+    cli: &Path,
+    component: &Path,
+    check: &Path,
+    data: &Path,
+) -> Result<Value> {
     let host = crate::build_host()?;
     crate::ensure_jco_deps()?;
     let short = data.join("room0-2min.paired.jsonl.gz");
@@ -367,24 +370,6 @@ fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Resu
             .arg(&short))?;
     }
     let recordings = [(short, "2-minute"), (root().join(SAMPLE), "30-minute")];
-    let mut windows = vec![];
-    for (rec, _) in &recordings {
-        let json: Value = serde_json::from_slice(
-            &timed(
-                Command::new(cli)
-                    .args(["report", "--json", "-m", MODEL])
-                    .arg(rec),
-                1,
-            )?
-            .1,
-        )
-        .map_err(|e| format!("report --json: {e}"))?;
-        windows.push(
-            json["windows"]
-                .as_f64()
-                .ok_or("report --json has no `windows`")?,
-        );
-    }
     let engines: [(&str, Engine); 4] = [
         (
             "countscope native (CLI)",
@@ -413,7 +398,7 @@ fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Resu
             "typed component, Rust host (wasmtime crate)",
             Box::new(|rec: &Path| {
                 let mut c = Command::new(&host);
-                c.arg("--component").arg(&check).arg(MODEL).arg(rec);
+                c.arg("--component").arg(check).arg(MODEL).arg(rec);
                 c
             }),
         ),
@@ -424,13 +409,16 @@ fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Resu
                 c.arg("tests/jco/report.mjs")
                     .arg(MODEL)
                     .arg(rec)
-                    .env("COUNTSCOPE_COMPONENT", &check);
+                    .env("COUNTSCOPE_COMPONENT", check);
                 c
             }),
         ),
     ];
+    // The native CLI runs first: its JSON is what every other engine must print, and says how many
+    // windows each recording has.
+    let mut native: Vec<Vec<u8>> = vec![];
+    let mut windows = vec![];
     let mut rows = vec![];
-    let mut native = vec![];
     for (name, make) in &engines {
         // One untimed run first: wasmtime's compile cache and jco's transpile cache are then warm, as on
         // a server that has seen the component before.
@@ -439,6 +427,13 @@ fn server_side(repeat: usize, cli: &Path, component: &Path, data: &Path) -> Resu
         for (i, (rec, what)) in recordings.iter().enumerate() {
             let (t, out) = timed(&mut make(rec), repeat.min(5))?;
             if native.len() <= i {
+                let json: Value = serde_json::from_slice(&out)
+                    .map_err(|e| format!("{name}: report --json: {e}"))?;
+                windows.push(
+                    json["windows"]
+                        .as_f64()
+                        .ok_or("report --json has no `windows`")?,
+                );
                 native.push(out);
             } else if native[i] != out {
                 return Err(format!(

@@ -23,6 +23,43 @@ fn leb_u32(bytes: &[u8], mut at: usize) -> Option<(u32, usize)> {
     }
 }
 
+/// One section of a module or component: its id, and where it starts, where its body starts and where it
+/// ends in the bytes.
+struct Section {
+    id: u8,
+    start: usize,
+    body: usize,
+    end: usize,
+}
+
+/// The sections after the 8-byte preamble (module and component preambles have the same length and the
+/// same section framing: an id byte, a LEB128 size, the body).
+fn sections(bytes: &[u8]) -> impl Iterator<Item = Result<Section>> + '_ {
+    let mut at = 8;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        let section = leb_u32(bytes, at + 1)
+            .ok_or_else(|| "a section size is not a valid LEB128".to_string())
+            .and_then(|(size, body)| {
+                body.checked_add(size as usize)
+                    .filter(|&e| e <= bytes.len())
+                    .map(|end| Section {
+                        id: bytes[start],
+                        start,
+                        body,
+                        end,
+                    })
+                    .ok_or_else(|| "a section runs past the end".to_string())
+            });
+        // After an error the walk stops: nothing past a broken size can be trusted.
+        at = section.as_ref().map_or(bytes.len(), |s| s.end);
+        Some(section)
+    })
+}
+
 /// The module without the custom sections named in `drop` (every other byte kept, in order), and how many
 /// bytes went.
 pub fn without_custom_sections(module: &[u8], drop: &[&str]) -> Result<(Vec<u8>, usize)> {
@@ -30,15 +67,13 @@ pub fn without_custom_sections(module: &[u8], drop: &[&str]) -> Result<(Vec<u8>,
         return Err("not a wasm module (no \\0asm header)".into());
     }
     let mut out = module[..8].to_vec();
-    let mut at = 8;
-    while at < module.len() {
-        let start = at;
-        let id = module[at];
-        let (size, body) = leb_u32(module, at + 1).ok_or("a section size is not a valid LEB128")?;
-        let end = body
-            .checked_add(size as usize)
-            .filter(|&e| e <= module.len())
-            .ok_or("a section runs past the end of the module")?;
+    for section in sections(module) {
+        let Section {
+            id,
+            start,
+            body,
+            end,
+        } = section?;
         let dropped = id == 0
             && leb_u32(module, body).is_some_and(|(len, name)| {
                 module
@@ -48,7 +83,6 @@ pub fn without_custom_sections(module: &[u8], drop: &[&str]) -> Result<(Vec<u8>,
         if !dropped {
             out.extend_from_slice(&module[start..end]);
         }
-        at = end;
     }
     let gone = module.len() - out.len();
     Ok((out, gone))
@@ -82,15 +116,13 @@ pub fn map_core_modules(
         return Err("not a wasm component (no \\0asm component preamble)".into());
     }
     let mut out = component[..8].to_vec();
-    let mut at = 8;
-    while at < component.len() {
-        let id = component[at];
-        let (size, body) =
-            leb_u32(component, at + 1).ok_or("a section size is not a valid LEB128")?;
-        let end = body
-            .checked_add(size as usize)
-            .filter(|&e| e <= component.len())
-            .ok_or("a section runs past the end of the component")?;
+    for section in sections(component) {
+        let Section {
+            id,
+            start,
+            body,
+            end,
+        } = section?;
         if id == 1 {
             let module = f(&component[body..end])?;
             let len = u32::try_from(module.len()).map_err(|_| "a core module over 4 GiB")?;
@@ -98,9 +130,8 @@ pub fn map_core_modules(
             out.extend(leb_bytes(len));
             out.extend(module);
         } else {
-            out.extend_from_slice(&component[at..end]);
+            out.extend_from_slice(&component[start..end]);
         }
-        at = end;
     }
     Ok(out)
 }

@@ -358,6 +358,82 @@ pub fn timeline<DB: DrawingBackend>(
     )
 }
 
+/// (a′) Per node over time, for a recording framed from two nodes or more: one lane per node (top: the
+/// lowest `node_id`), each the predicted count (0 at the lane's foot, 7 at its head) of that node's own
+/// windows, held to its next window and broken where the node went quiet for longer than a window
+/// ([`crate::series::NodeLane`]); `view` and the cursor as for [`timeline`]. With fewer than two named
+/// nodes, the frame only.
+pub fn nodes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &Series,
+    env: &Envelopes,
+    view: Range<usize>,
+    cursor: usize,
+    style: Style,
+) -> Result<(), PlotError> {
+    let pal = style.palette();
+    let lanes = env.nodes.len().max(1) as f64;
+    let y = YAxis {
+        range: 0.0..lanes,
+        labels: 0,
+        format: |_| String::new(),
+    };
+    // A count's height in lane `k` (counted from the top): a margin of a tenth of the lane above and below.
+    let at = move |k: usize, count: f32| lanes - 1.0 - k as f64 + 0.1 + 0.8 * count as f64 / 7.0;
+    time_plot(
+        "nodes",
+        area,
+        series,
+        view,
+        cursor,
+        style,
+        y,
+        |plot, view, width| {
+            let (x0, x1) = (view.start as f64, view.end.max(view.start + 1) as f64);
+            let font = ("sans-serif", style.font(11.0)).into_font().color(&pal.fg);
+            for (k, lane) in env.nodes.iter().enumerate() {
+                if k > 0 {
+                    let y = lanes - k as f64;
+                    plot.draw(&PathElement::new(
+                        vec![(x0, y), (x1, y)],
+                        pal.muted.stroke_width(style.px(1.0)),
+                    ))?;
+                }
+                let cols: Vec<Column> = merge_runs(min_max_columns(view.clone(), width, |r| {
+                    lane.count.min_max(r)
+                }))
+                .into_iter()
+                .map(|c| Column {
+                    min: at(k, c.min) as f32,
+                    max: at(k, c.max) as f32,
+                    ..c
+                })
+                .collect();
+                let colour = pal.pred.to_rgba();
+                envelope(
+                    plot,
+                    &cols,
+                    Some(colour.stroke_width(style.px(1.5))),
+                    Some(colour.filled()),
+                )?;
+                plot.draw(&Text::new(
+                    format!("node {} · {} windows", lane.node, lane.windows),
+                    (x0, lanes - k as f64),
+                    font.clone(),
+                ))?;
+            }
+            if env.nodes_left_out > 0 {
+                plot.draw(&Text::new(
+                    format!("{} more node(s) not shown", env.nodes_left_out),
+                    (x0, 0.3),
+                    font.clone(),
+                ))?;
+            }
+            Ok(())
+        },
+    )
+}
+
 /// The difference panel of two models: right windows of A minus right windows of B, accumulated over
 /// the labelled windows (rising where A is right and B wrong, falling the other way), over a zero line.
 pub fn difference<DB: DrawingBackend>(
@@ -922,6 +998,60 @@ mod tests {
             timeline(area, &s, &e, None, 89_000..91_000, 1_000, style).unwrap()
         });
         assert_eq!(count_colour(&outside, pal.cursor, 0..600), 0);
+    }
+
+    #[test]
+    fn the_node_plot_gives_each_node_its_own_lane() {
+        // Node 1 alone for 500 windows (count 1), then nodes 1 and 2 alternating (node 2 counts 6).
+        let preds: Vec<FramePrediction> = (0..1000)
+            .map(|i| {
+                let two = i >= 500 && i % 2 == 1;
+                FramePrediction {
+                    line: i + 1,
+                    count: if two { 6 } else { 1 },
+                    node: Some(if two { 2 } else { 1 }),
+                    ..FramePrediction::default()
+                }
+            })
+            .collect();
+        let s = Series::from_predictions(&preds);
+        let e = Envelopes::new(&s);
+        assert_eq!(e.nodes.len(), 2);
+        let style = Style::default();
+        let pal = style.palette();
+        let px = draw(600, 200, |area| {
+            nodes(area, &s, &e, 0..0, 0, style).unwrap()
+        });
+        // The plot area spans x 36..592 and y 8..170: lane 1 (node 1) on top, lane 2 below.
+        let in_rows = |x: Range<u32>, y: Range<u32>| {
+            y.flat_map(|y| x.clone().map(move |x| (x, y)))
+                .filter(|&(x, y)| {
+                    px.rgb[(y * px.w + x) as usize] == [pal.pred.0, pal.pred.1, pal.pred.2]
+                })
+                .count()
+        };
+        let (top, bottom) = (10..88, 90..168);
+        assert!(
+            in_rows(40..300, top.clone()) > 200,
+            "node 1 before window 500"
+        );
+        assert!(in_rows(330..590, top.clone()) > 200, "node 1 after");
+        assert_eq!(
+            in_rows(40..300, bottom.clone()),
+            0,
+            "node 2 silent before window 500"
+        );
+        assert!(in_rows(330..590, bottom.clone()) > 200, "node 2 after");
+        // Node 2 counts 6: high in its lane; node 1 counts 1: low in its.
+        assert!(in_rows(330..590, 90..110) > in_rows(330..590, 140..168));
+        // One node: no lanes, the frame alone.
+        let one = Series::from_predictions(&preds[..400]);
+        let e1 = Envelopes::new(&one);
+        assert!(e1.nodes.is_empty());
+        let px1 = draw(600, 200, |area| {
+            nodes(area, &one, &e1, 0..0, 0, style).unwrap()
+        });
+        assert_eq!(count_colour(&px1, pal.pred, 0..600), 0);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct FramePrediction {
     /// RuView's `n_persons_max`: the most people seen during the window, `null` when the recording does
     /// not say (a window whose max exceeds its mode saw someone come or go).
     pub truth_max: Option<u8>,
+    /// The ESP32 node whose frames made the window (`node_id` of a raw frame file), `null` for paired
+    /// lines and the recorder format's one unnamed node.
+    pub node: Option<u8>,
 }
 
 fn iso<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
@@ -128,6 +131,7 @@ impl FramePrediction {
             count_logits,
             conf_logit,
             truth_max: record.truth_max,
+            node: record.node,
         }
     }
 }

@@ -18,6 +18,10 @@ use crate::{time, N_CLASSES};
 /// `truth` value of an unlabelled window in [`Series::truth`] (typed arrays have no `null`).
 pub const NO_TRUTH: u8 = u8::MAX;
 
+/// `node` value of a window no node is named for in [`Series::node`] (a paired line, the recorder
+/// format's one node): outside `node_id`'s 0–255, so every real node keeps its number.
+pub const NO_NODE: u16 = u16::MAX;
+
 /// How many values a column holds per window.
 macro_rules! per_window {
     (one) => {
@@ -249,6 +253,11 @@ columns! {
         get |f| f.truth_max.unwrap_or(NO_TRUTH),
         set |f, v| f.truth_max = (v != NO_TRUTH).then_some(v),
         cells |f| f.truth_max.map(|t| t.to_string()).unwrap_or_default();
+    /// The ESP32 node whose frames made the window, [`NO_NODE`] when the recording names none.
+    node: one u16 as Uint16Array, js "node", csv "node",
+        get |f| f.node.map_or(NO_NODE, u16::from),
+        set |f, v| f.node = u8::try_from(v).ok(),
+        cells |f| f.node.map(|n| n.to_string()).unwrap_or_default();
 }
 
 /// Why columns handed in from outside (JavaScript) cannot form a series.
@@ -276,6 +285,9 @@ pub enum ColumnsError {
     /// A truth is neither a class nor [`NO_TRUTH`].
     #[error("series columns: a truth of {0} is outside 0–7 (255 means unlabelled)")]
     Truth(u8),
+    /// A node is neither a `node_id` (0–255) nor [`NO_NODE`].
+    #[error("series columns: a node of {0} is outside 0–255 (65535 means none named)")]
+    Node(u16),
 }
 
 impl Series {
@@ -304,6 +316,9 @@ impl Series {
             .find(|&&t| t as usize >= N_CLASSES && t != NO_TRUTH)
         {
             return Err(ColumnsError::Truth(t));
+        }
+        if let Some(&n) = self.node.iter().find(|&&n| n > 255 && n != NO_NODE) {
+            return Err(ColumnsError::Node(n));
         }
         Ok(self)
     }
@@ -519,8 +534,83 @@ pub struct Envelopes {
     pub p95_high: Pyramid,
     /// The confidence of unlabelled, right and wrong windows, each absent elsewhere.
     pub confidence: [Pyramid; 3],
+    /// One lane per named node, in node order, when the windows come from two nodes or more (a raw ESP32
+    /// frame file): the per-node plot. Empty otherwise: with one node that plot would be the timeline.
+    pub nodes: Vec<NodeLane>,
+    /// Named nodes beyond [`MAX_NODE_LANES`], left out of `nodes` (the plot says how many).
+    pub nodes_left_out: usize,
     /// `wrong_before[i]`: wrong windows among `0..i`.
     wrong_before: Vec<u32>,
+}
+
+/// At most this many nodes get a lane in the per-node plot (the ones with most windows, shown in node
+/// order): a RuView mesh has a handful of ESP32 nodes, and a lane must stay tall enough to read.
+pub const MAX_NODE_LANES: usize = 8;
+
+/// One node's windows over time, for the per-node plot. Its predicted count is held from each of its
+/// windows up to its next one, so a lane reads as a line even where the nodes' windows interleave; it
+/// breaks where more time passed between a window's end and the node's next window's start than the
+/// window itself lasted (a gap in the node's frames, frames skipped for width) and after its last window.
+/// With no times in the recording the count is held throughout.
+#[derive(Clone, Debug, Default)]
+pub struct NodeLane {
+    /// The node's `node_id`.
+    pub node: u8,
+    /// Its windows.
+    pub windows: usize,
+    /// Its predicted counts, held as above, absent where it broke off and before its first window.
+    pub count: Pyramid,
+}
+
+/// Whether a node's count is held from its window `i` to its next window `j` (see [`NodeLane`]).
+fn held(s: &Series, i: usize, j: usize) -> bool {
+    let (start, end, next) = (s.ts_start[i], s.ts_end[i], s.ts_start[j]);
+    if start.is_nan() || end.is_nan() || next.is_nan() {
+        return true;
+    }
+    next - end <= end - start
+}
+
+impl NodeLane {
+    /// The lanes of `s`: empty unless two or more nodes are named; at most [`MAX_NODE_LANES`], the nodes
+    /// with most windows, in node order; and how many named nodes were left out.
+    pub fn of(s: &Series) -> (Vec<NodeLane>, usize) {
+        let mut windows = [0usize; 256];
+        for &n in &s.node {
+            if let Ok(n) = u8::try_from(n) {
+                windows[n as usize] += 1;
+            }
+        }
+        let mut named: Vec<u8> = (0..=255u8).filter(|&n| windows[n as usize] > 0).collect();
+        if named.len() < 2 {
+            return (Vec::new(), 0);
+        }
+        // Most windows first (ties: the lower node), keep the first MAX_NODE_LANES, then node order.
+        named.sort_by_key(|&n| (std::cmp::Reverse(windows[n as usize]), n));
+        let left_out = named.len().saturating_sub(MAX_NODE_LANES);
+        named.truncate(MAX_NODE_LANES);
+        named.sort_unstable();
+        let lanes = named
+            .into_iter()
+            .map(|node| {
+                let mut value = vec![f32::NAN; s.len()];
+                let mut last: Option<usize> = None;
+                for j in (0..s.len()).filter(|&j| s.node[j] == u16::from(node)) {
+                    if let Some(i) = last.filter(|&i| held(s, i, j)) {
+                        value[i + 1..j].fill(f32::from(s.count[i]));
+                    }
+                    value[j] = f32::from(s.count[j]);
+                    last = Some(j);
+                }
+                NodeLane {
+                    node,
+                    windows: windows[node as usize],
+                    count: Pyramid::new(s.len(), |i| value[i]),
+                }
+            })
+            .collect();
+        (lanes, left_out)
+    }
 }
 
 impl Envelopes {
@@ -542,7 +632,10 @@ impl Envelopes {
         for i in 0..n {
             wrong_before.push(wrong_before[i] + s.is_wrong(i) as u32);
         }
+        let (nodes, nodes_left_out) = NodeLane::of(s);
         Envelopes {
+            nodes,
+            nodes_left_out,
             count: Pyramid::new(n, |i| s.count[i] as f32),
             truth: Pyramid::new(n, |i| s.truth_at(i).map_or(f32::NAN, f32::from)),
             p95_low: Pyramid::new(n, |i| s.p95_low[i] as f32),
@@ -680,8 +773,11 @@ mod tests {
 
     #[test]
     fn columns_round_trip_every_field() {
-        let p = vec![pred(1, Some(2), 2), pred(3, None, 5), pred(4, Some(0), 1)];
+        let mut p = vec![pred(1, Some(2), 2), pred(3, None, 5), pred(4, Some(0), 1)];
+        // Node 255 is a node like any other; only NO_NODE (outside u8) means none named.
+        (p[1].node, p[2].node) = (Some(0), Some(255));
         let s = Series::from_predictions(&p);
+        assert_eq!(s.node, [NO_NODE, 0, 255]);
         assert_eq!(s.predictions(), p);
         let s2 = s.clone().validated().unwrap();
         assert_eq!(s2.predictions(), p); // (NaN ≠ NaN, so the columns are compared through the structs)
@@ -695,7 +791,7 @@ mod tests {
         assert_eq!(
             Series::csv_header(),
             "line,ts_start,ts_end,truth,count,correct,confidence,count_p95_low,count_p95_high,\
-p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7,truth_max"
+p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,logit6,logit7,truth_max,node"
         );
         let row = Series::csv_row(&pred(3, None, 5));
         assert_eq!(
@@ -723,9 +819,95 @@ p0,p1,p2,p3,p4,p5,p6,p7,conf_logit,logit0,logit1,logit2,logit3,logit4,logit5,log
         s.truth[0] = 9;
         let e = s.validated().unwrap_err();
         assert!(e.to_string().contains("truth of 9"), "{e}");
+        let mut s = good.clone();
+        s.node[0] = 256;
+        let e = s.validated().unwrap_err();
+        assert!(e.to_string().contains("node of 256"), "{e}");
         let mut s = good;
         s.truth[0] = NO_TRUTH;
         assert!(s.validated().is_ok());
+    }
+
+    #[test]
+    fn node_lanes_hold_each_nodes_own_windows() {
+        // Two nodes interleaved (as a raw ESP32 file's windows come out in line order), one unnamed window.
+        let mut p: Vec<FramePrediction> =
+            (0..7).map(|i| pred(i + 1, None, (i % 3) as u8)).collect();
+        for (f, node) in p.iter_mut().zip([1, 2, 1, 1, 2, 9, 0]) {
+            f.node = (node != 0).then_some(node);
+        }
+        let s = Series::from_predictions(&p);
+        let (lanes, left_out) = NodeLane::of(&s);
+        assert_eq!(left_out, 0);
+        assert_eq!(
+            lanes
+                .iter()
+                .map(|l| (l.node, l.windows))
+                .collect::<Vec<_>>(),
+            [(1, 3), (2, 2), (9, 1)]
+        );
+        // Node 1's windows are 0, 2, 3 (counts 0, 2, 0), each held to the next (no end times: no break);
+        // node 2's are 1 and 4 (counts 1, 1), absent before its first and after its last.
+        assert_eq!(lanes[0].count.min_max(1..2), Some((0.0, 0.0)));
+        assert_eq!(lanes[0].count.min_max(0..4), Some((0.0, 2.0)));
+        assert_eq!(
+            lanes[1].count.min_max(0..1),
+            None,
+            "before node 2's first window"
+        );
+        assert_eq!(lanes[1].count.min_max(0..7), Some((1.0, 1.0)));
+        assert_eq!(
+            lanes[1].count.min_max(5..7),
+            None,
+            "after node 2's last window"
+        );
+        // With times: a node's count is held over the next window's start only when less time passed
+        // than its window lasted. Node 1: [0, 2] s, [2.1, 4.1] s, then [10, 12] s (a gap); node 2 between.
+        let timed: Vec<FramePrediction> =
+            [(0.0, 1), (1.0, 2), (2.1, 1), (3.0, 2), (10.0, 1), (11.0, 2)]
+                .into_iter()
+                .enumerate()
+                .map(|(i, (t, node))| FramePrediction {
+                    ts_start: Some(t),
+                    ts_end: Some(t + 2.0),
+                    node: Some(node),
+                    ..pred(i as u64 + 1, None, 3)
+                })
+                .collect();
+        let (lanes, _) = NodeLane::of(&Series::from_predictions(&timed));
+        assert_eq!(lanes[0].count.min_max(1..2), Some((3.0, 3.0)), "held");
+        assert_eq!(
+            lanes[0].count.min_max(3..4),
+            None,
+            "broken: 5.9 s after a 2 s window"
+        );
+        assert_eq!(
+            lanes[1].count.min_max(2..5),
+            Some((3.0, 3.0)),
+            "node 2: 1 s after, held"
+        );
+        // One node, or none: no lanes (the timeline already is that node's plot).
+        let one = Series::from_predictions(&p[..1]);
+        assert!(NodeLane::of(&one).0.is_empty());
+        // Over MAX_NODE_LANES nodes: the busiest kept, in node order, the rest counted.
+        let many: Vec<FramePrediction> = (0..40u64)
+            .map(|i| {
+                let mut f = pred(i + 1, None, 0);
+                f.node = Some(if i < 20 {
+                    (i % 10) as u8
+                } else {
+                    10 + (i % 2) as u8
+                });
+                f
+            })
+            .collect();
+        let (lanes, left_out) = NodeLane::of(&Series::from_predictions(&many));
+        assert_eq!(left_out, 12 - MAX_NODE_LANES);
+        assert_eq!(
+            lanes.iter().map(|l| l.node).collect::<Vec<_>>()[..2],
+            [0, 1]
+        );
+        assert!(lanes.iter().any(|l| l.node == 10 && l.windows == 10));
     }
 
     #[test]

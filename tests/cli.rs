@@ -1134,6 +1134,34 @@ fn ruviews_real_csi_files_replay_framed_per_node() {
     );
     assert_eq!(r["windows"], 183);
     assert_eq!(r["skipped_lines"], 0, "no line of either file is an error");
+    // Every window names its node: the per-frame CSV's `node` column holds each node's windows.
+    let o = countscope(&[
+        "replay",
+        "--format",
+        "csv",
+        "--model",
+        model.to_str().unwrap(),
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let mut lines = csv.lines();
+    let at = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "node")
+        .expect("a node column");
+    let mut windows = std::collections::BTreeMap::<String, u32>::new();
+    for row in lines {
+        *windows
+            .entry(row.split(',').nth(at).unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        windows,
+        [("1".to_string(), 93), ("2".to_string(), 90)].into()
+    );
     // `scan` reads the same framing without a model.
     let o = countscope(&["scan", "--json", raw.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

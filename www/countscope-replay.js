@@ -178,6 +178,8 @@ class CountscopeReplay extends HTMLElement {
     const unlabelled = this.report.labelled_windows === 0;
     this.$('.real').hidden = !(unlabelled && !(this.report.recording.synthetic_windows > 0));
     this.$('.root').classList.toggle('unlabelled', unlabelled);
+    // Windows of two nodes or more (a raw ESP32 file): the per-node lanes.
+    this.$('.root').classList.toggle('has-nodes', plots.nodeLanes() > 0);
     this.redraw();
     // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
@@ -302,7 +304,7 @@ class CountscopeReplay extends HTMLElement {
         if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
       });
     }
-    for (const name of ['timeline', 'confidence', 'difference']) this.transport.bindPlot(this.canvas(name));
+    for (const name of ['timeline', 'confidence', 'difference', 'nodes']) this.transport.bindPlot(this.canvas(name));
   }
 
   async rescore() {
@@ -360,6 +362,7 @@ class CountscopeReplay extends HTMLElement {
       p.drawTimeline(this.canvas('timeline'), a, b, i, dark, scale);
       p.drawConfidence(this.canvas('confidence'), a, b, i, dark, scale);
       if (p.isComparing()) p.drawDifference(this.canvas('difference'), a, b, i, dark, scale);
+      if (p.nodeLanes() > 0) p.drawNodes(this.canvas('nodes'), a, b, i, dark, scale);
       this.$('.zoom-note').textContent = this.transport.zoom
         ? `showing windows ${a + 1}–${b} of ${p.len()} (${fmt.clock(p.elapsed(a))}–${fmt.clock(p.elapsed(b - 1))}); double-click or 0 shows all`
         : 'wheel to zoom, drag to pan';

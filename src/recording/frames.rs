@@ -413,7 +413,7 @@ impl Framer {
             return None;
         }
         s.windows += 1;
-        let record = window(&node.frames, self.policy);
+        let record = window(&node.frames, frame.node, self.policy);
         for _ in 0..hop {
             node.frames.pop_front();
         }
@@ -452,7 +452,11 @@ impl Framer {
 }
 
 /// A window of 20 frames (frame-major), in model order or as stored.
-fn window(frames: &VecDeque<(u64, f64, [f32; N_SUBCARRIERS])>, policy: LayoutPolicy) -> Record {
+fn window(
+    frames: &VecDeque<(u64, f64, [f32; N_SUBCARRIERS])>,
+    node: Option<u8>,
+    policy: LayoutPolicy,
+) -> Record {
     let mut values = vec![0.0f32; N_FRAMES * N_SUBCARRIERS];
     let as_stored = policy == LayoutPolicy::AsStored;
     for (f, (_, _, amps)) in frames.iter().take(N_FRAMES).enumerate() {
@@ -480,6 +484,7 @@ fn window(frames: &VecDeque<(u64, f64, [f32; N_SUBCARRIERS])>, policy: LayoutPol
         },
         shape_label: Some([N_FRAMES as u32, N_SUBCARRIERS as u32]),
         synthetic: None,
+        node,
     }
 }
 
@@ -618,6 +623,8 @@ mod tests {
             (w.len(), f.nodes[0].windows, f.nodes[0].left_over),
             (2, 2, 5)
         );
+        // The recorder format's one node has no number.
+        assert!(w.iter().all(|r| r.node.is_none()));
         assert_eq!(
             (w[0].line, w[1].line),
             (20, 40),
@@ -684,6 +691,8 @@ mod tests {
         }
         let nodes: Vec<Option<u8>> = windows.iter().map(|w| node_of_line[&w.line]).collect();
         assert_eq!(nodes, [Some(1), Some(2), Some(1), Some(2)]);
+        // Each window carries its node (the series' `node` column, the page's per-node lanes).
+        assert_eq!(windows.iter().map(|w| w.node).collect::<Vec<_>>(), nodes);
     }
 
     #[test]

@@ -256,6 +256,7 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
         layout,
         shape_label,
         synthetic,
+        node: None,
     })
 }
 

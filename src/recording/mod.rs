@@ -92,6 +92,9 @@ pub struct Record {
     /// The line's `synthetic` tag (a simulator's provenance), when it carries one: such data was not
     /// measured, and every report says so.
     pub synthetic: Option<String>,
+    /// The ESP32 node whose frames made the window, when a CSI frame file names it (`node_id`); `None` for
+    /// a paired line and for the recorder format, which holds one unnamed node.
+    pub node: Option<u8>,
 }
 
 /// A line that could not become a window: where it is and what is wrong, in one line of text.

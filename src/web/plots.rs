@@ -283,6 +283,39 @@ impl Plots {
         )
     }
 
+    /// Lanes of the per-node plot: one per named node when the windows come from two nodes or more (a raw
+    /// ESP32 frame file), else 0 and the page hides that plot.
+    #[wasm_bindgen(js_name = nodeLanes)]
+    pub fn node_lanes(&self) -> usize {
+        self.envelopes.nodes.len()
+    }
+
+    /// Draw the per-node plot over windows `from..to` (each node's predicted counts in its own lane) with
+    /// the cursor at window `cursor`.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = drawNodes)]
+    pub fn draw_nodes(
+        &self,
+        canvas: &HtmlCanvasElement,
+        from: usize,
+        to: usize,
+        cursor: usize,
+        dark: bool,
+        scale: f64,
+    ) -> Result<(), JsError> {
+        let style = Style { dark, scale };
+        let area = canvas_area(canvas, style.scale)?;
+        plot::nodes(
+            &area,
+            &self.series,
+            &self.envelopes,
+            from..to,
+            cursor,
+            style,
+        )
+        .map_err(js_err)
+    }
+
     /// Draw window `i`'s class probabilities.
     #[wasm_bindgen(js_name = drawProbabilities)]
     pub fn draw_probabilities(

@@ -383,13 +383,14 @@ await check('exports: per-frame CSV has a row per window, the JSON is the report
   // their last digits), including n_persons_max, which every line of the sample carries.
   const cliCsv = execFileSync(CLI, ['replay', '--format', 'csv', '--model', join(ROOT, 'artifacts/count_v1.onnx'), join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz')], { encoding: 'utf8', maxBuffer: 1 << 28 }).trimEnd().split('\n');
   assert.equal(csv[0], cliCsv[0]);
-  const exact = ['line', 'ts_start', 'ts_end', 'truth', 'count', 'correct', 'count_p95_low', 'count_p95_high', 'truth_max'].map((k) => csv[0].split(',').indexOf(k));
+  const exact = ['line', 'ts_start', 'ts_end', 'truth', 'count', 'correct', 'count_p95_low', 'count_p95_high', 'truth_max', 'node'].map((k) => csv[0].split(',').indexOf(k));
   assert.ok(!exact.includes(-1), csv[0]);
   for (let i = 1; i < csv.length; i++) {
     const [a, b] = [csv[i].split(','), cliCsv[i].split(',')];
     assert.deepEqual(exact.map((k) => a[k]), exact.map((k) => b[k]), `row ${i}`);
   }
-  assert.ok(csv.slice(1).every((r) => /^\d+$/.test(r.split(',').at(-1))), 'truth_max on every row');
+  const truthMax = csv[0].split(',').indexOf('truth_max');
+  assert.ok(csv.slice(1).every((r) => /^\d+$/.test(r.split(',')[truthMax])), 'truth_max on every row');
   wait = page.waitForEvent('download');
   await shadowClick('json');
   const json = JSON.parse(readFileSync(await (await wait).path(), 'utf8'));
@@ -482,8 +483,9 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.synthetic').hidden), true);
   assert.match(await shadow(page, '.framing'), /253 frames .* 11 window\(s\), 33 frame\(s\) left over, 1 gap\(s\)/);
   // Real and unlabelled, said; no empty truth plots.
-  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => r.querySelector(sel).checkVisibility(); return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]') }; });
-  assert.deepEqual(shown, { real: true, note: true, confusion: false });
+  const shown = await page.evaluate(() => { const r = document.querySelector('countscope-replay').shadowRoot; const visible = (sel) => r.querySelector(sel).checkVisibility(); return { real: visible('.real'), note: visible('.no-truth'), confusion: visible('canvas[data-plot=confusion]'), nodes: visible('canvas[data-plot=nodes]') }; });
+  // (One node, the recorder's: no per-node lanes, the timeline is that node's.)
+  assert.deepEqual(shown, { real: true, note: true, confusion: false, nodes: false });
   // The hop control: 1 frame between windows, as RuView's cog slides (the CLI's --hop 1), then back.
   for (const [hop, windows] of [['1', 215], ['20', 11]]) {
     const again = nextOutcome(page);
@@ -502,6 +504,21 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   assert.equal(rvReport.windows, 183);
   assert.deepEqual(rvReport.recording.framing, rvCli.recording.framing);
   assert.deepEqual(rvReport.per_class.map((c) => c.predicted), rvCli.per_class.map((c) => c.predicted));
+  // Per node over time: a lane per node, drawn, each window's node as the CLI's CSV names it.
+  const nodes = await page.evaluate(() => {
+    const el = document.querySelector('countscope-replay');
+    const canvas = el.shadowRoot.querySelector('canvas[data-plot=nodes]');
+    const windows = {};
+    for (const k of el.columns.node) windows[k] = (windows[k] ?? 0) + 1;
+    const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const colours = new Set();
+    for (let i = 0; i < px.length; i += 4) colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+    return { lanes: el.plots.nodeLanes(), shown: canvas.checkVisibility(), windows, colours: colours.size, readout: el.shadowRoot.querySelector('.readout').textContent };
+  });
+  assert.deepEqual({ ...nodes, colours: nodes.colours > 3, readout: /node [12]/.test(nodes.readout) }, { lanes: 2, shown: true, windows: { 1: 93, 2: 90 }, colours: true, readout: true });
+  const rvCsv = execFileSync(CLI, ['replay', '--format', 'csv', '--model', join(up, 'count_v1.onnx'), raw], { encoding: 'utf8' }).trimEnd().split('\n');
+  const nodeAt = rvCsv[0].split(',').indexOf('node');
+  assert.deepEqual([...await page.evaluate(() => [...document.querySelector('countscope-replay').columns.node])].map(String), rvCsv.slice(1).map((r) => r.split(',')[nodeAt]));
   // The copy shipped in artifacts/real/, as the first page offers it.
   const real = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
   real.on('pageerror', (e) => pageErrors.push(e.message));

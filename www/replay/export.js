@@ -14,8 +14,8 @@ export function exportAs(host, what) {
   if (what === 'csv' && host.plots) download(`${name}.frames.csv`, new Blob([host.plots.csv()], { type: 'text/csv' }));
   else if (what === 'json' && host.report) download(`${name}.report.json`, new Blob([JSON.stringify(host.report, null, 2)], { type: 'application/json' }));
   else if (what === 'png' && host.plots) {
-    // All plots stacked, at the screen's resolution.
-    const canvases = [...host.shadowRoot.querySelectorAll('canvas')];
+    // The plots shown, stacked, at the screen's resolution (a hidden plot's canvas holds nothing of this replay).
+    const canvases = [...host.shadowRoot.querySelectorAll('canvas')].filter((c) => c.checkVisibility());
     const out = document.createElement('canvas');
     out.width = Math.max(...canvases.map((c) => c.width));
     out.height = canvases.reduce((h, c) => h + c.height, 0);

@@ -42,7 +42,7 @@ export function renderReadout(el, i, n, f, elapsed, b) {
     <span>confidence <b>${fmt.num(g.confidence, 3)}</b></span>`;
   el.innerHTML = `<b>window ${i + 1} / ${n}</b>
     <span>${esc(f.ts_start ?? 'no time')} (+${fmt.clock(elapsed)})</span>
-    <span>line ${f.line}</span>
+    <span>line ${f.line}${f.node != null ? ` · node ${f.node}` : ''}</span>
     <span>truth <b>${f.truth ?? '—'}</b>${f.truth_max != null && f.truth_max !== f.truth ? ` (max ${f.truth_max})` : ''}</span>
     ${b ? `${model(f, 'A ')}<span class="model-b">${model(b, 'B ')}</span>` : model(f, '')}`;
 }

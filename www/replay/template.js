@@ -37,6 +37,7 @@ TEMPLATE.innerHTML = `
   <div class="plots">
     <figure class="wide"><figcaption><span class="one-model">Predicted count (blue, 95 % band) vs ground truth (grey); wrong windows shaded red</span><span class="two-models">Model A (blue, wide) and model B (orange, thin) vs ground truth (grey); windows where they disagree shaded</span> · <span class="zoom-note"></span></figcaption><canvas data-plot="timeline"></canvas></figure>
     <figure class="wide"><figcaption>Confidence: right (teal), wrong (red), unlabelled (grey)<span class="two-models"> of model A; model B's as an orange line</span></figcaption><canvas data-plot="confidence"></canvas></figure>
+    <figure class="wide nodes-only"><figcaption>Per node: the predicted count (0 at a lane's foot, 7 at its head) of each ESP32 node's own windows, held from each of its windows to its next, over the same windows as above; broken where a node went quiet for longer than a window (a gap, frames skipped)</figcaption><canvas data-plot="nodes"></canvas></figure>
     <figure class="wide two-models"><figcaption>Difference: windows model A got right minus windows model B got right, so far (rising: A ahead)</figcaption><canvas data-plot="difference"></canvas></figure>
     <figure><figcaption>Current window (56 subcarriers × 20 frames)</figcaption><canvas data-plot="heatmap"></canvas></figure>
     <figure><figcaption>Class probabilities (truth outlined)<span class="two-models">: A left (blue), B right (orange)</span></figcaption><canvas data-plot="probs"></canvas></figure>

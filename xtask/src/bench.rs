@@ -165,7 +165,7 @@ pub fn bench(args: &[String]) -> Result {
     step("toolchain and builds: pkg/, the native CLI, the wasm32-wasip2 component, onnxruntime (Python venv), npm packages");
     crate::ensure_wasm_tools()?;
     crate::ensure_cargo_tool(&crate::wasmtime(), "wasmtime-cli", crate::WASMTIME_VERSION)?;
-    crate::ensure_chromium()?;
+    crate::ensure_browsers()?;
     Profile::load()?.ensure_pkg()?;
     run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
     let component = crate::build_wasi_component()?;

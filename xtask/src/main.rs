@@ -27,6 +27,8 @@ use std::time::Instant;
 const WASM_PACK_VERSION: &str = "0.15.1";
 /// wasmtime-cli pinned: 48.x is the newest whose MSRV the machine's Rust 1.95 satisfies.
 const WASMTIME_VERSION: &str = "48.0.8";
+/// geckodriver pinned (Firefox's WebDriver server, for both browser suites in Firefox).
+const GECKODRIVER_VERSION: &str = "0.37.1";
 const WASM_TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "wasm32-wasip2"];
 /// Seconds of parser fuzzing per `cargo xtask test` (override with COUNTSCOPE_FUZZ_SECONDS).
 const FUZZ_SECONDS: &str = "30";
@@ -129,22 +131,37 @@ fn locked_wasm_bindgen() -> Result<String> {
 
 /// Debian's chromium and chromium-driver for the headless browser suites: installed with apt when we are
 /// root on Debian, otherwise the instruction to do it by hand.
-fn ensure_chromium() -> Result {
+/// The two browser engines both browser suites run in: Debian's Chromium with its driver, and Debian's
+/// Firefox ESR (its driver, geckodriver, is a cargo tool: [`GECKODRIVER_VERSION`]). Installed with apt as
+/// root on Debian; elsewhere the message says what to install.
+fn ensure_browsers() -> Result {
     let have = |p: &str| Path::new(p).exists();
-    if have("/usr/bin/chromium") && have("/usr/bin/chromedriver") {
-        return Ok(());
+    let mut missing = Vec::new();
+    if !(have("/usr/bin/chromium") && have("/usr/bin/chromedriver")) {
+        missing.extend(["chromium", "chromium-driver"]);
     }
-    let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
-    let debian = Path::new("/etc/debian_version").exists();
-    if !(root_user && debian) {
-        return Err("the browser suites need Chromium and its driver at /usr/bin/chromium and /usr/bin/chromedriver: \
-                    on Debian run `sudo apt-get install -y chromium chromium-driver`, elsewhere install both at the same version"
-            .into());
+    if !have("/usr/bin/firefox-esr") {
+        missing.push("firefox-esr");
     }
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "chromium", "chromium-driver"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+    if !missing.is_empty() {
+        let root_user = output("id", &["-u"]).is_some_and(|u| u.trim() == "0");
+        let debian = Path::new("/etc/debian_version").exists();
+        if !(root_user && debian) {
+            return Err(format!(
+                "the browser suites need Chromium and its driver at /usr/bin/chromium and /usr/bin/chromedriver, and \
+                 Firefox at /usr/bin/firefox-esr: on Debian run `sudo apt-get install -y {}`, elsewhere install \
+                 Chromium and ChromeDriver at the same version, and Firefox ESR",
+                missing.join(" ")
+            ));
+        }
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get")
+            .arg("install")
+            .arg("-y")
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    ensure_cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION)
 }
 
 /// playwright-core at the version pinned in tests/e2e/package-lock.json (`npm ci`: exactly the lockfile).
@@ -264,6 +281,29 @@ fn wasm_opt() -> Result<PathBuf> {
     Ok(root().join("xtask/binaryen/node_modules/binaryen/bin/wasm-opt"))
 }
 
+/// binaryen's wasm-opt with `flags` over the core module `from`, written to `to` without debug
+/// information, names or producers; returns the result. The features it may use are the module's own
+/// (its `target_features` section: SIMD, and relaxed SIMD only in the module built with it).
+pub fn wasm_opt_module(from: &Path, to: &Path, flags: &[&str]) -> Result<Vec<u8>> {
+    let wasm_opt = wasm_opt()?;
+    let started = Instant::now();
+    run(Command::new("node")
+        .arg(&wasm_opt)
+        .args(flags)
+        .args(["--strip-debug", "--strip-producers"])
+        .arg(from)
+        .arg("-o")
+        .arg(to))?;
+    let out = std::fs::read(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    eprintln!(
+        "wasm-opt {}: {} in {:.0} s",
+        flags.join(" "),
+        to.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
 /// wasm-opt `-Oz` over each core module of the component `input`, written to `output`. Skipped when
 /// `output` is newer than `input` (cargo rewrites `input` only when it relinks): the pass takes minutes
 /// on 2 cores.
@@ -277,7 +317,6 @@ fn wasm_opt_component(input: &Path, output: &Path) -> Result {
         );
         return Ok(());
     }
-    let wasm_opt = wasm_opt()?;
     let scratch = root().join("target/wasm-opt");
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let bytes = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
@@ -289,20 +328,8 @@ fn wasm_opt_component(input: &Path, output: &Path) -> Result {
             scratch.join(format!("{n}.opt.wasm")),
         );
         std::fs::write(&from, module).map_err(|e| format!("{}: {e}", from.display()))?;
-        let started = Instant::now();
-        run(Command::new("node")
-            .arg(&wasm_opt)
-            .args(["-Oz", "--strip-debug", "--strip-producers"])
-            .arg(&from)
-            .arg("-o")
-            .arg(&to))?;
-        let out = std::fs::read(&to).map_err(|e| format!("{}: {e}", to.display()))?;
-        eprintln!(
-            "wasm-opt -Oz: core module {n} {} → {} bytes in {:.0} s",
-            module.len(),
-            out.len(),
-            started.elapsed().as_secs_f64()
-        );
+        let out = wasm_opt_module(&from, &to, &["-Oz"])?;
+        eprintln!("core module {n}: {} → {} bytes", module.len(), out.len());
         Ok(out)
     })?;
     std::fs::write(output, optimised).map_err(|e| format!("{}: {e}", output.display()))
@@ -356,10 +383,10 @@ fn test_program(messages: &str) -> Option<PathBuf> {
 
 fn test() -> Result {
     let started = Instant::now();
-    step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium");
+    step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium, firefox-esr, geckodriver");
     ensure_wasm_tools()?;
     ensure_cargo_tool(&wasmtime(), "wasmtime-cli", WASMTIME_VERSION)?;
-    ensure_chromium()?;
+    ensure_browsers()?;
     let profile = profile::Profile::load()?;
 
     step("lints: rustfmt, clippy and rustdoc with warnings denied, native and both wasm targets");
@@ -415,7 +442,7 @@ fn test() -> Result {
     let unit_tests = build_wasi_unit_tests()?;
     run(Command::new(wasmtime()).arg("run").arg(&unit_tests))?;
 
-    step("browser suite 1: the wasm API in headless Chromium (wasm-pack test, tests/web.rs)");
+    step("browser suite 1: the wasm API in headless Chromium and Firefox (wasm-pack test, tests/web.rs)");
     profile.browser_tests()?;
 
     step("browser suite 2: the served page end to end (playwright-core driving /usr/bin/chromium, tests/e2e)");

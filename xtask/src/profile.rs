@@ -23,6 +23,11 @@ pub struct Build {
     pub features: Vec<String>,
     /// `false` or a list of flags, exactly as in Cargo.toml's wasm-pack metadata.
     pub wasm_opt: toml::Value,
+    /// countscope's own wasm-opt pass over each shipped module (binaryen's Node build, pinned in
+    /// `xtask/binaryen/`), after wasm-bindgen: its flags, or none for no pass (the `name` section is then
+    /// dropped alone).
+    #[serde(default)]
+    pub binaryen: Vec<String>,
     /// Also build `<out-name>_relaxed_bg.wasm` with `+relaxed-simd` (tract's matrix kernels then use fused
     /// multiply-add); the page loads it where the browser validates relaxed SIMD.
     #[serde(default)]
@@ -35,6 +40,9 @@ pub struct Build {
 pub struct Test {
     pub browsers: Vec<String>,
     pub chromedriver: String,
+    /// Looked up on PATH (`cargo install` puts it in cargo's bin folder); wasm-pack is handed the full
+    /// path so it never tries to download one.
+    pub geckodriver: String,
     pub profile: String,
     pub tests: Vec<String>,
 }
@@ -67,7 +75,7 @@ impl Profile {
             .and_then(|p| p.get("metadata"))
             .and_then(|m| m.get("wasm-pack"))
             .and_then(|w| w.get("profile"))
-            .and_then(|p| p.get(&profile.build.profile))
+            .and_then(|p| p.get(profile.metadata_profile()))
             .and_then(|p| p.get("wasm-opt"));
         if metadata != Some(&profile.build.wasm_opt) {
             let shown = metadata.map_or("(absent)".to_string(), |v| v.to_string());
@@ -78,6 +86,45 @@ impl Profile {
             ));
         }
         Ok(profile)
+    }
+
+    /// The table of `[package.metadata.wasm-pack.profile]` wasm-pack reads for this profile: its own three
+    /// by name, and `custom` for any other cargo profile (wasm-pack 0.15's rule).
+    fn metadata_profile(&self) -> &str {
+        match self.build.profile.as_str() {
+            p @ ("dev" | "profiling" | "release") => p,
+            _ => "custom",
+        }
+    }
+
+    /// wasm-pack's flag for the profile.
+    fn profile_flag(&self) -> Vec<String> {
+        match self.build.profile.as_str() {
+            p @ ("dev" | "profiling" | "release") => vec![format!("--{p}")],
+            p => vec!["--profile".into(), p.into()],
+        }
+    }
+
+    /// A built module shipped: through countscope's wasm-opt pass when the profile has one, else without
+    /// its `name` section only.
+    fn finish(&self, from: &Path, to: &Path) -> Result {
+        if self.build.binaryen.is_empty() {
+            return strip_names(from, to);
+        }
+        let before = std::fs::metadata(from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let scratch = root().join("target/wasm-opt");
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let out = scratch.join("pkg.opt.wasm");
+        let flags: Vec<&str> = self.build.binaryen.iter().map(String::as_str).collect();
+        let bytes = crate::wasm_opt_module(from, &out, &flags)?;
+        std::fs::write(to, &bytes).map_err(|e| format!("{}: {e}", to.display()))?;
+        eprintln!(
+            "built {} ({:.2} MB; {:.2} MB before wasm-opt)",
+            to.display(),
+            bytes.len() as f64 / 1e6,
+            before.len() as f64 / 1e6
+        );
+        Ok(())
     }
 
     fn pkg_dir(&self) -> PathBuf {
@@ -123,7 +170,8 @@ impl Profile {
         let mut cmd = Command::new("wasm-pack");
         cmd.args(["build", "--target", &b.target, "--out-dir"])
             .arg(out_dir)
-            .args(["--out-name", &b.out_name, &format!("--{}", b.profile)])
+            .args(["--out-name", &b.out_name])
+            .args(self.profile_flag())
             .arg("--no-pack");
         if !b.features.is_empty() {
             cmd.args(["--features", &b.features.join(",")]);
@@ -136,7 +184,7 @@ impl Profile {
     pub fn build_pkg(&self) -> Result {
         run(&mut self.wasm_pack_build(&self.pkg_dir()))?;
         let wasm = self.wasm_path();
-        strip_names(&wasm, &wasm)?;
+        self.finish(&wasm, &wasm)?;
         if let Some(relaxed) = self.relaxed_wasm_path() {
             // Its own target folder, so neither build invalidates the other's cache. The env form of
             // `target.<triple>.rustflags` wins over .cargo/config.toml.
@@ -168,7 +216,7 @@ impl Profile {
                     out.display()
                 ));
             }
-            strip_names(
+            self.finish(
                 &out.join(format!("{}_bg.wasm", self.build.out_name)),
                 &relaxed,
             )?;
@@ -192,8 +240,18 @@ impl Profile {
         for browser in &t.browsers {
             let mut cmd = Command::new("wasm-pack");
             cmd.args(["test", "--headless", &format!("--{browser}")]);
-            if browser == "chrome" {
-                cmd.args(["--chromedriver", &t.chromedriver]);
+            match browser.as_str() {
+                "chrome" => {
+                    cmd.args(["--chromedriver", &t.chromedriver]);
+                }
+                "firefox" => {
+                    cmd.arg("--geckodriver").arg(on_path(&t.geckodriver)?);
+                }
+                other => {
+                    return Err(format!(
+                        "wasm-pack.toml [test] browsers: {other:?} is not one of \"chrome\", \"firefox\""
+                    ))
+                }
             }
             cmd.arg(format!("--{}", t.profile)).args(["--", "--locked"]);
             for test in &t.tests {
@@ -203,6 +261,19 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// `program`'s full path: itself when it names a path, else the first match on PATH.
+fn on_path(program: &str) -> Result<PathBuf> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("{program} is not on PATH"))
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {

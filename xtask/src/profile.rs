@@ -88,20 +88,24 @@ impl Profile {
         Ok(profile)
     }
 
+    /// wasm-pack's own profiles (`--dev`, `--profiling`, `--release`); any other is a cargo profile it is
+    /// handed with `--profile NAME`.
+    fn builtin(&self) -> Option<&str> {
+        let p = self.build.profile.as_str();
+        ["dev", "profiling", "release"].contains(&p).then_some(p)
+    }
+
     /// The table of `[package.metadata.wasm-pack.profile]` wasm-pack reads for this profile: its own three
     /// by name, and `custom` for any other cargo profile (wasm-pack 0.15's rule).
     fn metadata_profile(&self) -> &str {
-        match self.build.profile.as_str() {
-            p @ ("dev" | "profiling" | "release") => p,
-            _ => "custom",
-        }
+        self.builtin().unwrap_or("custom")
     }
 
     /// wasm-pack's flag for the profile.
     fn profile_flag(&self) -> Vec<String> {
-        match self.build.profile.as_str() {
-            p @ ("dev" | "profiling" | "release") => vec![format!("--{p}")],
-            p => vec!["--profile".into(), p.into()],
+        match self.builtin() {
+            Some(p) => vec![format!("--{p}")],
+            None => vec!["--profile".into(), self.build.profile.clone()],
         }
     }
 

@@ -1,17 +1,22 @@
-// End-to-end: the served page in Debian's headless Chromium, driven by playwright-core (no browser
-// download). Run by `cargo xtask test`, which starts `cargo xtask serve` and passes:
+// End-to-end: the served page in a real headless browser, one test body for each: Debian's Chromium driven
+// by playwright-core, Debian's Firefox ESR by selenium-webdriver through geckodriver (driver.mjs; neither
+// downloads a browser). Run by `cargo xtask test`, once per browser, which starts `cargo xtask serve` and
+// passes:
+//   BROWSER     chromium or firefox
 //   BASE_URL    the served page, e.g. http://127.0.0.1:41234/
 //   COUNTSCOPE  the native CLI binary (the reference the page must agree with)
-//   OUT         where screenshots and timings go (target/e2e)
+//   GECKODRIVER geckodriver's path (Firefox only)
+//   OUT         where screenshots and timings go (target/e2e; file names end in the browser's)
 //
-// It checks: the default replay runs on first open; a recording and a model (with its external data file,
-// sorted out by content) dropped through a real DataTransfer replay to the same numbers as
+// It checks: the default replay runs on first open and equals the CLI's report, with the build the browser
+// validates (relaxed SIMD) and again with ?engine=simd128; a recording and a model (with its external data
+// file, sorted out by content) dropped through a real DataTransfer replay to the same numbers as
 // `countscope report --json`; a malformed recording names its bad lines and replays the rest; a recording
 // with no usable window, a wrong file and a model without its .onnx.data are refused with the file named,
 // and what was loaded before stays; the keys move the cursor; a copied link opens a new page at its
 // moment; two embedded replays run independently, one opening at its `start` and `view`.
 
-import { chromium } from 'playwright-core';
+import { launch } from './driver.mjs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
@@ -25,6 +30,8 @@ assert.ok(BASE && CLI, 'BASE_URL and COUNTSCOPE must be set (cargo xtask test do
 mkdirSync(OUT, { recursive: true });
 
 const timings = {};
+const SAMPLE = join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz');
+const SAMPLE_MODEL = join(ROOT, 'artifacts/count_v1.onnx');
 let failures = 0;
 async function check(name, fn) {
   const t0 = Date.now();
@@ -49,6 +56,32 @@ function cliReport(recording, model, extra = []) {
   return JSON.parse(stdout);
 }
 
+/** The page's report against the CLI's: counts and argmax-based numbers exactly, numbers computed from the
+ *  confidence to float rounding (the browser's wasm SIMD kernels and native x86 sum in different orders:
+ *  logits agree to ~1e-6). */
+function sameAsCli(report, cli) {
+  for (const k of ['windows', 'labelled_windows', 'accuracy', 'within_pm1', 'mae', 'majority_baseline', 'skipped_lines', 'gates_passed']) {
+    assert.equal(report[k], cli[k], `${k}: page ${report[k]} vs CLI ${cli[k]}`);
+  }
+  for (const k of ['spearman', 'brier', 'ece']) {
+    assert.ok(Math.abs(report[k] - cli[k]) < 1e-6, `${k}: page ${report[k]} vs CLI ${cli[k]}`);
+  }
+  assert.deepEqual(report.confusion, cli.confusion);
+  assert.deepEqual(report.findings.map((f) => f.code), cli.findings.map((f) => f.code));
+  assert.deepEqual(report.gates.map((g) => [g.name, g.status]), cli.gates.map((g) => [g.name, g.status]));
+  report.gates.forEach((g, i) => assert.ok(Math.abs(g.measured - cli.gates[i].measured) < 1e-6, g.name));
+  // The intervals: the same seed and blocks on every target. Argmax-based ones exactly; confidence-based
+  // ones to float rounding (a confidence differing by 1e-7 can swap two ranks or cross a bin edge).
+  assert.deepEqual(report.uncertainty.blocks, cli.uncertainty.blocks);
+  for (const k of ['accuracy', 'within_pm1', 'mae']) assert.deepEqual(report.uncertainty[k], cli.uncertainty[k], `interval ${k}`);
+  for (const k of ['spearman', 'brier', 'ece']) {
+    // (ρ gets no interval when it is undefined on the sample or on more than 5 % of the resamples.)
+    assert.equal(report.uncertainty[k] === null, cli.uncertainty[k] === null, `interval ${k} given by both or neither`);
+    if (cli.uncertainty[k] === null) continue;
+    for (const end of ['low', 'high']) assert.ok(Math.abs(report.uncertainty[k][end] - cli.uncertainty[k][end]) < 1e-4, `interval ${k}.${end}: page ${report.uncertainty[k][end]} vs CLI ${cli.uncertainty[k][end]}`);
+  }
+}
+
 /** Drop files on the page through a real DataTransfer carrying real File objects. */
 async function drop(page, files) {
   const payload = files.map(({ name, bytes }) => ({ name, b64: Buffer.from(bytes).toString('base64') }));
@@ -70,25 +103,33 @@ const file = (path) => ({ name: basename(path), bytes: readFileSync(path) });
 const shadow = (page, sel) => page.evaluate((sel) => document.querySelector('countscope-replay').shadowRoot.querySelector(sel)?.innerText ?? null, sel);
 const messages = (page) => shadow(page, '.messages');
 
-/** Resolves with the next `replayed` event's detail, or with the next error message. */
-function nextOutcome(page) {
-  return page.evaluate(() => new Promise((resolve) => {
+/** Arms a listener for the next `replayed` event or error message; the returned function waits for it and
+ *  resolves with `{kind, detail}`. (Armed, then awaited: a WebDriver session runs one command at a time,
+ *  so the wait cannot be a script left pending while the drop runs.) */
+let outcomes = 0;
+async function nextOutcome(page) {
+  const id = ++outcomes;
+  await page.evaluate((id) => {
     const el = document.querySelector('countscope-replay');
-    const done = (kind) => (e) => { el.removeEventListener('replayed', onOk); el.removeEventListener('message', onMsg); resolve({ kind, detail: e.detail }); };
+    window.__outcomes ??= {};
+    const done = (kind) => (e) => {
+      el.removeEventListener('replayed', onOk);
+      el.removeEventListener('message', onMsg);
+      // Only what the checks read crosses back (a report is plain data; the detail's other fields may not be).
+      window.__outcomes[id] = { kind, detail: kind === 'replayed' ? { timing: e.detail.timing, report: { windows: e.detail.report?.windows } } : { text: e.detail.text } };
+    };
     const onOk = done('replayed');
     const onMsg = (e) => { if (e.detail.kind === 'error') done('error')(e); };
     el.addEventListener('replayed', onOk);
     el.addEventListener('message', onMsg);
-  }));
+  }, id);
+  return () => page.waitForFunction((id) => window.__outcomes?.[id], id, { timeout: 180_000 });
 }
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-const page = await browser.newPage({ viewport: { width: 1280, height: 1500 }, permissions: ['clipboard-read', 'clipboard-write'] });
-const pageErrors = [];
-const offOrigin = [];
-page.on('pageerror', (e) => pageErrors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
-page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) offOrigin.push(r.url()); });
+const BROWSER = process.env.BROWSER ?? 'chromium';
+const browser = await launch(BROWSER, { out: OUT });
+console.log(`browser: ${BROWSER}`);
+const page = await browser.newPage({ width: 1280, height: 1500, clipboard: true });
 
 await check('first open replays the default model and sample recording', async () => {
   const t0 = Date.now();
@@ -96,11 +137,28 @@ await check('first open replays the default model and sample recording', async (
   await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
   timings.first_open_to_plotted_ms = Date.now() - t0;
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
-  const cli = cliReport(join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz'), join(ROOT, 'artifacts/count_v1.onnx'));
-  assert.equal(report.windows, cli.windows);
-  assert.equal(report.accuracy, cli.accuracy);
+  sameAsCli(report, cliReport(SAMPLE, SAMPLE_MODEL));
   assert.equal(await shadow(page, '.synthetic'), 'SYNTHETIC');
   assert.equal(await messages(page), '');
+});
+
+// The build each browser is expected to pick by `WebAssembly.validate` (both validate relaxed SIMD today:
+// Chromium 156, Firefox ESR 153); Safari, which has none, would take simd128.
+const PICKS = { chromium: 'relaxed-simd', firefox: 'relaxed-simd' };
+await check(`the page picked the ${PICKS[BROWSER]} build; ?engine=simd128 runs the other, both equal to the CLI`, async () => {
+  const picked = await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.sources').textContent);
+  assert.match(picked, new RegExp(`engine: wasm ${PICKS[BROWSER]} ×`), picked);
+  const plain = await browser.newPage({ width: 1280, height: 1200 });
+  await plain.goto(new URL('?engine=simd128', BASE).href);
+  await plain.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  const got = await plain.evaluate(() => {
+    const el = document.querySelector('countscope-replay');
+    return { sources: el.shadowRoot.querySelector('.sources').textContent, report: el.report, messages: el.shadowRoot.querySelector('.messages').innerText };
+  });
+  await plain.close();
+  assert.match(got.sources, /engine: wasm simd128 ×/, got.sources);
+  assert.equal(got.messages, '');
+  sameAsCli(got.report, cliReport(SAMPLE, SAMPLE_MODEL));
 });
 
 await check('a copied link restores the moment (window, zoom, model, recording) in a new page', async () => {
@@ -111,8 +169,7 @@ await check('a copied link restores the moment (window, zoom, model, recording) 
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link, 'the link is on the clipboard');
   assert.equal(await page.evaluate(() => location.href), link, 'and in the address bar');
   assert.match(link, /#t=451&view=401-600&model=count_v1\.onnx&recording=room0-30min\.paired\.jsonl\.gz$/);
-  const other = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
-  other.on('pageerror', (e) => pageErrors.push(e.message));
+  const other = await browser.newPage({ width: 1280, height: 1200 });
   await other.goto(link);
   await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
   const at = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); return { cursor: e.cursor, zoom: e.transport.zoom, readout: e.shadowRoot.querySelector('.readout b').innerText, messages: e.shadowRoot.querySelector('.messages').innerText }; });
@@ -139,10 +196,10 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   const data = join(ROOT, 'tests/fixtures/countnet_external.onnx.data');
   // Names that say nothing: the page must sort them by content (the data file keeps its name, the model names it).
   const files = [{ ...file(rec), name: 'a' }, { ...file(data) }, { ...file(onnx), name: 'b' }];
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   const t0 = Date.now();
   await drop(page, files);
-  const got = await outcome;
+  const got = await outcome();
   assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
   timings.drop_heldout_10min_to_plotted_ms = Date.now() - t0;
   // The replay ran on one worker per core (at most 4): helpers inferred their shards, the primary merged.
@@ -150,28 +207,7 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
   assert.equal(got.detail.timing.workers, Math.max(1, Math.min(4, cores)));
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   const cli = cliReport(rec, onnx);
-  // Counts and argmax-based numbers exactly; numbers computed from the confidence to float rounding (the
-  // browser's wasm SIMD kernels and native x86 sum in different orders: logits agree to ~1e-6).
-  for (const k of ['windows', 'labelled_windows', 'accuracy', 'within_pm1', 'mae', 'majority_baseline', 'skipped_lines', 'gates_passed']) {
-    assert.equal(report[k], cli[k], `${k}: page ${report[k]} vs CLI ${cli[k]}`);
-  }
-  for (const k of ['spearman', 'brier', 'ece']) {
-    assert.ok(Math.abs(report[k] - cli[k]) < 1e-6, `${k}: page ${report[k]} vs CLI ${cli[k]}`);
-  }
-  assert.deepEqual(report.confusion, cli.confusion);
-  assert.deepEqual(report.findings.map((f) => f.code), cli.findings.map((f) => f.code));
-  assert.deepEqual(report.gates.map((g) => [g.name, g.status]), cli.gates.map((g) => [g.name, g.status]));
-  report.gates.forEach((g, i) => assert.ok(Math.abs(g.measured - cli.gates[i].measured) < 1e-6, g.name));
-  // The intervals: the same seed and blocks on every target. Argmax-based ones exactly; confidence-based
-  // ones to float rounding (a confidence differing by 1e-7 can swap two ranks or cross a bin edge).
-  assert.deepEqual(report.uncertainty.blocks, cli.uncertainty.blocks);
-  for (const k of ['accuracy', 'within_pm1', 'mae']) assert.deepEqual(report.uncertainty[k], cli.uncertainty[k], `interval ${k}`);
-  for (const k of ['spearman', 'brier', 'ece']) {
-    // (ρ gets no interval when it is undefined on the sample or on more than 5 % of the resamples.)
-    assert.equal(report.uncertainty[k] === null, cli.uncertainty[k] === null, `interval ${k} given by both or neither`);
-    if (cli.uncertainty[k] === null) continue;
-    for (const end of ['low', 'high']) assert.ok(Math.abs(report.uncertainty[k][end] - cli.uncertainty[k][end]) < 1e-4, `interval ${k}.${end}: page ${report.uncertainty[k][end]} vs CLI ${cli.uncertainty[k][end]}`);
-  }
+  sameAsCli(report, cli);
   assert.equal(report.calibration.description, cli.calibration.description);
   // What the page shows is those numbers.
   const shown = await page.evaluate(() => Object.fromEntries([...document.querySelector('countscope-replay').shadowRoot.querySelectorAll('[data-metric]')].map((e) => [e.dataset.metric, e.textContent])));
@@ -187,42 +223,39 @@ await check('a dropped recording + model (+ .onnx.data, sorted by content) gives
 });
 
 await check('keys move the cursor: End, Home, N (next wrong)', async () => {
-  await page.keyboard.press('End');
+  await page.press('End');
   await page.waitForFunction(() => /window 747 \/ 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout').innerText));
-  await page.keyboard.press('Home');
+  await page.press('Home');
   await page.waitForFunction(() => /window 1 \/ 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout').innerText));
-  await page.keyboard.press('n');
+  await page.press('n');
   await page.waitForFunction(() => /wrong/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.readout .verdict')?.innerText ?? ''));
-  await page.keyboard.press('ArrowRight');
+  await page.press('ArrowRight');
 });
 
 await check('the time plots zoom (keys, wheel) around the cursor and reset', async () => {
   const note = () => shadow(page, '.zoom-note');
-  await page.keyboard.press('Home');
-  await page.keyboard.press('+');
-  await page.keyboard.press('+');
+  await page.press('Home');
+  await page.press('+');
+  await page.press('+');
   await page.waitForFunction(() => /showing windows 1–187 of 747/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
-  await page.keyboard.press('0');
+  await page.press('0');
   await page.waitForFunction(() => /wheel to zoom/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
-  const box = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]'));
-  const r = await box.asElement().boundingBox();
-  await page.mouse.move(r.x + r.width / 2, r.y + r.height / 2);
-  await page.mouse.wheel(0, -300);
+  await page.wheelOver(() => document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]'), -300);
   await page.waitForFunction(() => /showing windows/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.zoom-note').innerText));
   assert.match(await note(), /showing windows \d+–\d+ of 747/);
-  await page.keyboard.press('0');
+  await page.press('0');
 });
 
 await check('Space plays (real time × speed) and pauses', async () => {
-  await page.keyboard.press('Home');
+  await page.press('Home');
   await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.speed'); s.value = '64'; s.dispatchEvent(new Event('change')); });
-  await page.keyboard.press(' ');
-  await page.waitForTimeout(1000);
-  await page.keyboard.press(' ');
+  await page.press(' ');
+  await page.sleep(1000);
+  await page.press(' ');
   const at = await page.evaluate(() => document.querySelector('countscope-replay').cursor);
   // 64× real time for ~1 s is ~64 s of recording: 0.8 s windows → ~80 windows (wide bounds: a noisy machine).
   assert.ok(at >= 20 && at <= 160, `cursor at ${at} after ~1 s at 64×`);
-  await page.waitForTimeout(300);
+  await page.sleep(300);
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').cursor), at, 'paused');
 });
 
@@ -231,13 +264,13 @@ await check('dark mode follows prefers-color-scheme', async () => {
     const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
     return [...c.getContext('2d').getImageData(2, 2, 1, 1).data.slice(0, 3)];
   });
-  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.colorScheme('dark');
   await page.waitForFunction(() => {
     const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
     return c.getContext('2d').getImageData(2, 2, 1, 1).data[0] < 60;
   });
   assert.deepEqual(await bg(), [24, 26, 31]);
-  await page.emulateMedia({ colorScheme: 'light' });
+  await page.colorScheme('light');
   await page.waitForFunction(() => {
     const c = document.querySelector('countscope-replay').shadowRoot.querySelector('canvas[data-plot=timeline]');
     return c.getContext('2d').getImageData(2, 2, 1, 1).data[0] > 200;
@@ -249,9 +282,9 @@ await check('a malformed recording names its bad lines and replays the rest', as
   const lines = text.trimEnd().split('\n');
   lines[2] = '{"csi": [1, 2, 3';
   lines[6] = 'not json at all';
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   await drop(page, [{ name: 'broken.paired.jsonl', bytes: Buffer.from(lines.join('\n') + '\n') }]);
-  const got = await outcome;
+  const got = await outcome();
   assert.equal(got.kind, 'replayed');
   const msg = await messages(page);
   assert.match(msg, /2 bad line\(s\) skipped/);
@@ -260,30 +293,30 @@ await check('a malformed recording names its bad lines and replays the rest', as
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   assert.equal(report.windows, lines.length - 2);
   assert.deepEqual(report.bad_lines.map((b) => b.line), [3, 7]);
-  await page.screenshot({ path: join(OUT, 'bad-lines.png') });
+  await page.screenshot(join(OUT, `bad-lines-${BROWSER}.png`));
 });
 
 await check('errors name the problem and keep what was loaded', async () => {
   const before = await page.evaluate(() => document.querySelector('countscope-replay').report.windows);
   // No usable window.
-  let outcome = nextOutcome(page);
+  let outcome = await nextOutcome(page);
   await drop(page, [{ name: 'garbage.jsonl', bytes: Buffer.from('{"csi": 1}\n{"nope": true}\n') }]);
-  let got = await outcome;
+  let got = await outcome();
   assert.equal(got.kind, 'error');
   assert.match(got.detail.text, /garbage\.jsonl: no usable window \(2 line\(s\) skipped\): line 1: .*line 2: /);
   // A file that is none of the kinds.
   await drop(page, [{ name: 'photo.png', bytes: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]) }]);
   await page.waitForFunction(() => /photo\.png: not a recording/.test(document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText));
   // A model without its external data: the missing file is named.
-  outcome = nextOutcome(page);
+  outcome = await nextOutcome(page);
   await drop(page, [file(join(ROOT, 'tests/fixtures/countnet_external.onnx'))]);
-  got = await outcome;
+  got = await outcome();
   assert.equal(got.kind, 'error');
   assert.match(got.detail.text, /countnet_external\.onnx\.data/);
   // A model with the wrong interface: expected and found.
-  outcome = nextOutcome(page);
+  outcome = await nextOutcome(page);
   await drop(page, [file(join(ROOT, 'tests/fixtures/wrong_channels.onnx'))]);
-  got = await outcome;
+  got = await outcome();
   assert.equal(got.kind, 'error');
   assert.match(got.detail.text, /expected .*found/);
   const after = await page.evaluate(() => ({ state: document.querySelector('countscope-replay').getAttribute('state'), windows: document.querySelector('countscope-replay').report.windows }));
@@ -297,9 +330,9 @@ await check("RuView's release dropped as published (ONNX + safetensors, and safe
   const want = [0.1873, 0.1934, 0.1073, 0.1110, 0.1065, 0.1056, 0.0974, 0.0915];
   const onnx = file(join(UP, 'count_v1.onnx')), st = file(join(UP, 'count_v1.safetensors')), temp = file(join(UP, 'count_v1.temperature'));
   for (const [what, files] of [['ONNX + safetensors', [onnx, st, temp, zero]], ['safetensors alone', [st, zero]]]) {
-    const outcome = nextOutcome(page);
+    const outcome = await nextOutcome(page);
     await drop(page, files);
-    const got = await outcome;
+    const got = await outcome();
     assert.equal(got.kind, 'replayed', `${what}: ${JSON.stringify(got.detail)}`);
     const { probs, conf, weights } = await page.evaluate(() => {
       const el = document.querySelector('countscope-replay');
@@ -314,19 +347,19 @@ await check("RuView's release dropped as published (ONNX + safetensors, and safe
   }
   // The same model on a sample recording: raw, the input-scale finding; by the recording's statistics, the CLI's numbers.
   const rec = join(ROOT, 'artifacts/recordings/room0-legacy-shape-2min.paired.jsonl.gz');
-  let outcome = nextOutcome(page);
+  let outcome = await nextOutcome(page);
   await drop(page, [file(rec)]);
-  assert.equal((await outcome).kind, 'replayed');
+  assert.equal((await outcome()).kind, 'replayed');
   let report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   assert.ok(report.findings.some((f) => f.code === 'input-not-normalised'), JSON.stringify(report.findings));
   assert.match(await shadow(page, '.input-summary'), /per-subcarrier mean .* fed as is/);
-  outcome = nextOutcome(page);
+  outcome = await nextOutcome(page);
   await page.evaluate(() => {
     const sel = document.querySelector('countscope-replay').shadowRoot.querySelector('.normalise');
     sel.value = 'recording';
     sel.dispatchEvent(new Event('change'));
   });
-  assert.equal((await outcome).kind, 'replayed');
+  assert.equal((await outcome()).kind, 'replayed');
   report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   const cli = cliReport(rec, join(UP, 'count_v1.safetensors'), ['--normalise', 'recording', '--temperature', '1']);
   assert.equal(report.calibration.normalisation_source.kind, 'recording');
@@ -342,15 +375,15 @@ await page.evaluate(() => {
 });
 
 await check('the 30-minute sample dropped: time to full plot', async () => {
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   const t0 = Date.now();
   await drop(page, [file(join(ROOT, 'artifacts/recordings/room0-30min.paired.jsonl.gz')), file(join(ROOT, 'artifacts/count_v1.onnx'))]);
-  const got = await outcome;
+  const got = await outcome();
   assert.equal(got.kind, 'replayed');
   timings.drop_30min_to_plotted_ms = Date.now() - t0;
   timings.drop_30min_in_page = got.detail.timing;
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: join(OUT, 'page.png'), fullPage: true });
+  await page.sleep(300);
+  await page.screenshot(join(OUT, `page-${BROWSER}.png`), { fullPage: true });
 });
 
 await check('one worker and several give the same replay, logit for logit', async () => {
@@ -374,9 +407,7 @@ await check('one worker and several give the same replay, logit for logit', asyn
 
 await check('exports: per-frame CSV has a row per window, the JSON is the report', async () => {
   const shadowClick = (act) => page.evaluate((act) => document.querySelector('countscope-replay').shadowRoot.querySelector(`button[data-act=${act}]`).click(), act);
-  let wait = page.waitForEvent('download');
-  await shadowClick('csv');
-  const csv = readFileSync(await (await wait).path(), 'utf8').trimEnd().split('\n');
+  const csv = (await page.download(() => shadowClick('csv'))).toString('utf8').trimEnd().split('\n');
   assert.equal(csv.length, 2240 + 1);
   assert.match(csv[0], /^line,ts_start,ts_end,truth,count,correct,confidence,/);
   // The same columns as the CLI's, cell for cell where wasm and native agree exactly (the floats differ in
@@ -391,35 +422,31 @@ await check('exports: per-frame CSV has a row per window, the JSON is the report
   }
   const truthMax = csv[0].split(',').indexOf('truth_max');
   assert.ok(csv.slice(1).every((r) => /^\d+$/.test(r.split(',')[truthMax])), 'truth_max on every row');
-  wait = page.waitForEvent('download');
-  await shadowClick('json');
-  const json = JSON.parse(readFileSync(await (await wait).path(), 'utf8'));
+  const json = JSON.parse((await page.download(() => shadowClick('json'))).toString('utf8'));
   assert.equal(json.windows, 2240);
-  wait = page.waitForEvent('download');
-  await shadowClick('png');
-  const png = readFileSync(await (await wait).path());
+  const png = await page.download(() => shadowClick('png'));
   assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
 });
 
 await check('the layout can be overridden and the report says so', async () => {
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.layout'); s.value = 'as-stored'; s.dispatchEvent(new Event('change')); });
-  assert.equal((await outcome).kind, 'replayed');
+  assert.equal((await outcome()).kind, 'replayed');
   const layout = await page.evaluate(() => document.querySelector('countscope-replay').report.layout);
   assert.equal(layout.as_stored, 2240);
   assert.equal(layout.transposed, 0);
-  const back = nextOutcome(page);
+  const back = await nextOutcome(page);
   await page.evaluate(() => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.layout'); s.value = 'labelled'; s.dispatchEvent(new Event('change')); });
-  assert.equal((await back).kind, 'replayed');
+  assert.equal((await back()).kind, 'replayed');
 });
 
 await check('two models dropped: both drawn, disagreements to jump between, the comparison equals countscope compare --json', async () => {
   const rec = join(ROOT, 'artifacts/recordings/room100-heldout-10min.paired.jsonl.gz');
   const a = join(ROOT, 'artifacts/count_v1.onnx');
   const b = join(ROOT, 'tests/fixtures/count_v1_weakened.onnx');
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   await drop(page, [file(rec), file(a), file(b)]);
-  const got = await outcome;
+  const got = await outcome();
   assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
   const page_ = await page.evaluate(() => document.querySelector('countscope-replay').comparison);
   const cli = JSON.parse(execFileSync(CLI, ['compare', '--json', '--model', a, '--model', b, rec], { encoding: 'utf8', maxBuffer: 1 << 28 }));
@@ -449,20 +476,20 @@ await check('two models dropped: both drawn, disagreements to jump between, the 
   });
   const seen = [];
   for (const key of ['n', 'n', 'n', 'p']) {
-    await page.keyboard.press(key);
+    await page.press(key);
     seen.push(await page.evaluate(() => document.querySelector('countscope-replay').cursor));
   }
   const jumps = { seen, differ };
   assert.deepEqual(jumps.seen, [...jumps.differ, jumps.differ[1]]);
-  await page.screenshot({ path: join(OUT, 'two-models.png'), fullPage: true });
+  await page.screenshot(join(OUT, `two-models-${BROWSER}.png`), { fullPage: true });
   // The link names both models.
   await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=link]').click());
   await page.waitForFunction(() => /model=count_v1\.onnx&model=count_v1_weakened\.onnx/.test(document.querySelector('countscope-replay').link ?? ''));
   await page.evaluate(() => history.replaceState(null, '', location.pathname));
   // One model dropped again: the single-model page.
-  const back = nextOutcome(page);
+  const back = await nextOutcome(page);
   await drop(page, [file(a)]);
-  assert.equal((await back).kind, 'replayed');
+  assert.equal((await back()).kind, 'replayed');
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').comparison), null);
   assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('button[data-act=next-wrong]').innerText), 'wrong ▶');
 });
@@ -470,9 +497,9 @@ await check('two models dropped: both drawn, disagreements to jump between, the 
 await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node as the CLI frames it, no SYNTHETIC badge", async () => {
   const rec = join(ROOT, '../shared/upstream/ruview-recordings/rec_1772470567081-20260302_165607.csi.jsonl');
   assert.ok(existsSync(rec), `${rec} must exist (../shared beside the checkout)`);
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   await drop(page, [file(rec)]);
-  const got = await outcome;
+  const got = await outcome();
   assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   const cli = cliReport(rec, join(ROOT, 'artifacts/count_v1.onnx'));
@@ -488,17 +515,17 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   assert.deepEqual(shown, { real: true, note: true, confusion: false, nodes: false });
   // The hop control: 1 frame between windows, as RuView's cog slides (the CLI's --hop 1), then back.
   for (const [hop, windows] of [['1', 215], ['20', 11]]) {
-    const again = nextOutcome(page);
+    const again = await nextOutcome(page);
     await page.evaluate((hop) => { const s = document.querySelector('countscope-replay').shadowRoot.querySelector('.hop'); s.value = hop; s.dispatchEvent(new Event('change')); }, hop);
-    assert.equal((await again).kind, 'replayed');
+    assert.equal((await again()).kind, 'replayed');
     assert.equal(await page.evaluate(() => document.querySelector('countscope-replay').report.windows), windows, `hop ${hop}`);
   }
   // RuView's own model, dropped as published, on the raw ESP32 file: framed per node, as the CLI does.
   const up = join(ROOT, '../shared/upstream/ruview-count-v0.0.2');
   const raw = join(ROOT, '../shared/upstream/ruview-recordings/pretrain-1775182186.csi.jsonl');
-  const rv = nextOutcome(page);
+  const rv = await nextOutcome(page);
   await drop(page, ['count_v1.onnx', 'count_v1.safetensors', 'count_v1.temperature'].map((f) => file(join(up, f))).concat([file(raw)]));
-  assert.equal((await rv).kind, 'replayed');
+  assert.equal((await rv()).kind, 'replayed');
   const rvReport = await page.evaluate(() => document.querySelector('countscope-replay').report);
   const rvCli = cliReport(raw, join(up, 'count_v1.onnx'));
   assert.equal(rvReport.windows, 183);
@@ -520,8 +547,7 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
   const nodeAt = rvCsv[0].split(',').indexOf('node');
   assert.deepEqual([...await page.evaluate(() => [...document.querySelector('countscope-replay').columns.node])].map(String), rvCsv.slice(1).map((r) => r.split(',')[nodeAt]));
   // The copy shipped in artifacts/real/, as the first page offers it.
-  const real = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
-  real.on('pageerror', (e) => pageErrors.push(e.message));
+  const real = await browser.newPage({ width: 1280, height: 1200 });
   await real.goto(BASE);
   await real.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
   await real.click('a.real-sample');
@@ -530,9 +556,7 @@ await check("RuView's real recorder file (*.csi.jsonl) dropped: framed per node 
 });
 
 await check('the embed page runs two independent replays', async () => {
-  const embed = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-  embed.on('pageerror', (e) => pageErrors.push(e.message));
-  embed.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`); });
+  const embed = await browser.newPage({ width: 1280, height: 1100 });
   await embed.goto(new URL('embed.html', BASE).href);
   await embed.waitForFunction(() => [...document.querySelectorAll('countscope-replay')].every((e) => e.getAttribute('state') === 'ready'), null, { timeout: 120_000 });
   const windows = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.report.windows));
@@ -547,30 +571,31 @@ await check('the embed page runs two independent replays', async () => {
   assert.equal(opened.start, '5:00');
   assert.deepEqual({ cursor: opened.cursor, zoom: opened.zoom }, opened.expected);
   await embed.click('#held-out');
-  await embed.keyboard.press('End');
+  await embed.press('End');
   await embed.waitForFunction(() => document.querySelector('#held-out').shadowRoot.querySelector('.readout b').innerText === 'window 747 / 747');
-  await embed.waitForTimeout(100);
+  await embed.sleep(100);
   const readouts = await embed.evaluate(() => [...document.querySelectorAll('countscope-replay')].map((e) => e.shadowRoot.querySelector('.readout b').innerText));
   assert.deepEqual(readouts, ['window 1 / 2240', 'window 747 / 747'], 'the key moved only the focused replay');
   // Changing `start` moves the cursor without a new replay.
   await embed.evaluate(() => document.querySelector('#held-out').setAttribute('start', '10'));
   await embed.waitForFunction(() => document.querySelector('#held-out').cursor === 9);
-  await embed.screenshot({ path: join(OUT, 'embed.png'), fullPage: true });
+  await embed.screenshot(join(OUT, `embed-${BROWSER}.png`), { fullPage: true });
   await embed.close();
 });
 
 // A measurement, not a check: a long recording (e.g. a simulated 24 hours) opened through the file picker,
 // so the page reads a disk-backed File by streaming. Run with COUNTSCOPE_E2E_LONG=path/to/recording.
-if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(process.env.COUNTSCOPE_E2E_LONG)}: time to full plot and memory`, async () => {
-  const cdp = await page.context().newCDPSession(page);
+// Chromium only: it reads the heap through CDP and picks the file through playwright's file chooser.
+if (process.env.COUNTSCOPE_E2E_LONG && BROWSER === 'chromium') await check(`long recording ${basename(process.env.COUNTSCOPE_E2E_LONG)}: time to full plot and memory`, async () => {
+  const cdp = await page.raw.context().newCDPSession(page.raw);
   await cdp.send('Performance.enable');
-  const outcome = nextOutcome(page);
+  const outcome = await nextOutcome(page);
   let peakHeap = 0;
   const poll = setInterval(async () => {
     const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
     peakHeap = Math.max(peakHeap, heap);
   }, 250);
-  const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
+  const input = await page.raw.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
   // First: Cancel stops a long read and keeps what was loaded before.
   const before = await page.evaluate(() => document.querySelector('countscope-replay').report.windows);
   await input.asElement().setInputFiles(process.env.COUNTSCOPE_E2E_LONG);
@@ -582,7 +607,7 @@ if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(proc
   await input.asElement().setInputFiles([]);
   const t0 = Date.now();
   await input.asElement().setInputFiles(process.env.COUNTSCOPE_E2E_LONG);
-  const got = await outcome;
+  const got = await outcome();
   clearInterval(poll);
   assert.equal(got.kind, 'replayed', JSON.stringify(got.detail));
   const metrics = Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
@@ -594,28 +619,34 @@ if (process.env.COUNTSCOPE_E2E_LONG) await check(`long recording ${basename(proc
     main_js_heap_peak_mb: peakHeap / 1e6,
     main_js_heap_total_mb: metrics.JSHeapTotalSize / 1e6,
   };
-  await page.screenshot({ path: join(OUT, 'long.png'), fullPage: true });
+  await page.screenshot(join(OUT, `long-${BROWSER}.png`), { fullPage: true });
 });
 
 await check('a ?recording= URL on another origin is refused with a reason', async () => {
   const other = await browser.newPage();
-  const errors = [];
-  other.on('pageerror', (e) => errors.push(e.message));
+  const errorsBefore = browser.errors.length;
   await other.goto(new URL('?recording=http://example.invalid/r.jsonl', BASE).href);
   await other.waitForFunction(() => /only from its own origin/.test(document.querySelector('countscope-replay')?.shadowRoot.querySelector('.messages').innerText ?? ''), null, { timeout: 60_000 });
   await other.close();
-  assert.deepEqual(errors, []);
+  assert.deepEqual(browser.errors.slice(errorsBefore), []);
 });
 
 await check('no page errors or console errors, nothing fetched off the origin', async () => {
-  assert.deepEqual(pageErrors, []);
-  assert.deepEqual(offOrigin, []);
+  // The listeners hear: a console error of our own arrives (then is set aside), and the page's own requests were seen.
+  await page.evaluate(() => console.error('countscope-e2e: the listener hears this'));
+  await page.sleep(300);
+  const own = browser.errors.findIndex((e) => e.includes('countscope-e2e: the listener hears this'));
+  assert.ok(own >= 0, `the console listener heard nothing: ${JSON.stringify(browser.errors)}`);
+  browser.errors.splice(own, 1);
+  assert.ok(browser.requests.some((url) => url.endsWith('/pkg/countscope.js')), 'the request listener heard the page');
+  assert.deepEqual(browser.errors, []);
+  assert.deepEqual(browser.requests.filter((url) => !url.startsWith(BASE) && !/^(data|blob):/.test(url)), []);
 });
 
 await browser.close();
-writeFileSync(join(OUT, 'timings.json'), JSON.stringify(timings, null, 2));
-console.log(`timings: ${JSON.stringify(timings)}\nscreenshots: ${join(OUT, 'page.png')}, ${join(OUT, 'embed.png')}`);
+writeFileSync(join(OUT, `timings-${BROWSER}.json`), JSON.stringify(timings, null, 2));
+console.log(`timings (${BROWSER}): ${JSON.stringify(timings)}\nscreenshots: ${join(OUT, `page-${BROWSER}.png`)}, ${join(OUT, `embed-${BROWSER}.png`)}`);
 if (failures) {
-  console.log(`${failures} end-to-end check(s) failed`);
+  console.log(`${failures} end-to-end check(s) failed in ${BROWSER}`);
   process.exit(1);
 }

@@ -164,8 +164,8 @@ fn ensure_browsers() -> Result {
     ensure_cargo_tool("geckodriver", "geckodriver", GECKODRIVER_VERSION)
 }
 
-/// playwright-core at the version pinned in tests/e2e/package-lock.json (`npm ci`: exactly the lockfile).
-/// It drives Debian's Chromium; it never downloads a browser.
+/// playwright-core and selenium-webdriver at the versions pinned in tests/e2e/package-lock.json (`npm ci`:
+/// exactly the lockfile). They drive Debian's Chromium and Firefox ESR; neither downloads a browser or driver.
 fn ensure_npm_deps() -> Result {
     if output("npm", &["--version"]).is_none() {
         return Err(
@@ -173,7 +173,7 @@ fn ensure_npm_deps() -> Result {
                 .into(),
         );
     }
-    npm_ci("tests/e2e", "playwright-core")
+    npm_ci("tests/e2e", "selenium-webdriver")
 }
 
 /// `npm ci` in `dir` unless `package` is installed there and newer than the lockfile.
@@ -445,17 +445,25 @@ fn test() -> Result {
     step("browser suite 1: the wasm API in headless Chromium and Firefox (wasm-pack test, tests/web.rs)");
     profile.browser_tests()?;
 
-    step("browser suite 2: the served page end to end (playwright-core driving /usr/bin/chromium, tests/e2e)");
+    step("browser suite 2: the served page end to end in Chromium (playwright-core) and Firefox (selenium-webdriver, geckodriver), tests/e2e");
     profile.ensure_pkg()?;
     run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
     ensure_npm_deps()?;
     let addr = serve::spawn_background()?;
     eprintln!("serving http://{addr}/ for the end-to-end test");
-    run(Command::new("node")
-        .arg("tests/e2e/e2e.mjs")
-        .env("BASE_URL", format!("http://{addr}/"))
-        .env("COUNTSCOPE", root().join("target/release/countscope"))
-        .env("OUT", root().join("target/e2e")))?;
+    // One test body, once per browser of wasm-pack.toml's [test] list, against the same server and pkg/.
+    for browser in profile.test.e2e_browsers()? {
+        let mut node = Command::new("node");
+        node.arg("tests/e2e/e2e.mjs")
+            .env("BROWSER", browser)
+            .env("BASE_URL", format!("http://{addr}/"))
+            .env("COUNTSCOPE", root().join("target/release/countscope"))
+            .env("OUT", root().join("target/e2e"));
+        if browser == "firefox" {
+            node.env("GECKODRIVER", profile.test.geckodriver_path()?);
+        }
+        run(&mut node)?;
+    }
     eprintln!(
         "\nall suites passed in {:.0} s",
         started.elapsed().as_secs_f64()

@@ -249,7 +249,7 @@ impl Profile {
                     cmd.args(["--chromedriver", &t.chromedriver]);
                 }
                 "firefox" => {
-                    cmd.arg("--geckodriver").arg(on_path(&t.geckodriver)?);
+                    cmd.arg("--geckodriver").arg(t.geckodriver_path()?);
                 }
                 other => {
                     return Err(format!(
@@ -264,6 +264,28 @@ impl Profile {
             run(&mut cmd)?;
         }
         Ok(())
+    }
+}
+
+impl Test {
+    /// The end-to-end suite's names for [`Test::browsers`] (tests/e2e/driver.mjs's `BROWSER`), so one list
+    /// says where both browser suites run.
+    pub fn e2e_browsers(&self) -> Result<Vec<&'static str>> {
+        self.browsers
+            .iter()
+            .map(|b| match b.as_str() {
+                "chrome" => Ok("chromium"),
+                "firefox" => Ok("firefox"),
+                other => Err(format!(
+                    "wasm-pack.toml [test] browsers: {other:?} is not one of \"chrome\", \"firefox\""
+                )),
+            })
+            .collect()
+    }
+
+    /// geckodriver's full path.
+    pub fn geckodriver_path(&self) -> Result<PathBuf> {
+        on_path(&self.geckodriver)
     }
 }
 

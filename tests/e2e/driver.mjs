@@ -113,8 +113,9 @@ async function launchFirefox(out) {
   const KEYS = { End: Key.END, Home: Key.HOME, ArrowRight: Key.ARROW_RIGHT, ArrowLeft: Key.ARROW_LEFT, ' ': Key.SPACE };
 
   // Runs a page function as an async script: its value, or its exception rethrown here. The argument and
-  // the value cross as JSON text: geckodriver re-parses numbers on the way (serde_json without exact float
-  // round trips), which moved the last digit of some doubles, so the page's own JSON.stringify is the wire.
+  // the value cross as JSON text: WebDriver's own round trip through geckodriver moves the last digit of
+  // some doubles (seen: 13.823368060139341 returned as 13.82336806013934), so the page's JSON.stringify and
+  // Node's JSON.parse, both exact, are the wire.
   const run = async (fn, arg) => {
     const text = await driver.executeAsyncScript(
       `const done = arguments[arguments.length - 1];

@@ -15,25 +15,30 @@ import { join } from 'node:path';
 export const BROWSERS = ['chromium', 'firefox'];
 
 /**
- * Launch `name` ('chromium' or 'firefox'). `out` is a scratch directory (downloads land there).
- * Resolves with `{ name, newPage(viewport), close(), errors, requests }`: `errors` collects uncaught page
- * exceptions and console errors from every page, `requests` every URL any page requested.
+ * Launch `name` ('chromium' or 'firefox'). `out` is a scratch directory (downloads land there);
+ * `scriptSeconds` bounds one `evaluate` (WebDriver's script timeout; playwright has none).
+ * Resolves with `{ name, version, newPage(viewport), close(), errors, requests, failed }`: `errors`
+ * collects uncaught page exceptions and console errors from every page, `requests` every URL any page
+ * requested, `failed` every response with an HTTP status of 400 or more ("HTTP 404 url").
  */
-export async function launch(name, { out }) {
+export async function launch(name, { out, scriptSeconds = 180 }) {
   if (name === 'chromium') return launchChromium(out);
-  if (name === 'firefox') return launchFirefox(out);
+  if (name === 'firefox') return launchFirefox(out, scriptSeconds);
   throw new Error(`BROWSER=${name}: expected one of ${BROWSERS.join(', ')}`);
 }
 
 async function launchChromium(out) {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  // (--enable-precise-memory-info: performance.memory unrounded, for the bench's long run.)
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-precise-memory-info'] });
   const errors = [];
   const requests = [];
+  const failed = [];
   const wrap = (page) => {
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
     page.on('request', (r) => requests.push(r.url()));
+    page.on('response', (r) => { if (r.status() >= 400) failed.push(`HTTP ${r.status()} ${r.url()}`); });
     return {
       raw: page,
       goto: (url) => page.goto(url),
@@ -62,15 +67,17 @@ async function launchChromium(out) {
   };
   return {
     name: 'chromium',
+    version: browser.version(),
     errors,
     requests,
+    failed,
     newPage: async ({ width = 1280, height = 1200, clipboard = false } = {}) =>
       wrap(await browser.newPage({ viewport: { width, height }, permissions: clipboard ? ['clipboard-read', 'clipboard-write'] : [] })),
     close: () => browser.close(),
   };
 }
 
-async function launchFirefox(out) {
+async function launchFirefox(out, scriptSeconds) {
   const { Builder, Browser, Key } = await import('selenium-webdriver');
   const firefox = await import('selenium-webdriver/firefox.js');
   const { default: LogInspector } = await import('selenium-webdriver/bidi/logInspector.js');
@@ -97,15 +104,19 @@ async function launchFirefox(out) {
   // The chrome context (for the colour-scheme pref) needs geckodriver's consent.
   const service = new firefox.ServiceBuilder(geckodriver).addArguments('--allow-system-access');
   const driver = await new Builder().forBrowser(Browser.FIREFOX).setFirefoxOptions(options).setFirefoxService(service).build();
-  await driver.manage().setTimeouts({ script: 180_000, pageLoad: 120_000 });
+  await driver.manage().setTimeouts({ script: scriptSeconds * 1000, pageLoad: 120_000 });
 
   const errors = [];
   const requests = [];
+  const failed = [];
   const logs = await LogInspector(driver);
   await logs.onJavascriptException((e) => errors.push(e.text));
   await logs.onConsoleEntry((e) => { if (e.level === 'error') errors.push(`console: ${e.text}`); });
   const network = await Network(driver);
   await network.beforeRequestSent((e) => requests.push(e.request.url));
+  // (The event also carries fetch errors, with no response: aborted loads among them, which the page's
+  // own console reports when they matter.)
+  await network.responseCompleted((e) => { if (e.response?.status >= 400) failed.push(`HTTP ${e.response.status} ${e.request.url}`); });
 
   let current = await driver.getWindowHandle();
   const first = current;
@@ -152,6 +163,13 @@ async function launchFirefox(out) {
       reload: async () => { await focus(); await driver.navigate().refresh(); },
       async close() {
         await focus();
+        if (handle === first) {
+          // The session's first window stays (closing the last window would end the session): it is
+          // emptied and handed to the next newPage.
+          await driver.get('about:blank');
+          firstTaken = false;
+          return;
+        }
         await driver.close();
         current = first;
         await driver.switchTo().window(first);
@@ -213,8 +231,10 @@ async function launchFirefox(out) {
 
   return {
     name: 'firefox',
+    version: (await driver.getCapabilities()).get('browserVersion'),
     errors,
     requests,
+    failed,
     async newPage({ width = 1280, height = 1200 } = {}) {
       let handle;
       if (!firstTaken) {
@@ -224,6 +244,7 @@ async function launchFirefox(out) {
         await driver.switchTo().newWindow('tab');
         handle = await driver.getWindowHandle();
       }
+      await driver.switchTo().window(handle);
       current = handle;
       await driver.manage().window().setRect({ width, height });
       return wrap(handle);

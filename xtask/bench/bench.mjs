@@ -1,56 +1,33 @@
-// The browser half of `cargo xtask bench`: drives Debian's headless Chromium (playwright-core, no browser
-// download) against the page served by xtask, and writes target/bench/browser.json.
+// The browser half of `cargo xtask bench`: drives Debian's headless Chromium (playwright-core) and Firefox
+// ESR (selenium-webdriver through geckodriver) against the page served by xtask, through the end-to-end
+// suite's driver (tests/e2e/driver.mjs; neither downloads a browser), and writes target/bench/browser.json:
+// Chromium's figures at the top level, each other browser's under its name.
 //
-//   BASE_URL   where xtask serves www/, pkg/, artifacts/, /bench/ (this folder) and /bench-data/
-//   OUT        the JSON file to write
-//   REPEAT     repetitions of every measurement (median, min and max are reported)
-//   BATCHES    comma-separated batch sizes
-//   RECORDING  the plain JSONL the readers are timed on (a URL path under /bench-data/)
-//   LONG       optional: a long recording on disk, opened through the page's file picker (end to end)
+//   BASE_URL    where xtask serves www/, pkg/, artifacts/, /bench/ (this folder) and /bench-data/
+//   OUT         the JSON file to write
+//   BROWSERS    comma-separated: chromium, firefox (default both)
+//   GECKODRIVER geckodriver's path (Firefox)
+//   REPEAT      repetitions of every measurement (median, min and max are reported)
+//   BATCHES     comma-separated batch sizes
+//   RECORDING   the plain JSONL the readers are timed on (a URL path under /bench-data/)
+//   LONG        optional: a long recording on disk, opened through the page's file picker (end to end;
+//               Chromium only: it reads the JS heap through performance.memory)
 //   LONG_REPEAT repetitions of the long recording (default 1: each takes tens of seconds)
-import { chromium } from 'playwright-core';
-import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { launch } from '../../tests/e2e/driver.mjs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 
 const BASE = process.env.BASE_URL;
 const REPEAT = Number(process.env.REPEAT ?? 5);
 const BATCHES = (process.env.BATCHES ?? '1,16').split(',').map(Number);
 const LONG_REPEAT = Number(process.env.LONG_REPEAT ?? 1);
+const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
 function stats(v) {
   const s = [...v].sort((a, b) => a - b);
   return { median: s[s.length >> 1], min: s[0], max: s[s.length - 1], n: s.length };
-}
-
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-precise-memory-info'] });
-const errors = [];
-const watch = (page) => {
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('response', (r) => { if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${r.url()}`); });
-};
-const out = { chromium: browser.version() };
-
-log('inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)');
-{
-  const page = await browser.newPage();
-  watch(page);
-  await page.goto(new URL('bench/page.html', BASE).href);
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
-  Object.assign(out, await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, recording: process.env.RECORDING, module: 'countscope_bg.wasm', peers: true }));
-  await page.close();
-}
-
-log('inference with the relaxed-SIMD build (the one the page loads where the browser has relaxed SIMD)');
-{
-  const page = await browser.newPage();
-  watch(page);
-  await page.goto(new URL('bench/page.html', BASE).href);
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
-  out.relaxed = await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, module: 'countscope_relaxed_bg.wasm', peers: false });
-  out.relaxed_simd_supported = await page.evaluate(async () => (await import('/countscope-replay.js')).ENGINE === 'relaxed-simd');
-  await page.close();
 }
 
 /** One full redraw of the plots that follow the cursor (timeline, confidence, probabilities, readout),
@@ -104,69 +81,109 @@ async function thirtyMinutes(page) {
   };
 }
 
-log('end to end: the 30-minute sample dropped on the page, to every plot drawn (one worker, then one per core)');
-{
-  const single = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
-  watch(single);
-  await single.goto(new URL('?workers=1', BASE).href);
-  await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  out.e2e_30min_one_worker = await thirtyMinutes(single);
-  await single.close();
+/** Everything measured in one browser (`name`); the long recording only where `long` is set. */
+async function measure(name, long) {
+  const browser = await launch(name, { out: mkdtempSync(join(tmpdir(), 'countscope-bench-')), scriptSeconds: 900 });
+  const out = { browser: name, version: browser.version };
+  try {
+    log(`${name}: inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)`);
+    {
+      const page = await browser.newPage();
+      await page.goto(new URL('bench/page.html', BASE).href);
+      await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
+      Object.assign(out, await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, recording: process.env.RECORDING, module: 'countscope_bg.wasm', peers: true }));
+      await page.close();
+    }
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1500 } });
-  watch(page);
-  const t0 = Date.now();
-  await page.goto(BASE);
-  await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  out.first_open_ms = Date.now() - t0;
-  out.e2e_30min = await thirtyMinutes(page);
-  out.cursor_redraw_30min_ms = await cursorRedraw(page);
+    log(`${name}: inference with the relaxed-SIMD build (the one the page loads where the browser has relaxed SIMD)`);
+    {
+      const page = await browser.newPage();
+      await page.goto(new URL('bench/page.html', BASE).href);
+      await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
+      out.relaxed = await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, module: 'countscope_relaxed_bg.wasm', peers: false });
+      out.relaxed_simd_supported = await page.evaluate(async () => (await import('/countscope-replay.js')).ENGINE === 'relaxed-simd');
+      await page.close();
+    }
 
-  if (process.env.LONG) {
-    log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
-    const long = [];
-    for (let r = 0; r < LONG_REPEAT; r++) {
-      // A fresh page per run: wasm memory never shrinks, so each run's figure is its own peak.
+    log(`${name}: end to end: the 30-minute sample dropped on the page, to every plot drawn (one worker, then one per core)`);
+    {
+      const single = await browser.newPage({ width: 1280, height: 1500 });
+      await single.goto(new URL('?workers=1', BASE).href);
+      await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+      out.e2e_30min_one_worker = await thirtyMinutes(single);
+      await single.close();
+
+      const page = await browser.newPage({ width: 1280, height: 1500 });
+      const t0 = Date.now();
       await page.goto(BASE);
       await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-      let peakHeap = 0;
-      const poll = setInterval(async () => {
-        const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
-        peakHeap = Math.max(peakHeap, heap);
-      }, 250);
-      const outcome = page.evaluate(() => new Promise((resolve, reject) => {
-        const el = document.querySelector('countscope-replay');
-        el.addEventListener('replayed', (e) => resolve(e.detail), { once: true });
-        el.addEventListener('message', (e) => { if (e.detail.kind === 'error') reject(new Error(e.detail.text ?? 'error')); }, { once: true });
-      }));
-      const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
-      const t = Date.now();
-      await input.asElement().setInputFiles(process.env.LONG);
-      const detail = await outcome;
-      const ms = Date.now() - t;
-      clearInterval(poll);
-      long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap, redraw: await cursorRedraw(page) });
+      out.first_open_ms = Date.now() - t0;
+      out.e2e_30min = await thirtyMinutes(page);
+      out.cursor_redraw_30min_ms = await cursorRedraw(page);
+      if (long) out.e2e_long = await longRecording(page.raw);
+      await page.close();
     }
-    out.e2e_long = {
-      engine: long[0].timing.engine,
-      workers: long[0].timing.workers,
-      file: basename(process.env.LONG),
-      windows: long[0].windows,
-      pick_to_plotted_ms: stats(long.map((r) => r.ms)),
-      cursor_redraw_ms: long.at(-1).redraw,
-      in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
-      memory_mb: {
-        worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),
-        helpers_wasm: stats(long.map((r) => r.timing.memory.helpersWasm / 1e6)),
-        window_store: long[0].timing.memory.windows / 1e6,
-        main_wasm: stats(long.map((r) => r.timing.memory.mainWasm / 1e6)),
-        main_js_heap_peak: stats(long.map((r) => r.peakHeap / 1e6)),
-      },
-    };
+  } finally {
+    out.errors = [...browser.errors, ...browser.failed];
+    await browser.close();
   }
-  await page.close();
+  return out;
 }
-await browser.close();
+
+/** The long recording picked through the page's file input, `LONG_REPEAT` times (playwright's page). */
+async function longRecording(page) {
+  log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
+  const long = [];
+  for (let r = 0; r < LONG_REPEAT; r++) {
+    // A fresh page per run: wasm memory never shrinks, so each run's figure is its own peak.
+    await page.goto(BASE);
+    await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+    let peakHeap = 0;
+    const poll = setInterval(async () => {
+      const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0).catch(() => 0);
+      peakHeap = Math.max(peakHeap, heap);
+    }, 250);
+    const outcome = page.evaluate(() => new Promise((resolve, reject) => {
+      const el = document.querySelector('countscope-replay');
+      el.addEventListener('replayed', (e) => resolve(e.detail), { once: true });
+      el.addEventListener('message', (e) => { if (e.detail.kind === 'error') reject(new Error(e.detail.text ?? 'error')); }, { once: true });
+    }));
+    const input = await page.evaluateHandle(() => document.querySelector('countscope-replay').shadowRoot.querySelector('input[type=file]'));
+    const t = Date.now();
+    await input.asElement().setInputFiles(process.env.LONG);
+    const detail = await outcome;
+    const ms = Date.now() - t;
+    clearInterval(poll);
+    long.push({ ms, windows: detail.report.windows, timing: detail.timing, peakHeap, redraw: await cursorRedraw(page) });
+  }
+  return {
+    engine: long[0].timing.engine,
+    workers: long[0].timing.workers,
+    file: basename(process.env.LONG),
+    windows: long[0].windows,
+    pick_to_plotted_ms: stats(long.map((r) => r.ms)),
+    cursor_redraw_ms: long.at(-1).redraw,
+    in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
+    memory_mb: {
+      worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),
+      helpers_wasm: stats(long.map((r) => r.timing.memory.helpersWasm / 1e6)),
+      window_store: long[0].timing.memory.windows / 1e6,
+      main_wasm: stats(long.map((r) => r.timing.memory.mainWasm / 1e6)),
+      main_js_heap_peak: stats(long.map((r) => r.peakHeap / 1e6)),
+    },
+  };
+}
+
+// Chromium's figures at the top level (as before Firefox joined), the others under their names.
+let out = {};
+const errors = [];
+for (const name of BROWSERS) {
+  const got = await measure(name, name === 'chromium' && !!process.env.LONG);
+  errors.push(...got.errors.map((e) => `${name}: ${e}`));
+  delete got.errors;
+  if (name === 'chromium') out = { ...got, chromium: got.version, ...out };
+  else out[name] = got;
+}
 out.errors = errors;
 writeFileSync(process.env.OUT, JSON.stringify(out, null, 2));
 if (errors.length) {

@@ -99,7 +99,8 @@ fn ensure_python() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// playwright-core and onnxruntime-web exactly as xtask/bench/package-lock.json pins them.
+/// onnxruntime-web exactly as xtask/bench/package-lock.json pins it (served to the bench page; the browsers
+/// are driven with tests/e2e's packages).
 fn ensure_npm() -> Result {
     let dir = root().join("xtask/bench");
     let fresh = match (
@@ -167,6 +168,8 @@ pub fn bench(args: &[String]) -> Result {
     crate::ensure_cargo_tool(&crate::wasmtime(), "wasmtime-cli", crate::WASMTIME_VERSION)?;
     crate::ensure_browsers()?;
     Profile::load()?.ensure_pkg()?;
+    // The browsers are driven through the end-to-end suite's driver (tests/e2e/driver.mjs) and its packages.
+    crate::ensure_npm_deps()?;
     run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
     let component = crate::build_wasi_component()?;
     let python = ensure_python()?;
@@ -240,14 +243,17 @@ pub fn bench(args: &[String]) -> Result {
             .arg(&day))?;
     }
 
-    step("the browser: countscope's wasm package vs onnxruntime-web, readers, end to end (headless Chromium)");
+    step("the browsers: countscope's wasm package vs onnxruntime-web, readers, end to end (headless Chromium, then Firefox)");
     let addr = serve::spawn_background_with(vec![
         ("/bench", root().join("xtask/bench")),
         ("/bench-data", data.clone()),
     ])?;
     let browser_json = out_dir.join("browser.json");
+    let profile = Profile::load()?;
     let mut node = Command::new("node");
     node.arg("xtask/bench/bench.mjs")
+        .env("BROWSERS", profile.test.e2e_browsers()?.join(","))
+        .env("GECKODRIVER", profile.test.geckodriver_path()?)
         .env("BASE_URL", format!("http://{addr}/"))
         .env("OUT", &browser_json)
         .env("REPEAT", &repeat)
@@ -344,7 +350,7 @@ type Engine<'a> = Box<dyn Fn(&Path) -> Command + 'a>;
 /// intervals), through the typed component's Rust host and Node (jco), against the CLI natively and under
 /// `wasmtime run`. Wall clock on a 2-minute and the 30-minute sample; per window is the slope between them
 /// and fixed is what is left (process start, compile cache, model load). Every engine's JSON must equal the
-/// native bytes.
+/// native CLI's to float rounding ([`same_report`]) and the first wasm engine's bytes exactly.
 fn server_side(
     repeat: usize,
     cli: &Path,
@@ -414,9 +420,12 @@ fn server_side(
             }),
         ),
     ];
-    // The native CLI runs first: its JSON is what every other engine must print, and says how many
-    // windows each recording has.
-    let mut native: Vec<Vec<u8>> = vec![];
+    // The native CLI runs first: its JSON is what every other engine must print (to float rounding: the
+    // wasm kernels sum in another order than native tract, so confidence-based figures differ by ~1e-8),
+    // and says how many windows each recording has. The wasm engines, one engine compiled three ways,
+    // must print the first wasm engine's bytes exactly.
+    let mut native: Vec<Value> = vec![];
+    let mut wasm: Vec<Vec<u8>> = vec![];
     let mut windows = vec![];
     let mut rows = vec![];
     for (name, make) in &engines {
@@ -426,19 +435,26 @@ fn server_side(
         let mut secs = vec![];
         for (i, (rec, what)) in recordings.iter().enumerate() {
             let (t, out) = timed(&mut make(rec), repeat.min(5))?;
+            let json: Value =
+                serde_json::from_slice(&out).map_err(|e| format!("{name}: report --json: {e}"))?;
             if native.len() <= i {
-                let json: Value = serde_json::from_slice(&out)
-                    .map_err(|e| format!("{name}: report --json: {e}"))?;
                 windows.push(
                     json["windows"]
                         .as_f64()
                         .ok_or("report --json has no `windows`")?,
                 );
-                native.push(out);
-            } else if native[i] != out {
-                return Err(format!(
-                    "{name}: its JSON for the {what} recording differs from the native CLI's"
-                ));
+                native.push(json);
+            } else {
+                same_report(&native[i], &json, "").map_err(|e| {
+                    format!("{name}: its JSON for the {what} recording differs from the native CLI's at {e}")
+                })?;
+                if wasm.len() <= i {
+                    wasm.push(out);
+                } else if wasm[i] != out {
+                    return Err(format!(
+                        "{name}: its JSON for the {what} recording differs from the first wasm engine's bytes"
+                    ));
+                }
             }
             secs.push(t);
         }
@@ -451,6 +467,44 @@ fn server_side(
         }));
     }
     Ok(json!({ "windows": windows, "runs": repeat.min(5), "rows": rows }))
+}
+
+/// `b` is the report `a` to float rounding: the same keys, strings, booleans and integers, and every
+/// other number within 1e-6 (absolute, or relative for large ones). Errors with the first path that differs.
+fn same_report(a: &Value, b: &Value, at: &str) -> std::result::Result<(), String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() || x.keys().any(|k| !y.contains_key(k)) {
+                return Err(format!("{at} (keys differ)"));
+            }
+            x.iter()
+                .try_for_each(|(k, v)| same_report(v, &y[k], &format!("{at}.{k}")))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                return Err(format!("{at} (length {} vs {})", x.len(), y.len()));
+            }
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .try_for_each(|(i, (u, v))| same_report(u, v, &format!("{at}[{i}]")))
+        }
+        (Value::Number(x), Value::Number(y)) if !(x.is_f64() || y.is_f64()) => (x == y)
+            .then_some(())
+            .ok_or_else(|| format!("{at} ({x} vs {y})")),
+        (Value::Number(x), Value::Number(y)) => {
+            let (u, v) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            ((u - v).abs() <= 1e-6 * u.abs().max(1.0))
+                .then_some(())
+                .ok_or_else(|| format!("{at} ({u} vs {v})"))
+        }
+        _ => (a == b)
+            .then_some(())
+            .ok_or_else(|| format!("{at} ({a} vs {b})")),
+    }
 }
 
 /// A `{median, min, max}` object as "median [min–max]".
@@ -473,11 +527,16 @@ fn median(v: &Value) -> f64 {
 fn table(all: &Value) -> Result<String> {
     let m = &all["machine"];
     let b = &all["browser"];
+    // Chromium's figures, then each other browser's measured in the same run (Firefox), by name.
+    let others: Vec<(&str, &Value)> = [("Firefox", &b["firefox"])]
+        .into_iter()
+        .filter(|(_, v)| v.is_object())
+        .collect();
     // µs per window per engine and batch (index 0 = batch 1, 1 = batch 16).
     let native = |v: &Value, i: usize| v["results"][i]["us_per_window"].clone();
     let browser = |engine: &str, i: usize| b["inference"][i][engine].clone();
     let relaxed = |i: usize| b["relaxed"]["inference"][i]["countscope"].clone();
-    let rows: Vec<(String, Value, Value)> = vec![
+    let mut rows: Vec<(String, Value, Value)> = vec![
         (
             "countscope native (tract)".into(),
             native(&all["native"], 0),
@@ -521,6 +580,28 @@ fn table(all: &Value) -> Result<String> {
             browser("ort", 1),
         ),
     ];
+    for (name, o) in &others {
+        let inf = |engine: &str, i: usize| o["inference"][i][engine].clone();
+        let rel = |i: usize| o["relaxed"]["inference"][i]["countscope"].clone();
+        rows.push((
+            format!("countscope wasm (simd128), {name}"),
+            inf("countscope", 0),
+            inf("countscope", 1),
+        ));
+        rows.push((
+            format!("countscope wasm (relaxed-simd), {name}"),
+            rel(0),
+            rel(1),
+        ));
+        rows.push((
+            format!(
+                "onnxruntime-web {} (wasm), {name}",
+                m["onnxruntime_web"].as_str().unwrap_or("?")
+            ),
+            inf("ort", 0),
+            inf("ort", 1),
+        ));
+    }
     let ort_web = median(&rows[5].2);
     let tract = median(&rows[0].2);
     let mut t = String::new();
@@ -528,8 +609,12 @@ fn table(all: &Value) -> Result<String> {
         t.push_str(&s);
         t.push('\n');
     };
+    let versions: String = others
+        .iter()
+        .map(|(name, o)| format!(" · {name} {}", o["version"].as_str().unwrap_or("?")))
+        .collect();
     line(format!(
-        "countscope bench · {} · {} cores · {} · Chromium {} · {} UTC",
+        "countscope bench · {} · {} cores · {} · Chromium {}{versions} · {} UTC",
         m["cpu"].as_str().unwrap_or("?"),
         m["cores"],
         m["rustc"].as_str().unwrap_or("?"),
@@ -540,7 +625,7 @@ fn table(all: &Value) -> Result<String> {
         "One thread everywhere; {} repetitions, median [min–max]; the same {} windows of the SYNTHETIC 30-minute sample for every engine.\n",
         all["repeat"], all["windows"]
     ));
-    line("**Inference**, µs per window (lower is better); speed = windows/s relative to the peer (higher is better)\n".into());
+    line("**Inference**, µs per window (lower is better); speed = windows/s relative to the peer (higher is better). The peer is onnxruntime-web in Chromium; each browser's own onnxruntime-web row is beside its countscope rows.\n".into());
     line("| engine | batch 1 | batch 16 | windows/s at 16 | speed vs onnxruntime-web | speed vs countscope native |".into());
     line("|---|---|---|---|---|---|".into());
     for (name, b1, b16) in &rows {
@@ -563,6 +648,15 @@ fn table(all: &Value) -> Result<String> {
         agree(&all["onnxruntime_native"]["results"][1]["max_abs_diff_vs_countscope"]),
         b["e2e_30min"]["engine"].as_str().unwrap_or("?")
     ));
+    for (name, o) in &others {
+        line(format!(
+            "In {name}: {:.1e} (simd128), {:.1e} (relaxed-simd), {:.1e} (onnxruntime-web); the page loads the {} build there.\n",
+            agree(&o["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
+            agree(&o["relaxed"]["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
+            agree(&o["inference"][1]["max_abs_diff_vs_native"]["ort"]),
+            o["e2e_30min"]["engine"].as_str().unwrap_or("?")
+        ));
+    }
     line("**Where the time goes** (countscope's plan at batch 16, µs per window per kind of op; one profiled pass)\n".into());
     line("| op | native | wasmtime | wasmtime / native |\n|---|---|---|---|".into());
     let by_op = |v: &Value| {
@@ -619,57 +713,72 @@ fn table(all: &Value) -> Result<String> {
         p["windows"]
     ));
     line("| reader | MB/s | windows/s |\n|---|---|---|".into());
-    for (name, v) in [
-        ("countscope native", &all["native"]["parse"]),
-        ("countscope, wasmtime", &all["wasmtime"]["parse"]),
-        ("countscope wasm, Chromium", &p["countscope"]),
-        ("JSON.parse per line + Float32Array, Chromium", &p["json"]),
-    ] {
+    let mut readers: Vec<(String, &Value)> = vec![
+        ("countscope native".into(), &all["native"]["parse"]),
+        ("countscope, wasmtime".into(), &all["wasmtime"]["parse"]),
+        ("countscope wasm, Chromium".into(), &p["countscope"]),
+        (
+            "JSON.parse per line + Float32Array, Chromium".into(),
+            &p["json"],
+        ),
+    ];
+    for (name, o) in &others {
+        readers.push((
+            format!("countscope wasm, {name}"),
+            &o["parse"]["countscope"],
+        ));
+        readers.push((
+            format!("JSON.parse per line + Float32Array, {name}"),
+            &o["parse"]["json"],
+        ));
+    }
+    for (name, v) in readers {
         line(format!(
             "| {name} | {} | {} |",
             spread(&v["mb_per_s"], 0),
             spread(&v["windows_per_s"], 0)
         ));
     }
-    line("\n**End to end in the page** (Chromium; worker wasm memory is its peak: wasm memory never shrinks)\n".into());
-    line("| what | ms | memory |\n|---|---|---|".into());
-    let e = &b["e2e_30min"];
-    line(format!(
-        "| first open (navigation → default replay drawn) | {:.0} | |",
-        b["first_open_ms"].as_f64().unwrap_or(f64::NAN)
-    ));
+    line("\n**End to end in the page** (worker wasm memory is its peak: wasm memory never shrinks)\n".into());
+    line("| what | browser | ms | memory |\n|---|---|---|---|".into());
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-    for e in [&b["e2e_30min_one_worker"], e] {
-        if e.is_null() {
-            continue;
+    for (name, bb) in std::iter::once(("Chromium", b)).chain(others.iter().copied()) {
+        line(format!(
+            "| first open (navigation → default replay drawn) | {name} | {:.0} | |",
+            f(&bb["first_open_ms"])
+        ));
+        for e in [&bb["e2e_30min_one_worker"], &bb["e2e_30min"]] {
+            if e.is_null() {
+                continue;
+            }
+            line(format!(
+                "| 30-minute sample ({} windows) dropped → every plot drawn, {} worker(s) | {name} | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
+                e["windows"],
+                e["workers"],
+                spread(&e["drop_to_plotted_ms"], 0),
+                f(&e["memory_mb"]["worker_wasm"]),
+                f(&e["memory_mb"]["helpers_wasm"]),
+                f(&e["memory_mb"]["main_wasm"])
+            ));
         }
-        line(format!(
-            "| 30-minute sample ({} windows) dropped → every plot drawn, {} worker(s) | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
-            e["windows"],
-            e["workers"],
-            spread(&e["drop_to_plotted_ms"], 0),
-            f(&e["memory_mb"]["worker_wasm"]),
-            f(&e["memory_mb"]["helpers_wasm"]),
-            f(&e["memory_mb"]["main_wasm"])
-        ));
-    }
-    if !b["cursor_redraw_30min_ms"].is_null() {
-        line(format!(
-            "| one redraw after a cursor move (timeline, confidence, probabilities, readout), 30-minute sample, 21 positions | {} | |",
-            spread(&b["cursor_redraw_30min_ms"], 1)
-        ));
+        if !bb["cursor_redraw_30min_ms"].is_null() {
+            line(format!(
+                "| one redraw after a cursor move (timeline, confidence, probabilities, readout), 30-minute sample, 21 positions | {name} | {} | |",
+                spread(&bb["cursor_redraw_30min_ms"], 1)
+            ));
+        }
     }
     if let Some(l) = b.get("e2e_long").filter(|l| !l.is_null()) {
         if !l["cursor_redraw_ms"].is_null() {
             line(format!(
-                "| one redraw after a cursor move, SYNTHETIC 24 h ({} windows), 21 positions (target < 16 ms) | {} | |",
+                "| one redraw after a cursor move, SYNTHETIC 24 h ({} windows), 21 positions (target < 16 ms) | Chromium | {} | |",
                 l["windows"],
                 spread(&l["cursor_redraw_ms"], 1)
             ));
         }
         let mm = &l["memory_mb"];
         line(format!(
-            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn, {} worker(s) | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
+            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn, {} worker(s) | Chromium | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
             l["windows"],
             all["long_recording_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
             l["workers"],
@@ -683,7 +792,7 @@ fn table(all: &Value) -> Result<String> {
     }
     let sv = &all["server"];
     line(format!(
-        "\n**Server-side checks** (one `report --json` per run, wall clock, median of {}; per window = the slope between the SYNTHETIC 2-minute ({:.0} windows) and 30-minute ({:.0} windows) samples, fixed = the rest; every engine's JSON equal to the native CLI's)\n",
+        "\n**Server-side checks** (one `report --json` per run, wall clock, median of {}; per window = the slope between the SYNTHETIC 2-minute ({:.0} windows) and 30-minute ({:.0} windows) samples, fixed = the rest; every engine's JSON equal to the native CLI's to float rounding (1e-6), the wasm engines' byte for byte)\n",
         sv["runs"],
         sv["windows"][0].as_f64().unwrap_or(f64::NAN),
         sv["windows"][1].as_f64().unwrap_or(f64::NAN)
@@ -728,10 +837,12 @@ fn table(all: &Value) -> Result<String> {
         mb(&s["check_component"]["raw"]),
         mb(&s["check_component"]["gzip"])
     ));
-    line(format!(
-        "| wasm package fetch + compile + instantiate, Chromium | {:.0} ms |",
-        b["pkg_init_ms"].as_f64().unwrap_or(f64::NAN)
-    ));
+    for (name, bb) in std::iter::once(("Chromium", b)).chain(others.iter().copied()) {
+        line(format!(
+            "| wasm package fetch + compile + instantiate, {name} | {:.0} ms |",
+            bb["pkg_init_ms"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
     line(format!(
         "| model load + optimise, ms: countscope native / wasmtime / Chromium | {:.1} / {:.1} / {} |",
         all["native"]["load_ms"].as_f64().unwrap_or(f64::NAN),
@@ -743,6 +854,13 @@ fn table(all: &Value) -> Result<String> {
         spread(&all["onnxruntime_native"]["load_ms"], 1),
         spread(&b["load_ms"]["ort"], 1)
     ));
+    for (name, o) in &others {
+        line(format!(
+            "| model load, ms, {name}: countscope / onnxruntime-web session | {} / {} |",
+            spread(&o["load_ms"]["countscope"], 1),
+            spread(&o["load_ms"]["ort"], 1)
+        ));
+    }
     Ok(t)
 }
 
@@ -759,6 +877,29 @@ mod tests {
         json!({ "load_ms": 10.0, "results": [{ "batch": 1, "us_per_window": st(b1) }, { "batch": 16, "us_per_window": st(b16) }],
                 "parse": { "mb_per_s": st(200.0), "windows_per_s": st(40000.0) },
                 "profile": { "ops": [{ "op": "OptMatMul", "us_per_window": b16 * 0.6 }, { "op": "Im2col", "us_per_window": b16 * 0.25 }] } })
+    }
+
+    #[test]
+    fn reports_are_the_same_to_float_rounding_only() {
+        let a =
+            json!({ "windows": 149, "brier": 0.2161468172484099, "codes": ["a", "b"], "n": null });
+        let near =
+            json!({ "windows": 149, "brier": 0.2161468158258612, "codes": ["a", "b"], "n": null });
+        assert_eq!(same_report(&a, &near, ""), Ok(()));
+        let far = json!({ "windows": 149, "brier": 0.2171, "codes": ["a", "b"], "n": null });
+        assert!(same_report(&a, &far, "").unwrap_err().starts_with(".brier"));
+        let count =
+            json!({ "windows": 150, "brier": 0.2161468172484099, "codes": ["a", "b"], "n": null });
+        assert!(same_report(&a, &count, "")
+            .unwrap_err()
+            .starts_with(".windows"));
+        let code =
+            json!({ "windows": 149, "brier": 0.2161468172484099, "codes": ["a", "c"], "n": null });
+        assert!(same_report(&a, &code, "")
+            .unwrap_err()
+            .starts_with(".codes[1]"));
+        let key = json!({ "windows": 149, "brier": 0.2161468172484099, "codes": ["a", "b"] });
+        assert!(same_report(&a, &key, "").is_err());
     }
 
     #[test]
@@ -780,6 +921,15 @@ mod tests {
                 "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "windows": 2240, "drop_to_plotted_ms": st(450.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
+                "firefox": {
+                    "version": "153.8.0", "pkg_init_ms": 300.0, "load_ms": { "countscope": st(12.0), "ort": st(7.0) },
+                    "inference": cs(280.0, 260.0), "relaxed": { "inference": cs(220.0, 180.0) },
+                    "parse": { "countscope": { "mb_per_s": st(120.0), "windows_per_s": st(22000.0) }, "json": { "mb_per_s": st(90.0), "windows_per_s": st(17000.0) } },
+                    "first_open_ms": 1100.0,
+                    "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "windows": 2240, "drop_to_plotted_ms": st(500.0), "memory_mb": { "worker_wasm": 30.0, "helpers_wasm": 10.0, "main_wasm": 3.0 } },
+                    "e2e_30min_one_worker": null,
+                    "cursor_redraw_30min_ms": st(4.0),
+                },
             },
             "sizes": { "pkg_wasm": { "raw": 15_450_000, "gzip": 3_670_000 }, "pkg_relaxed_wasm": { "raw": 15_490_000, "gzip": 3_690_000 }, "wasi_component": { "raw": 20_080_000, "gzip": 4_510_000 }, "check_component": { "raw": 7_500_000, "gzip": 2_100_000 } },
             "server": { "windows": [149.0, 2240.0], "runs": 5, "rows": [
@@ -812,10 +962,28 @@ mod tests {
         );
         assert!(t.contains("| typed component (countscope-check.wasm: size profile, wasm-opt -Oz) | 7.50 MB raw, 2.10 MB gzip -9 |"), "{t}");
         assert!(
-            t.contains("dropped → every plot drawn, 1 worker(s) | 650 [585–780] |"),
+            t.contains("dropped → every plot drawn, 1 worker(s) | Chromium | 650 [585–780] |"),
             "{t}"
         );
-        assert!(t.contains("dropped → every plot drawn, 2 worker(s) | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
+        assert!(t.contains("dropped → every plot drawn, 2 worker(s) | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
+        // Firefox's rows beside Chromium's, against the same peer (onnxruntime-web in Chromium, 200 µs).
+        assert!(t.contains("· Chromium 156 · Firefox 153.8.0 ·"), "{t}");
+        assert!(t.contains("| countscope wasm (relaxed-simd), Firefox | 220.0 [198.0–264.0] | 180.0 [162.0–216.0] | 5556 | 1.11× | 0.53× |"), "{t}");
+        assert!(t.contains("| onnxruntime-web 1.30.0 (wasm), Firefox | 300.0 [270.0–360.0] | 200.0 [180.0–240.0] |"), "{t}");
+        assert!(
+            t.contains("| countscope wasm, Firefox | 120 [108–144] |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| first open (navigation → default replay drawn) | Firefox | 1100 | |"),
+            "{t}"
+        );
+        assert!(t.contains("dropped → every plot drawn, 2 worker(s) | Firefox | 500 [450–600] | worker wasm 30 MB"), "{t}");
+        assert!(
+            t.contains("| wasm package fetch + compile + instantiate, Firefox | 300 ms |"),
+            "{t}"
+        );
+        assert!(t.contains("In Firefox: 1.0e-6 (simd128), 1.0e-6 (relaxed-simd), 2.0e-6 (onnxruntime-web); the page loads the relaxed-simd build there."), "{t}");
         assert!(!t.contains("24 h"), "no long run, no long row: {t}");
         assert!(!t.contains("NaN"), "{t}");
     }

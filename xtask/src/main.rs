@@ -166,7 +166,7 @@ fn ensure_browsers() -> Result {
 
 /// playwright-core and selenium-webdriver at the versions pinned in tests/e2e/package-lock.json (`npm ci`:
 /// exactly the lockfile). They drive Debian's Chromium and Firefox ESR; neither downloads a browser or driver.
-fn ensure_npm_deps() -> Result {
+pub fn ensure_npm_deps() -> Result {
     if output("npm", &["--version"]).is_none() {
         return Err(
             "the end-to-end test needs Node.js and npm (on Debian: apt-get install -y nodejs npm)"

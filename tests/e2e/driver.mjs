@@ -80,8 +80,6 @@ async function launchChromium(out) {
 async function launchFirefox(out, scriptSeconds) {
   const { Builder, Browser, Key } = await import('selenium-webdriver');
   const firefox = await import('selenium-webdriver/firefox.js');
-  const { default: LogInspector } = await import('selenium-webdriver/bidi/logInspector.js');
-  const { Network } = await import('selenium-webdriver/bidi/network.js');
   const geckodriver = process.env.GECKODRIVER;
   if (!geckodriver) throw new Error('GECKODRIVER must name the geckodriver binary (cargo xtask test sets it)');
   const downloads = join(out, 'downloads-firefox');
@@ -109,14 +107,29 @@ async function launchFirefox(out, scriptSeconds) {
   const errors = [];
   const requests = [];
   const failed = [];
-  const logs = await LogInspector(driver);
-  await logs.onJavascriptException((e) => errors.push(e.text));
-  await logs.onConsoleEntry((e) => { if (e.level === 'error') errors.push(`console: ${e.text}`); });
-  const network = await Network(driver);
-  await network.beforeRequestSent((e) => requests.push(e.request.url));
-  // (The event also carries fetch errors, with no response: aborted loads among them, which the page's
-  // own console reports when they matter.)
-  await network.responseCompleted((e) => { if (e.response?.status >= 400) failed.push(`HTTP ${e.response.status} ${e.request.url}`); });
+  // WebDriver BiDi events, read off the socket by method name. (selenium's LogInspector and Network
+  // helpers hand every event on the socket to every subscriber, a request listener included, so their
+  // callbacks see other events' data; the raw messages say which event they are.)
+  const bidi = await driver.getBidi();
+  await bidi.subscribe(['log.entryAdded', 'network.beforeRequestSent', 'network.responseCompleted']);
+  (await bidi.socket).on('message', (raw) => {
+    let m;
+    try {
+      m = JSON.parse(raw.toString());
+    } catch {
+      return;
+    }
+    const p = m.params;
+    if (m.type !== 'event' || !p) return;
+    if (m.method === 'log.entryAdded' && p.level === 'error') {
+      // `javascript` entries are uncaught exceptions, `console` ones console.error.
+      errors.push(p.type === 'console' ? `console: ${p.text}` : p.text);
+    } else if (m.method === 'network.beforeRequestSent') {
+      requests.push(p.request.url);
+    } else if (m.method === 'network.responseCompleted' && p.response.status >= 400) {
+      failed.push(`HTTP ${p.response.status} ${p.request.url}`);
+    }
+  });
 
   let current = await driver.getWindowHandle();
   const first = current;

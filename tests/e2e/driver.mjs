@@ -132,8 +132,10 @@ async function launchFirefox(out, scriptSeconds) {
   });
 
   let current = await driver.getWindowHandle();
-  const first = current;
-  let firstTaken = false;
+  // The session's first tab stays blank, and every page is a tab of its own: closing a page closes its
+  // tab (closing the last one would end the session; navigating a page away instead aborts its loads,
+  // which Firefox reports as page errors).
+  const home = current;
   const KEYS = { End: Key.END, Home: Key.HOME, ArrowRight: Key.ARROW_RIGHT, ArrowLeft: Key.ARROW_LEFT, ' ': Key.SPACE };
 
   // Runs a page function as an async script: its value, or its exception rethrown here. The argument and
@@ -176,16 +178,9 @@ async function launchFirefox(out, scriptSeconds) {
       reload: async () => { await focus(); await driver.navigate().refresh(); },
       async close() {
         await focus();
-        if (handle === first) {
-          // The session's first window stays (closing the last window would end the session): it is
-          // emptied and handed to the next newPage.
-          await driver.get('about:blank');
-          firstTaken = false;
-          return;
-        }
         await driver.close();
-        current = first;
-        await driver.switchTo().window(first);
+        current = home;
+        await driver.switchTo().window(home);
       },
       evaluate: async (fn, arg) => { await focus(); return run(fn, arg); },
       waitForFunction,
@@ -249,15 +244,8 @@ async function launchFirefox(out, scriptSeconds) {
     requests,
     failed,
     async newPage({ width = 1280, height = 1200 } = {}) {
-      let handle;
-      if (!firstTaken) {
-        firstTaken = true;
-        handle = first;
-      } else {
-        await driver.switchTo().newWindow('tab');
-        handle = await driver.getWindowHandle();
-      }
-      await driver.switchTo().window(handle);
+      await driver.switchTo().newWindow('tab');
+      const handle = await driver.getWindowHandle();
       current = handle;
       await driver.manage().window().setRect({ width, height });
       return wrap(handle);

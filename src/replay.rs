@@ -6,6 +6,7 @@
 
 use crate::input::{InputStats, InputSummary};
 use crate::model::{Calibration, CountModel, Logits, ModelError};
+use crate::recording::range::{LineCut, LineRange};
 use crate::recording::{LayoutPolicy, LayoutTally, LineError, Reader, Record, StreamError};
 use crate::store::WindowStore;
 use crate::{time, N_CLASSES, WINDOW_LEN};
@@ -169,6 +170,9 @@ pub enum ReplayError {
     /// Another shard's predictions do not fit this replay.
     #[error("cannot merge shard: {0}")]
     Merge(String),
+    /// A byte range of an input that cannot be split by bytes ([`Replay::read_range`]).
+    #[error("cannot read this recording by byte ranges: {0}")]
+    Range(&'static str),
 }
 
 /// Bad lines met during a replay.
@@ -207,6 +211,8 @@ pub struct Outcome {
     /// The sums of what the windows held before normalisation (every window read; kept by shard 0 only,
     /// which reads them all and reports): they pool exactly over several recordings (an evaluation's).
     pub input_stats: InputStats,
+    /// Lines read, blank and bad ones included: where the next byte range's line numbers begin.
+    pub lines: u64,
 }
 
 impl Outcome {
@@ -250,6 +256,53 @@ impl Outcome {
             out.push_str(&format!("; {}", f.describe().replace('\n', "; ")));
         }
         Some(out)
+    }
+
+    /// Append the outcome of the next byte range of the same file ([`Replay::read_range`]): its line
+    /// numbers continue this one's, and everything counted over lines adds up, so the ranges of a file
+    /// appended in order are the replay of the whole file (the predictions bit for bit). The input sums
+    /// pool range by range rather than window by window, so their `f64` totals can differ from a single
+    /// pass in the last bit; the summary a report shows is `f32`, where the two agree.
+    pub fn append(&mut self, mut next: Outcome) -> Result<(), ReplayError> {
+        if self.diagnostics.framing.is_some() || next.diagnostics.framing.is_some() {
+            return Err(ReplayError::Merge(
+                "CSI frame files are not split by bytes".into(),
+            ));
+        }
+        if self.windows.is_some() != next.windows.is_some() {
+            return Err(ReplayError::Merge(
+                "one share kept its windows and the other did not".into(),
+            ));
+        }
+        let offset = self.lines;
+        for p in &mut next.predictions {
+            p.line += offset;
+        }
+        self.predictions.append(&mut next.predictions);
+        let (d, n) = (&mut self.diagnostics, next.diagnostics);
+        d.skipped_lines += n.skipped_lines;
+        let room = MAX_KEPT_LINE_ERRORS.saturating_sub(d.line_errors.len());
+        d.line_errors
+            .extend(n.line_errors.into_iter().take(room).map(|mut e| {
+                e.line += offset;
+                e
+            }));
+        if d.stream_error.is_none() {
+            d.stream_error = n.stream_error;
+        }
+        d.gzip |= n.gzip;
+        d.synthetic_windows += n.synthetic_windows;
+        if d.synthetic_source.is_none() {
+            d.synthetic_source = n.synthetic_source;
+        }
+        self.layout.merge(&next.layout);
+        self.bytes += next.bytes;
+        if let (Some(mine), Some(theirs)) = (&mut self.windows, &next.windows) {
+            mine.append(theirs);
+        }
+        self.input_stats.merge(&next.input_stats);
+        self.lines += next.lines;
+        Ok(())
     }
 
     /// Merge the predictions another shard of the same replay made ([`Replay::shard`]): both lists are in
@@ -314,6 +367,8 @@ pub struct Replay<M: Borrow<CountModel>> {
     shard: Shard,
     /// Good windows read so far (all shards').
     good: u64,
+    /// Reading one byte range of a file ([`Replay::read_range`]): the filter keeping its lines.
+    range: Option<LineCut>,
 }
 
 impl<M: Borrow<CountModel>> Replay<M> {
@@ -335,7 +390,30 @@ impl<M: Borrow<CountModel>> Replay<M> {
             stats: InputStats::default(),
             shard: Shard { index: 0, count: 1 },
             good: 0,
+            range: None,
         }
+    }
+
+    /// Replay only the lines of one byte range of a plain file ([`LineRange`]): the caller pushes the
+    /// file's bytes from [`LineRange::read_from`] on and may stop as soon as [`Replay::range_done`]. Line
+    /// numbers count from the range's first line, and [`Outcome::bytes`] counts the range's own bytes;
+    /// [`Outcome::append`] puts the ranges back together. A gzip stream or a CSI frame file cannot be
+    /// split by bytes and is refused. Call before the first push, instead of [`Replay::shard`].
+    pub fn read_range(&mut self, range: LineRange) -> Result<(), ReplayError> {
+        if self.shard.count != 1 {
+            return Err(ReplayError::Range("it is already sharded by batches"));
+        }
+        if !range.is_first() {
+            self.reader.set_continuing();
+        }
+        self.range = Some(range.cut());
+        Ok(())
+    }
+
+    /// Whether a byte range's last line has been read ([`Replay::read_range`]): the rest of the file is
+    /// another range's.
+    pub fn range_done(&self) -> bool {
+        self.range.as_ref().is_some_and(LineCut::is_done)
     }
 
     /// Run only shard `index` of `count` through the model (see [`Outcome::merge_shard`]): every window is
@@ -368,15 +446,37 @@ impl<M: Borrow<CountModel>> Replay<M> {
     /// Feed the next chunk of the recording (any size, split anywhere).
     /// gzip input is recognised by its magic bytes and decompressed on the way.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), ReplayError> {
+        let chunk = match &mut self.range {
+            Some(cut) => cut.keep(chunk),
+            None => chunk,
+        };
         self.input_bytes += chunk.len() as u64;
         let result = self.reader.push(chunk);
+        self.check_range()?;
         self.absorb()?;
         self.stream_result(result)
+    }
+
+    /// A byte range must be of a plain file of window lines (the decoder and the parser know by now).
+    fn check_range(&self) -> Result<(), ReplayError> {
+        if self.range.is_none() {
+            return Ok(());
+        }
+        if self.reader.is_gzip() {
+            return Err(ReplayError::Range("it is gzip-compressed"));
+        }
+        if self.reader.framing().is_some() {
+            return Err(ReplayError::Range(
+                "it is a CSI frame file (windows span lines)",
+            ));
+        }
+        Ok(())
     }
 
     /// End of input: parse a last unterminated line, run the last partial batch, and hand everything over.
     pub fn finish(mut self) -> Result<Outcome, ReplayError> {
         let result = self.reader.finish();
+        self.check_range()?;
         self.absorb()?;
         self.stream_result(result)?;
         self.run_pending()?;
@@ -389,6 +489,7 @@ impl<M: Borrow<CountModel>> Replay<M> {
             bytes: self.input_bytes,
             windows: self.store,
             input_stats: self.stats,
+            lines: self.reader.lines(),
         })
     }
 

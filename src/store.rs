@@ -47,6 +47,28 @@ impl WindowStore {
         self.ranges.push((lo, hi));
     }
 
+    /// Keep every window of `other` after these, byte for byte (a later share of the same replay).
+    pub fn append(&mut self, other: &WindowStore) {
+        for (i, &range) in other.ranges.iter().enumerate() {
+            let at = (i % BLOCK) * WINDOW_LEN;
+            let Some(q) = other
+                .blocks
+                .get(i / BLOCK)
+                .and_then(|b| b.get(at..at + WINDOW_LEN))
+            else {
+                return;
+            };
+            if self.ranges.len().is_multiple_of(BLOCK) {
+                self.blocks.push(Vec::with_capacity(BLOCK * WINDOW_LEN));
+            }
+            let Some(block) = self.blocks.last_mut() else {
+                return;
+            };
+            block.extend_from_slice(q);
+            self.ranges.push(range);
+        }
+    }
+
     /// Number of windows kept.
     pub fn len(&self) -> usize {
         self.ranges.len()

@@ -10,6 +10,7 @@ pub mod frames;
 mod gzip;
 mod line;
 mod parser;
+pub mod range;
 mod reader;
 pub mod scan;
 
@@ -153,6 +154,16 @@ impl LayoutTally {
             LayoutUsed::Transposed | LayoutUsed::NestedFrameMajor => self.transposed += 1,
             LayoutUsed::AsStored | LayoutUsed::NestedSubcarrierMajor => self.as_stored += 1,
         }
+    }
+
+    /// Add another share's counts (the same policy: one replay split by bytes).
+    pub fn merge(&mut self, other: &LayoutTally) {
+        self.labelled_20x56 += other.labelled_20x56;
+        self.labelled_56x20 += other.labelled_56x20;
+        self.unlabelled += other.unlabelled;
+        self.transposed += other.transposed;
+        self.as_stored += other.as_stored;
+        self.nested += other.nested;
     }
 
     /// One sentence saying what was fed to the model, for the human report and the page.

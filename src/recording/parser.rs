@@ -25,6 +25,8 @@ pub struct Parser {
     framer: Framer,
     /// Whether any frame line was seen (the input is a frame file).
     frames_seen: bool,
+    /// The input continues a file from one of its later lines (a byte range): no byte-order mark to drop.
+    continuing: bool,
 }
 
 impl Parser {
@@ -37,7 +39,20 @@ impl Parser {
             overlong: false,
             framer: Framer::new(crate::N_FRAMES, policy),
             frames_seen: false,
+            continuing: false,
         }
+    }
+
+    /// The input starts at a later line of a file (one share of a file split by bytes,
+    /// [`super::range::LineRange`]): its first line is not the file's, so no byte-order mark is dropped
+    /// from it. Line numbers still count from 1 (the shares are renumbered when appended).
+    pub fn set_continuing(&mut self) {
+        self.continuing = true;
+    }
+
+    /// Lines read so far, blank and bad ones included (after [`Parser::finish`]: all of them).
+    pub fn lines(&self) -> u64 {
+        self.line
     }
 
     /// Frames between the starts of windows framed from a CSI frame file (default 20, no overlap; 1 is
@@ -108,7 +123,7 @@ impl Parser {
     }
 
     fn emit(&mut self, mut bytes: &[u8], out: &mut Vec<Result<Record, LineError>>) {
-        if self.line == 1 {
+        if self.line == 1 && !self.continuing {
             bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         }
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -173,6 +188,22 @@ mod tests {
         assert_eq!(got[1], Ok((4, Some(2))));
         assert_eq!(got[2].as_ref().unwrap_err().line, 5);
         assert_eq!(got[3], Ok((6, Some(3))));
+    }
+
+    #[test]
+    fn a_continuing_input_keeps_a_byte_order_mark_and_counts_its_lines() {
+        // A byte-order mark is the file's first bytes only: on a later line (a share of a file split by
+        // bytes) it is part of the line, which is then not JSON.
+        let text = format!("\u{feff}{}\n{}", good(1), good(2));
+        let mut parser = Parser::new(LayoutPolicy::Labelled);
+        parser.set_continuing();
+        let mut out = Vec::new();
+        parser.push(text.as_bytes(), &mut out);
+        parser.finish(&mut out);
+        let got = summary(&out);
+        assert_eq!(got[0].as_ref().unwrap_err().line, 1);
+        assert_eq!(got[1], Ok((2, Some(2))));
+        assert_eq!(parser.lines(), 2);
     }
 
     #[test]

@@ -50,6 +50,16 @@ impl Reader {
         self.parser.set_hop(hop);
     }
 
+    /// The input continues a file from a later line ([`Parser::set_continuing`]).
+    pub fn set_continuing(&mut self) {
+        self.parser.set_continuing();
+    }
+
+    /// Lines read so far ([`Parser::lines`]).
+    pub fn lines(&self) -> u64 {
+        self.parser.lines()
+    }
+
     /// How a CSI frame file was framed (`None` for a paired recording).
     pub fn framing(&self) -> Option<super::Framing> {
         self.parser.framing()

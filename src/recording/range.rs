@@ -1,0 +1,265 @@
+//! Splitting a plain recording by bytes, so several workers each read only their share of a file.
+//!
+//! A file of `len` bytes is cut into ranges `[start, end)`; a range owns every line whose first byte lies in
+//! it. Its reader begins one byte early ([`LineRange::read_from`]), so it can tell whether a line begins
+//! exactly at `start` (the byte before is a newline) or whether it is inside a line the range before owns
+//! (skipped up to its newline); and it reads past `end` to the newline of the line that straddles `end`.
+//! Every line is then read by exactly one range, whole, however long it is: a line longer than a range
+//! leaves the ranges it covers empty. Concatenating the ranges' owned bytes in order gives the file back.
+//!
+//! Only a plain (not gzip) file of lines that each stand alone (paired windows, not CSI frames, which are
+//! framed into windows across lines) can be split this way; the caller decides ([`crate::sniff`]).
+
+/// The smallest share worth a worker of its own: below this, splitting costs more than it saves.
+pub const MIN_RANGE_BYTES: u64 = 1 << 20;
+
+/// One share of a file split by bytes: the lines that start in `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineRange {
+    /// First byte of the share.
+    pub start: u64,
+    /// One past its last byte (the file's length for the last share).
+    pub end: u64,
+}
+
+impl LineRange {
+    /// A file of `len` bytes cut into at most `parts` ranges of nearly equal size, none smaller than
+    /// [`MIN_RANGE_BYTES`] (so a small file stays whole). Always at least one range.
+    pub fn split(len: u64, parts: usize) -> Vec<LineRange> {
+        let parts = (parts.max(1) as u64)
+            .min(len.div_ceil(MIN_RANGE_BYTES))
+            .max(1);
+        (0..parts)
+            .map(|k| LineRange {
+                start: len * k / parts,
+                end: len * (k + 1) / parts,
+            })
+            .collect()
+    }
+
+    /// Where the share's reader begins: one byte before `start` (to see whether a line begins at `start`),
+    /// or 0.
+    pub fn read_from(&self) -> u64 {
+        self.start.saturating_sub(1)
+    }
+
+    /// Whether this is the file's first share (the one that sees its first line, and any byte-order mark).
+    pub fn is_first(&self) -> bool {
+        self.start == 0
+    }
+
+    /// The filter that takes the bytes read from [`LineRange::read_from`] on and keeps this share's.
+    pub fn cut(&self) -> LineCut {
+        LineCut {
+            pos: self.read_from(),
+            end: self.end,
+            state: if self.start == 0 {
+                Cut::Owned
+            } else {
+                Cut::Before
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// Inside the line before the share (or at the byte before `start`): dropped up to its newline.
+    Before,
+    /// Inside the share's lines.
+    Owned,
+    /// Inside the line that began before `end` and goes on past it: kept up to its newline.
+    Straddling,
+    /// Past the share's last line: nothing more is kept.
+    Done,
+}
+
+/// The running filter of one [`LineRange`]: chunks in (any size, in order, from `read_from`), the share's
+/// bytes out.
+#[derive(Clone, Debug)]
+pub struct LineCut {
+    /// The file offset of the next byte to come.
+    pos: u64,
+    end: u64,
+    state: Cut,
+}
+
+impl LineCut {
+    /// The part of `chunk` this share owns (possibly empty). `chunk` is the next bytes of the file.
+    pub fn keep<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
+        let at = self.pos;
+        self.pos += chunk.len() as u64;
+        match self.state {
+            Cut::Done => &[],
+            Cut::Before => match memchr::memchr(b'\n', chunk) {
+                None => &[],
+                Some(nl) => {
+                    // The share's first line begins after this newline, if it begins before `end`.
+                    let line_start = at + nl as u64 + 1;
+                    if line_start >= self.end {
+                        self.state = Cut::Done;
+                        return &[];
+                    }
+                    self.state = Cut::Owned;
+                    self.pos = line_start;
+                    let rest = &chunk[nl + 1..];
+                    let kept = self.keep(rest);
+                    // `keep` advanced `pos` over `rest`; the chunk ends where it ends.
+                    self.pos = at + chunk.len() as u64;
+                    kept
+                }
+            },
+            Cut::Owned => {
+                let before_end = (self.end - at) as usize;
+                if chunk.len() < before_end {
+                    return chunk;
+                }
+                // The line holding byte `end - 1` is the last owned: keep through its newline. (If that
+                // byte is itself a newline, the next line begins at `end` and is the next share's.)
+                match memchr::memchr(b'\n', &chunk[before_end - 1..]) {
+                    Some(nl) => {
+                        self.state = Cut::Done;
+                        &chunk[..before_end + nl]
+                    }
+                    None => {
+                        self.state = Cut::Straddling;
+                        chunk
+                    }
+                }
+            }
+            Cut::Straddling => match memchr::memchr(b'\n', chunk) {
+                Some(nl) => {
+                    self.state = Cut::Done;
+                    &chunk[..nl + 1]
+                }
+                None => chunk,
+            },
+        }
+    }
+
+    /// Whether the share's last line has been read: the caller can stop reading.
+    pub fn is_done(&self) -> bool {
+        self.state == Cut::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Each range's owned bytes, read in chunks of `chunk` bytes from its `read_from`.
+    fn owned(file: &[u8], ranges: &[LineRange], chunk: usize) -> Vec<Vec<u8>> {
+        ranges
+            .iter()
+            .map(|r| {
+                let mut cut = r.cut();
+                let mut out = Vec::new();
+                for c in file[r.read_from() as usize..].chunks(chunk.max(1)) {
+                    out.extend_from_slice(cut.keep(c));
+                    if cut.is_done() {
+                        break;
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
+    fn ranges(len: u64, cuts: &[u64]) -> Vec<LineRange> {
+        let mut edges = vec![0];
+        edges.extend(cuts.iter().copied().filter(|&c| c > 0 && c < len));
+        edges.push(len);
+        edges.sort_unstable();
+        edges.dedup();
+        edges
+            .windows(2)
+            .map(|w| LineRange {
+                start: w[0],
+                end: w[1],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_line_belongs_to_the_range_its_first_byte_is_in() {
+        let file = b"aa\nbbbb\ncc\n";
+        // Cut at 3 (a line starts there), at 5 (inside "bbbb"), and at 8 (the start of "cc").
+        for (cuts, want) in [
+            (vec![3], vec!["aa\n", "bbbb\ncc\n"]),
+            (vec![5], vec!["aa\nbbbb\n", "cc\n"]),
+            (vec![8], vec!["aa\nbbbb\n", "cc\n"]),
+            (vec![2], vec!["aa\n", "bbbb\ncc\n"]),
+            (vec![4, 6], vec!["aa\nbbbb\n", "", "cc\n"]),
+        ] {
+            let got = owned(file, &ranges(file.len() as u64, &cuts), 1);
+            let got: Vec<String> = got
+                .into_iter()
+                .map(|b| String::from_utf8(b).unwrap())
+                .collect();
+            assert_eq!(got, want, "cut at {cuts:?}");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_a_range_is_read_once_whole() {
+        let mut file = b"head\n".to_vec();
+        file.extend(std::iter::repeat_n(b'x', 5000));
+        file.extend_from_slice(b"\ntail");
+        let got = owned(
+            &file,
+            &ranges(file.len() as u64, &[1000, 2000, 3000, 4000]),
+            7,
+        );
+        assert_eq!(
+            got[0].len(),
+            5 + 5001,
+            "the first range reads the long line whole"
+        );
+        assert!(
+            got[1..4].iter().all(Vec::is_empty),
+            "the ranges inside it read nothing"
+        );
+        assert_eq!(got[4], b"tail");
+    }
+
+    #[test]
+    fn small_files_stay_whole_and_big_ones_split_evenly() {
+        assert_eq!(
+            LineRange::split(10, 4),
+            vec![LineRange { start: 0, end: 10 }]
+        );
+        assert_eq!(LineRange::split(0, 4), vec![LineRange { start: 0, end: 0 }]);
+        let r = LineRange::split(10 * MIN_RANGE_BYTES, 4);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].start, 0);
+        assert_eq!(r[3].end, 10 * MIN_RANGE_BYTES);
+        assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(LineRange::split(3 * MIN_RANGE_BYTES / 2, 4).len(), 2);
+    }
+
+    proptest! {
+        /// However the file is cut and chunked, the ranges' bytes in order are the file, and each range's
+        /// bytes are whole lines (only the file's last line may lack its newline).
+        #[test]
+        fn the_ranges_give_the_file_back(
+            lines in prop::collection::vec("[a-c]{0,12}", 0..30),
+            end_newline in any::<bool>(),
+            cuts in prop::collection::vec(0u64..400, 0..6),
+            chunk in 1usize..17,
+        ) {
+            let mut file = lines.join("\n").into_bytes();
+            if end_newline && !file.is_empty() {
+                file.push(b'\n');
+            }
+            let parts = owned(&file, &ranges(file.len() as u64, &cuts), chunk);
+            prop_assert_eq!(parts.concat(), file.clone());
+            let last_nonempty = parts.iter().rposition(|p| !p.is_empty());
+            for (i, p) in parts.iter().enumerate() {
+                if !p.is_empty() && Some(i) != last_nonempty {
+                    prop_assert_eq!(p.last(), Some(&b'\n'));
+                }
+            }
+        }
+    }
+}

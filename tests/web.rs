@@ -632,6 +632,158 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
     );
 }
 
+/// The held-out sample decompressed and damaged to test byte ranges: its first 380 lines, a bad line,
+/// a line of 2.5 MB (longer than a range), another bad line, then the rest (≈ 6.5 MB). Split three ways
+/// (≈ 2.2 MB each), the long line starts in the first range and covers all of the second, which owns no
+/// line; the third begins inside it, so its first line is the second bad one.
+fn plain_with_damage() -> Vec<u8> {
+    let mut plain = Vec::new();
+    let mut decoder = countscope::recording::Decoder::default();
+    decoder
+        .push(SAMPLE, &mut |b| plain.extend_from_slice(b))
+        .unwrap();
+    decoder.finish(&mut |b| plain.extend_from_slice(b)).unwrap();
+    let lines: Vec<&[u8]> = plain
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for l in &lines[..380] {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"{\"csi\": [1, 2\n");
+    out.extend(std::iter::repeat_n(b'x', 2_500_000));
+    out.extend_from_slice(b"\nnot json\n");
+    for l in &lines[380..] {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// A plain file dropped on three workers is split by bytes: each reads and infers one range, the helpers
+/// send their counts and windows, and the primary's merged replay equals one worker's, column for
+/// column, report for report and window for window, bad lines numbered as in the file.
+#[wasm_bindgen_test]
+async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
+    let plain = plain_with_damage();
+    let head = &plain[..65_536];
+    let ranges = countscope::recording::range::LineRange::plan(head, plain.len() as u64, 3)
+        .expect("a plain file of window lines splits");
+    let long_at = plain.windows(3).position(|w| w == b"xxx").unwrap() as u64;
+    assert!(
+        ranges[0].start < long_at && long_at < ranges[0].end && ranges[1].end < long_at + 2_500_000,
+        "the long line covers the middle range: {ranges:?}, at {long_at}"
+    );
+    let inbox = Inbox::new();
+    let workers = [
+        ReplayWorker::new(),
+        ReplayWorker::new(),
+        ReplayWorker::new(),
+        ReplayWorker::new(),
+    ];
+    let model = object(&[(
+        "model",
+        object(&[
+            ("bytes", js_sys::Uint8Array::from(MODEL).into()),
+            ("options", object(&[("name", "count_v1.onnx".into())])),
+        ]),
+    )]);
+    for (k, w) in workers.iter().enumerate() {
+        inbox.ask(w, 100 + k as u32, model.clone()).await;
+    }
+    let source = blob(&plain);
+    // One worker, all of it.
+    let single = inbox
+        .ask(
+            &workers[3],
+            200,
+            object(&[("replay", object(&[("source", source.clone())]))]),
+        )
+        .await;
+    assert_eq!(get(&single, "type"), "replayed", "{single:?}");
+    // Three: the primary waits; the helpers' answers are forwarded as the page forwards them.
+    let request = |key: &str, shard: usize| {
+        object(&[(
+            key,
+            object(&[
+                ("source", source.clone()),
+                ("shards", 3.into()),
+                ("shard", shard.into()),
+            ]),
+        )])
+    };
+    let waiting = wasm_bindgen_futures::JsFuture::from(workers[0].handle(
+        object(&[("id", 300.into()), ("request", request("replay", 0))]),
+        inbox.post.as_ref().clone().into(),
+    ));
+    // The helpers answer out of order: the primary puts the ranges in file order.
+    for k in [2usize, 1] {
+        let share = inbox
+            .ask(&workers[k], 300 + k as u32, request("shard", k))
+            .await;
+        assert_eq!(get(&share, "type"), "shard", "{share:?}");
+        assert_eq!(get(&get(&share, "tail"), "shard").as_f64(), Some(k as f64));
+        if k == 1 {
+            assert_eq!(
+                get(&get(&share, "tail"), "lines").as_f64(),
+                Some(0.0),
+                "the long line's range owns none"
+            );
+        }
+        let merge = object(&[
+            ("replay", 300.into()),
+            ("columns", get(&share, "columns")),
+            ("tail", get(&share, "tail")),
+            ("windows", get(&share, "windows")),
+            ("windowRanges", get(&share, "windowRanges")),
+        ]);
+        wasm_bindgen_futures::JsFuture::from(workers[0].handle(
+            object(&[("request", object(&[("merge", merge)]))]),
+            inbox.post.as_ref().clone().into(),
+        ))
+        .await
+        .unwrap();
+    }
+    waiting.await.unwrap();
+    let merged = inbox.answer(300);
+    assert_eq!(get(&merged, "type"), "replayed", "{merged:?}");
+    let columns = |m: &JsValue| Series::from_js(&get(m, "columns")).unwrap();
+    assert_eq!(
+        columns(&merged),
+        columns(&single),
+        "three ranges = one worker, column for column"
+    );
+    let json = |m: &JsValue| {
+        js_sys::JSON::stringify(&get(m, "report"))
+            .unwrap()
+            .as_string()
+            .unwrap()
+    };
+    assert_eq!(json(&merged), json(&single), "the same report");
+    let bad: Vec<f64> = js_sys::Array::from(&get(&get(&merged, "report"), "bad_lines"))
+        .iter()
+        .map(|b| get(&b, "line").as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        bad,
+        [381.0, 382.0, 383.0],
+        "bad lines keep their numbers in the file"
+    );
+    // A window read by the last helper comes back from the primary as from the single worker.
+    let window = || object(&[("window", object(&[("index", 700.into())]))]);
+    let a = inbox.ask(&workers[0], 400, window()).await;
+    let b = inbox.ask(&workers[3], 401, window()).await;
+    let floats = |m: &JsValue| {
+        get(m, "window")
+            .dyn_into::<js_sys::Float32Array>()
+            .unwrap()
+            .to_vec()
+    };
+    assert_eq!(floats(&a), floats(&b));
+}
+
 /// Two models in one worker (slots `a` and `b`), compared as `countscope compare` compares them, and drawn
 /// side by side: the sample model against its weakened copy on the held-out sample.
 #[wasm_bindgen_test]

@@ -186,7 +186,7 @@ class CountscopeReplay extends HTMLElement {
     await this.drawWindow(this.cursor);
     const mainWasm = (await engine).memory.buffer.byteLength;
     this.timing = {
-      engine: ENGINE, workers: how.shards, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000,
+      engine: ENGINE, workers: how.shards, split: result.split, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000,
       memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
     };
     // A link's moment (the full page's fragment, once per fragment; an embed's `start` / `view`).
@@ -208,12 +208,14 @@ class CountscopeReplay extends HTMLElement {
         label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
       },
     });
-    // The helpers read the same bytes and infer the other shards; their columns go to the primary.
+    // The helpers infer the other shards (byte ranges of a plain file, or batches); what they answer
+    // goes to the primary as it came.
     this.workers.helpers.forEach((worker, k) => {
       this.workers.ask({ shard: { ...how, slot, shard: k + 1 } }, { worker }).then(
-        ({ columns, wasm }) => {
+        ({ columns, wasm, tail, windows, windowRanges }) => {
           helperWasm[k] = wasm;
-          this.workers?.tell({ merge: { replay: primary.id, columns } }, buffers(columns));
+          const merge = { replay: primary.id, columns, tail, windows, windowRanges };
+          this.workers?.tell({ merge }, buffers(merge));
         },
         (e) => this.workers?.tell({ merge: { replay: primary.id, error: e.message } }),
       );

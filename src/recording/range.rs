@@ -37,6 +37,36 @@ impl LineRange {
             .collect()
     }
 
+    /// How `parts` readers share a file of `size` bytes that begins with `head` (its first 64 KiB or so):
+    /// `None` when each must read it whole (gzip; a CSI frame file, whose windows span lines; a first line
+    /// longer than `head`, so its kind is unknown; or a file too small to split), else exactly `parts`
+    /// ranges in file order, the last ones empty when there are fewer shares than readers.
+    pub fn plan(head: &[u8], size: u64, parts: usize) -> Option<Vec<LineRange>> {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            return None;
+        }
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        // The first line that is not blank decides, and it must be whole.
+        let whole = &head[..memchr::memrchr(b'\n', head)?];
+        let line = whole
+            .split(|&b| b == b'\n')
+            .find(|l| !l.iter().all(u8::is_ascii_whitespace))?;
+        if super::frames::is_frame_line(line, false) {
+            return None;
+        }
+        let mut ranges = LineRange::split(size, parts);
+        if ranges.len() < 2 {
+            return None;
+        }
+        while ranges.len() < parts {
+            ranges.push(LineRange {
+                start: size,
+                end: size,
+            });
+        }
+        Some(ranges)
+    }
+
     /// Where the share's reader begins: one byte before `start` (to see whether a line begins at `start`),
     /// or 0.
     pub fn read_from(&self) -> u64 {
@@ -236,6 +266,38 @@ mod tests {
         assert_eq!(r[3].end, 10 * MIN_RANGE_BYTES);
         assert!(r.windows(2).all(|w| w[0].end == w[1].start));
         assert_eq!(LineRange::split(3 * MIN_RANGE_BYTES / 2, 4).len(), 2);
+    }
+
+    #[test]
+    fn only_plain_files_of_window_lines_are_split() {
+        let big = 10 * MIN_RANGE_BYTES;
+        let paired = b"\n{\"csi\": [1, 2], \"n_persons\": 1}\n{\"csi\"";
+        let ranges = LineRange::plan(paired, big, 4).expect("a paired file splits");
+        assert_eq!(ranges.len(), 4);
+        assert_eq!(ranges[3].end, big);
+        // Fewer shares than readers: the last readers get empty ranges at the end.
+        let two = LineRange::plan(paired, 2 * MIN_RANGE_BYTES, 4).unwrap();
+        assert_eq!(
+            two[2..],
+            [LineRange {
+                start: 2 * MIN_RANGE_BYTES,
+                end: 2 * MIN_RANGE_BYTES
+            }; 2]
+        );
+        assert_eq!(LineRange::plan(&[0x1f, 0x8b, 8, 0], big, 4), None, "gzip");
+        let frames = b"{\"timestamp\": 1.0, \"subcarriers\": [1, 2]}\n";
+        assert_eq!(LineRange::plan(frames, big, 4), None, "a CSI frame file");
+        assert_eq!(
+            LineRange::plan(b"{\"csi\": [1, 2", big, 4),
+            None,
+            "no whole line in the head"
+        );
+        assert_eq!(LineRange::plan(paired, 1000, 4), None, "too small");
+        // An empty range at the end owns nothing.
+        let file = b"a\nb\n";
+        let mut cut = LineRange { start: 4, end: 4 }.cut();
+        assert_eq!(cut.keep(&file[3..]), b"");
+        assert!(cut.is_done());
     }
 
     proptest! {

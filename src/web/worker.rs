@@ -11,7 +11,12 @@
 //!   engine, posting `progress`; it waits for the other shards' columns (`merge`, forwarded by the page),
 //!   merges them, and answers `replayed` with the columns (transferred), the report and its text;
 //!   `normalise: "recording"` reads the source once more first, for its statistics;
-//! - `shard`: a helper's share, answered with its columns;
+//! - `shard`: a helper's share, answered with its columns. A plain recording of window lines, dropped as a
+//!   file, is split by bytes ([`LineRange::plan`], decided alike by every worker from the file's head):
+//!   each worker reads and infers only its range, and a helper sends its outcome's line count, bad lines,
+//!   tallies and kept windows too ([`RangeTail`]), which the primary appends in file order. Anything else
+//!   (gzip, CSI frame files, a URL, `normalise: recording`) is split by batches: every worker reads it all
+//!   and infers its share of the batches;
 //! - `report` (new targets), `window` (one kept window, for the heatmap), `cancel` (stops the replay in
 //!   progress at its next chunk; what was loaded before stays);
 //! - two models side by side: `model` and `replay`/`shard` take a `slot` (`a`, the default, or `b`); a
@@ -20,14 +25,16 @@
 //!   model into slot `a` unloads `b`: one model is the single-model page again.
 
 use super::{Js, ModelOptions};
-use crate::input::StatsPass;
+use crate::input::{InputStats, StatsPass};
 use crate::model::{CountModel, ModelError, ModelInfo, Source};
-use crate::recording::{LayoutPolicy, UnknownLayout};
-use crate::replay::{Outcome, Replay, ReplayError};
+use crate::recording::range::LineRange;
+use crate::recording::{LayoutPolicy, LayoutTally, LineError, UnknownLayout};
+use crate::replay::{Diagnostics, Outcome, Replay, ReplayError};
 use crate::report::gates::{GateError, Targets};
 use crate::report::GateSet;
 use crate::report::{Comparison, Metrics, Report, Uncertainty};
 use crate::series::{ColumnsError, Series};
+use crate::store::WindowStore;
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -149,14 +156,81 @@ pub enum Normalise {
 
 /// A helper's result for the primary's replay `replay`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MergeRequest {
     /// The primary's request id.
     pub replay: u32,
     /// The helper's columns ([`Series::to_js`]).
     pub columns: Option<Js<JsValue>>,
+    /// A byte-range helper's counts ([`Response::Shard`]'s `tail`; boxed: the input sums are 2 kB).
+    pub tail: Option<Box<RangeTail>>,
+    /// Its kept windows: one `Uint8Array` per block ([`WindowStore::parts`]).
+    pub windows: Option<Js<js_sys::Array>>,
+    /// Their ranges, `[lo, hi, …]`.
+    pub window_ranges: Option<Js<js_sys::Float32Array>>,
     /// Or why the helper failed.
     pub error: Option<String>,
+}
+
+/// What a helper that read a byte range of the file sends besides its columns: everything its outcome
+/// counted over its lines, so the primary puts the ranges back together in file order
+/// ([`Outcome::append`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RangeTail {
+    /// Which share (1 for the first helper), the range's place in the file.
+    pub shard: usize,
+    /// Lines read, blank and bad ones included.
+    pub lines: u64,
+    /// The range's own bytes.
+    pub bytes: u64,
+    /// Bad lines (all counted; the first ones kept, numbered within the range).
+    pub skipped_lines: u64,
+    /// The first bad lines.
+    pub line_errors: Vec<LineError>,
+    /// Windows made by a simulator.
+    pub synthetic_windows: u64,
+    /// How, the first tag seen.
+    pub synthetic_source: Option<String>,
+    /// Which layouts fed the model.
+    pub layout: LayoutTally,
+    /// The input sums.
+    pub input_stats: InputStats,
+}
+
+impl RangeTail {
+    fn of(shard: usize, o: &Outcome) -> RangeTail {
+        RangeTail {
+            shard,
+            lines: o.lines,
+            bytes: o.bytes,
+            skipped_lines: o.diagnostics.skipped_lines,
+            line_errors: o.diagnostics.line_errors.clone(),
+            synthetic_windows: o.diagnostics.synthetic_windows,
+            synthetic_source: o.diagnostics.synthetic_source.clone(),
+            layout: o.layout.clone(),
+            input_stats: o.input_stats.clone(),
+        }
+    }
+
+    /// The helper's outcome again, from its columns, these counts and its windows.
+    fn outcome(self, series: &Series, windows: Option<WindowStore>) -> Outcome {
+        Outcome {
+            predictions: series.predictions(),
+            diagnostics: Diagnostics {
+                skipped_lines: self.skipped_lines,
+                line_errors: self.line_errors,
+                synthetic_windows: self.synthetic_windows,
+                synthetic_source: self.synthetic_source,
+                ..Diagnostics::default()
+            },
+            layout: self.layout,
+            bytes: self.bytes,
+            windows,
+            input_stats: self.input_stats,
+            lines: self.lines,
+        }
+    }
 }
 
 /// Report options.
@@ -219,6 +293,9 @@ pub enum Response<'a> {
         report_text: String,
         /// Time from the request to the merged replay.
         seconds: f64,
+        /// How the workers shared it: `bytes` (each read a byte range), `batches` (each read it all and
+        /// inferred its share of the batches) or `none` (one worker).
+        split: &'static str,
         /// Memory in use.
         memory: Memory,
     },
@@ -228,6 +305,12 @@ pub enum Response<'a> {
         columns: Js<js_sys::Object>,
         /// Its wasm memory, in bytes.
         wasm: f64,
+        /// Read by byte range: its counts (for the primary's `merge`).
+        tail: Option<Box<RangeTail>>,
+        /// Read by byte range, for model a: its kept windows, a `Uint8Array` per block.
+        windows: Option<Js<js_sys::Array>>,
+        /// Their ranges.
+        window_ranges: Option<Js<js_sys::Float32Array>>,
     },
     /// The report for other targets.
     Report {
@@ -386,6 +469,17 @@ impl Session {
         })
     }
 
+    /// Read only the lines of one byte range of a plain file ([`Replay::read_range`]; the session must be
+    /// shard 0 of 1): push the file from [`LineRange::read_from`] on, and stop once [`Session::range_done`].
+    pub fn read_range(&mut self, range: LineRange) -> Result<(), WorkerError> {
+        Ok(self.replay.read_range(range)?)
+    }
+
+    /// Whether a byte range's last line has been read.
+    pub fn range_done(&self) -> bool {
+        self.replay.range_done()
+    }
+
     /// Feed the next chunk. Bad lines are collected, not thrown; only a failing model throws.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError> {
         Ok(self.replay.push(chunk)?)
@@ -437,6 +531,14 @@ impl Replayed {
         Ok(())
     }
 
+    /// Append the next byte range's outcome ([`Outcome::append`]).
+    fn append(&mut self, next: Outcome) -> Result<(), WorkerError> {
+        self.outcome.append(next)?;
+        self.series = OnceCell::new();
+        self.scored = OnceCell::new();
+        Ok(())
+    }
+
     /// The predictions as columns.
     pub fn series(&self) -> &Series {
         self.series
@@ -469,7 +571,8 @@ impl Replayed {
 /// A helper's answer waiting for the primary.
 #[derive(Default)]
 struct MergeSlot {
-    got: Vec<Series>,
+    /// Columns, and for a byte range its counts and windows.
+    got: Vec<HelperShare>,
     error: Option<String>,
     /// Resolves the primary's wait.
     wake: Option<js_sys::Function>,
@@ -642,9 +745,13 @@ async fn dispatch(
             if let Some(slot) = st.merges.get_mut(&m.replay) {
                 match (m.error, m.columns) {
                     (Some(e), _) => slot.error = Some(e),
-                    (None, Some(c)) => match Series::from_js(&c.0) {
-                        Ok(s) => slot.got.push(s),
-                        Err(e) => slot.error = Some(e.to_string()),
+                    (None, Some(c)) => match (
+                        Series::from_js(&c.0),
+                        merged_windows(&m.windows, &m.window_ranges),
+                    ) {
+                        (Ok(s), Ok(w)) => slot.got.push((s, m.tail.map(|t| (*t, w)))),
+                        (Err(e), _) => slot.error = Some(e.to_string()),
+                        (_, Err(e)) => slot.error = Some(e),
                     },
                     (None, None) => {
                         slot.error = Some("a merge with neither columns nor error".into())
@@ -708,14 +815,30 @@ async fn replay(
     let shards = r.shards.unwrap_or(1).max(1);
     state.borrow_mut().merges.insert(id, MergeSlot::default());
     let _slot = SlotGuard(state, id);
+    let ranges = split(&r, shards).await?;
+    let range = ranges.as_ref().map(|r| r[0]);
     // The heatmap's windows are slot a's: slot b replays the same recording.
-    let mut session = open_session(state, id, &r, r.slot == Slot::A, 0, shards).await?;
-    let name = pump(state, id, &r.source.0, &mut session, Some(out)).await?;
+    let mut session = open_session(state, id, &r, r.slot == Slot::A, 0, shards, range).await?;
+    let name = pump(state, id, &r.source.0, &mut session, Some(out), range).await?;
     let mut replayed = session.finish()?;
     replayed.name = name.clone();
     if shards > 1 {
-        for other in helpers(state, id, shards - 1).await? {
-            replayed.merge(&other)?;
+        let mut others = helpers(state, id, shards - 1).await?;
+        if ranges.is_some() {
+            // Byte ranges: appended in file order, each helper's lines numbered after the ones before.
+            others.sort_by_key(|(_, tail)| tail.as_ref().map_or(usize::MAX, |(t, _)| t.shard));
+            for (series, tail) in others {
+                let (tail, windows) = tail.ok_or_else(|| {
+                    WorkerError::Helper(
+                        "a helper read batches where the file was split by bytes".into(),
+                    )
+                })?;
+                replayed.append(tail.outcome(&series, windows))?;
+            }
+        } else {
+            for (series, _) in others {
+                replayed.merge(&series)?;
+            }
         }
     }
     if let Some(message) = replayed.outcome.no_window_message(&name) {
@@ -729,6 +852,11 @@ async fn replay(
         report_text: report.to_text(),
         report: &report,
         seconds: (now_ms() - started) / 1000.0,
+        split: match (&ranges, shards) {
+            (_, 1) => "none",
+            (Some(_), _) => "bytes",
+            (None, _) => "batches",
+        },
         memory: Memory {
             windows: replayed
                 .outcome
@@ -748,13 +876,41 @@ async fn shard(
     r: ReplayRequest,
 ) -> Result<(JsValue, js_sys::Array), WorkerError> {
     let shards = r.shards.unwrap_or(1).max(1);
-    let mut session = open_session(state, id, &r, false, r.shard, shards).await?;
-    pump(state, id, &r.source.0, &mut session, None).await?;
+    let ranges = split(&r, shards).await?;
+    let range = match &ranges {
+        Some(all) => Some(*all.get(r.shard).ok_or(ReplayError::Shard {
+            index: r.shard,
+            count: shards,
+        })?),
+        None => None,
+    };
+    // A byte range keeps its windows for the heatmap (slot a), which the primary then holds for all.
+    let keep = range.is_some() && r.slot == Slot::A;
+    let mut session = open_session(state, id, &r, keep, r.shard, shards, range).await?;
+    pump(state, id, &r.source.0, &mut session, None, range).await?;
     let replayed = session.finish()?;
     let (columns, transfer) = replayed.series().to_js();
+    let (windows, window_ranges) = match (&replayed.outcome.windows, range) {
+        (Some(store), Some(_)) => {
+            let (blocks, ranges) = store.parts();
+            let list = js_sys::Array::new();
+            for b in blocks {
+                let bytes = js_sys::Uint8Array::from(&b[..]);
+                transfer.push(&bytes.buffer());
+                list.push(&bytes);
+            }
+            let ranges = js_sys::Float32Array::from(&ranges[..]);
+            transfer.push(&ranges.buffer());
+            (Some(Js(list)), Some(Js(ranges)))
+        }
+        _ => (None, None),
+    };
     let message = encode(&Response::Shard {
         columns: Js(columns),
         wasm: wasm_bytes(),
+        tail: range.map(|_| Box::new(RangeTail::of(r.shard, &replayed.outcome))),
+        windows,
+        window_ranges,
     })?;
     Ok((message, transfer))
 }
@@ -777,6 +933,7 @@ async fn open_session(
     keep_windows: bool,
     shard: usize,
     shards: usize,
+    range: Option<LineRange>,
 ) -> Result<Session, WorkerError> {
     let model = state.borrow().models[r.slot.index()]
         .as_ref()
@@ -785,22 +942,75 @@ async fn open_session(
     let layout = r.layout.as_deref();
     let model = if r.normalise == Some(Normalise::Recording) {
         let mut scan = ScanSink(InputScan::new(layout)?);
-        pump(state, id, &r.source.0, &mut scan, None).await?;
+        pump(state, id, &r.source.0, &mut scan, None, None).await?;
         Rc::new(scan.0.normalise(&model))
     } else {
         model
     };
-    let mut session = Session::new(&model, layout, keep_windows, shard, shards)?;
+    let mut session = match range {
+        // One byte range: this worker infers every window it reads.
+        Some(range) => {
+            let mut s = Session::new(&model, layout, keep_windows, 0, 1)?;
+            s.read_range(range)?;
+            s
+        }
+        None => Session::new(&model, layout, keep_windows, shard, shards)?,
+    };
     if let Some(hop) = r.hop {
         session.replay.set_hop(hop);
     }
     Ok(session)
 }
 
+/// How the replay's workers share the source: byte ranges (one per worker, from [`LineRange::plan`] on
+/// the file's first 64 KiB, which every worker reads and decides alike) for a plain file of window lines,
+/// else `None`: every worker reads it all and infers its share of the batches.
+async fn split(r: &ReplayRequest, shards: usize) -> Result<Option<Vec<LineRange>>, WorkerError> {
+    let Some(blob) = r.source.0.dyn_ref::<web_sys::Blob>() else {
+        return Ok(None);
+    };
+    if shards < 2 || r.normalise == Some(Normalise::Recording) {
+        return Ok(None);
+    }
+    let fail = |e: JsValue| WorkerError::Source {
+        source_name: "recording".into(),
+        reason: describe(&e),
+    };
+    let head = blob.slice_with_f64_and_f64(0.0, 65_536.0).map_err(fail)?;
+    let bytes = JsFuture::from(head.array_buffer()).await.map_err(fail)?;
+    let head = js_sys::Uint8Array::new(&bytes).to_vec();
+    Ok(LineRange::plan(&head, blob.size() as u64, shards))
+}
+
+/// A helper's kept windows from a merge's `windows` and `windowRanges`.
+fn merged_windows(
+    windows: &Option<Js<js_sys::Array>>,
+    ranges: &Option<Js<js_sys::Float32Array>>,
+) -> Result<Option<WindowStore>, String> {
+    match (windows, ranges) {
+        (None, None) => Ok(None),
+        (Some(w), Some(r)) => {
+            let blocks =
+                w.0.iter()
+                    .map(|b| b.dyn_into::<js_sys::Uint8Array>().map(|b| b.to_vec()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| "a merge's windows are not bytes".to_string())?;
+            WindowStore::from_parts(blocks, &r.0.to_vec())
+                .map(Some)
+                .ok_or_else(|| "a merge's windows do not match their ranges".to_string())
+        }
+        _ => Err("a merge has windows without ranges, or ranges without windows".into()),
+    }
+}
+
 /// Where a source's chunks go.
 trait Sink {
     fn push(&mut self, chunk: &[u8]) -> Result<(), WorkerError>;
     fn progress(&self, total: Option<f64>) -> Option<Response<'static>>;
+    /// Whether the rest of the source is not this sink's (a byte range read to its last line).
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 impl Sink for Session {
@@ -809,6 +1019,9 @@ impl Sink for Session {
     }
     fn progress(&self, total: Option<f64>) -> Option<Response<'static>> {
         Some(Session::progress(self, total))
+    }
+    fn done(&self) -> bool {
+        self.range_done()
     }
 }
 
@@ -831,7 +1044,7 @@ struct Opened {
     name: String,
 }
 
-async fn open(source: &JsValue) -> Result<Opened, WorkerError> {
+async fn open(source: &JsValue, range: Option<LineRange>) -> Result<Opened, WorkerError> {
     let (stream, total, name) = if let Some(url) = source.as_string() {
         let fail = |reason: String| WorkerError::Source {
             source_name: url.clone(),
@@ -860,7 +1073,19 @@ async fn open(source: &JsValue) -> Result<Opened, WorkerError> {
         let name = source
             .dyn_ref::<web_sys::File>()
             .map_or_else(|| "recording".to_string(), |f| f.name());
-        (blob.stream(), Some(blob.size()), name)
+        match range {
+            // A byte range: from the byte before it, its length the progress bar's whole.
+            Some(g) => {
+                let part =
+                    blob.slice_with_f64(g.read_from() as f64)
+                        .map_err(|e| WorkerError::Source {
+                            source_name: name.clone(),
+                            reason: describe(&e),
+                        })?;
+                (part.stream(), Some((g.end - g.start) as f64), name)
+            }
+            None => (blob.stream(), Some(blob.size()), name),
+        }
     } else {
         return Err(WorkerError::Request(
             "a replay's source must be a File, a Blob or a URL".into(),
@@ -908,8 +1133,9 @@ async fn pump(
     source: &JsValue,
     sink: &mut dyn Sink,
     progress: Option<&Outbox>,
+    range: Option<LineRange>,
 ) -> Result<String, WorkerError> {
-    let opened = open(source).await?;
+    let opened = open(source, range).await?;
     begin(state, id);
     let mut last_post = now_ms();
     let mut buffer = Vec::new();
@@ -942,6 +1168,10 @@ async fn pump(
         buffer.resize(bytes.length() as usize, 0);
         bytes.copy_to(&mut buffer);
         sink.push(&buffer)?;
+        if sink.done() {
+            let _ = opened.reader.cancel();
+            break;
+        }
         let now = now_ms();
         if now - last_post > 100.0 {
             last_post = now;
@@ -959,7 +1189,10 @@ async fn pump(
 }
 
 /// The other shards' columns, once all `count` have arrived (or the first failure, or a stop).
-async fn helpers(state: &Shared, id: u32, count: usize) -> Result<Vec<Series>, WorkerError> {
+/// A helper's answer: its columns, and for a byte range its counts and kept windows.
+type HelperShare = (Series, Option<(RangeTail, Option<WindowStore>)>);
+
+async fn helpers(state: &Shared, id: u32, count: usize) -> Result<Vec<HelperShare>, WorkerError> {
     loop {
         {
             let mut st = state.borrow_mut();

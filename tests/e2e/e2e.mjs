@@ -14,10 +14,12 @@
 // `countscope report --json`; a malformed recording names its bad lines and replays the rest; a recording
 // with no usable window, a wrong file and a model without its .onnx.data are refused with the file named,
 // and what was loaded before stays; the keys move the cursor; a copied link opens a new page at its
-// moment; two embedded replays run independently, one opening at its `start` and `view`.
+// moment; a plain file split by bytes between the workers replays as on one worker, bad lines at the cut
+// numbered as in the file; two embedded replays run independently, one opening at its `start` and `view`.
 
 import { launch } from './driver.mjs';
 import { execFileSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import assert from 'node:assert/strict';
@@ -403,6 +405,45 @@ await check('one worker and several give the same replay, logit for logit', asyn
   assert.equal(one.lines.length, 2240);
   assert.deepEqual(one.lines, mine.lines);
   assert.deepEqual(one.logits, mine.logits, `${mine.workers} workers vs 1`);
+});
+
+await check('a plain file dropped is split by bytes between the workers: the replay of one worker, bad lines at the cut numbered as in the file', async () => {
+  const plain = gunzipSync(readFileSync(join(ROOT, 'artifacts/recordings/room100-heldout-10min.paired.jsonl.gz')));
+  const lines = plain.toString('latin1').trimEnd().split('\n');
+  // The line holding the middle byte (where two workers' ranges meet) and its neighbours, made bad at the
+  // same length, so the cut stays where it was.
+  let [at, k] = [0, 0];
+  while (at + lines[k].length + 1 <= plain.length / 2) at += lines[k++].length + 1;
+  for (const j of [k - 1, k, k + 1]) lines[j] = '{"csi": [' + ' '.repeat(lines[j].length - 9);
+  const damaged = { name: 'held-out-damaged.paired.jsonl', bytes: Buffer.from(lines.join('\n') + '\n', 'latin1') };
+  assert.equal(damaged.bytes.length, plain.length);
+  const replayOn = async (p) => {
+    const outcome = await nextOutcome(p);
+    await drop(p, [damaged]);
+    assert.equal((await outcome()).kind, 'replayed');
+    return p.evaluate(() => {
+      const el = document.querySelector('countscope-replay');
+      return {
+        split: el.timing.split, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line),
+        bad: el.report.bad_lines.map((b) => b.line), windows: el.report.windows, accuracy: el.report.accuracy,
+      };
+    });
+  };
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const many = await replayOn(page);
+  const single = await browser.newPage();
+  await single.goto(new URL('?workers=1', BASE).href);
+  await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+  const one = await replayOn(single);
+  await single.close();
+  assert.equal(one.split, 'none');
+  assert.equal(many.split, cores > 1 ? 'bytes' : 'none', `${cores} cores`);
+  assert.deepEqual(many.bad, [k, k + 1, k + 2], 'the three bad lines, 1-based, at the cut');
+  assert.deepEqual(one.bad, many.bad);
+  assert.equal(many.windows, lines.length - 3);
+  assert.deepEqual(many.lines, one.lines);
+  assert.deepEqual(many.logits, one.logits, 'logit for logit');
+  assert.equal(many.accuracy, one.accuracy);
 });
 
 await check('exports: per-frame CSV has a row per window, the JSON is the report', async () => {

@@ -71,5 +71,15 @@ export class Workers {
   }
 }
 
-/** Every buffer in a columns object, to transfer it on. */
-export const buffers = (columns) => Object.values(columns).map((a) => a.buffer);
+/** Every typed array's buffer in the values given (objects and arrays walked), once each: to transfer
+ *  an answer on without copying it. */
+export function buffers(...values) {
+  const found = new Set();
+  const walk = (v) => {
+    if (ArrayBuffer.isView(v)) found.add(v.buffer);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  values.forEach(walk);
+  return [...found];
+}

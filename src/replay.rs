@@ -297,7 +297,7 @@ impl Outcome {
         }
         self.layout.merge(&next.layout);
         self.bytes += next.bytes;
-        if let (Some(mine), Some(theirs)) = (&mut self.windows, &next.windows) {
+        if let (Some(mine), Some(theirs)) = (&mut self.windows, next.windows) {
             mine.append(theirs);
         }
         self.input_stats.merge(&next.input_stats);

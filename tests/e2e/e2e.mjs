@@ -430,12 +430,17 @@ await check('a plain file dropped is split by bytes between the workers: the rep
     });
   };
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
-  const many = await replayOn(page);
-  const single = await browser.newPage();
-  await single.goto(new URL('?workers=1', BASE).href);
-  await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  const one = await replayOn(single);
-  await single.close();
+  // Pages of their own (one per core, then one worker), so the main page keeps its replay.
+  const on = async (query) => {
+    const p = await browser.newPage();
+    await p.goto(new URL(query, BASE).href);
+    await p.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+    const got = await replayOn(p);
+    await p.close();
+    return got;
+  };
+  const many = await on('');
+  const one = await on('?workers=1');
   assert.equal(one.split, 'none');
   assert.equal(many.split, cores > 1 ? 'bytes' : 'none', `${cores} cores`);
   assert.deepEqual(many.bad, [k, k + 1, k + 2], 'the three bad lines, 1-based, at the cut');

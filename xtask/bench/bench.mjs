@@ -120,7 +120,11 @@ async function measure(name, long) {
       out.first_open_ms = Date.now() - t0;
       out.e2e_30min = await thirtyMinutes(page);
       out.cursor_redraw_30min_ms = await cursorRedraw(page);
-      if (long) out.e2e_long = await longRecording(page.raw);
+      if (long) {
+        // The day on one worker, then on the default (one per core): what splitting it pays.
+        out.e2e_long_one_worker = await longRecording(page.raw, '?workers=1');
+        out.e2e_long = await longRecording(page.raw, '');
+      }
       await page.close();
     }
   } finally {
@@ -130,13 +134,14 @@ async function measure(name, long) {
   return out;
 }
 
-/** The long recording picked through the page's file input, `LONG_REPEAT` times (playwright's page). */
-async function longRecording(page) {
-  log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s))`);
+/** The long recording picked through the page's file input, `LONG_REPEAT` times (playwright's page),
+ *  on the page at `query` (e.g. `?workers=1`). */
+async function longRecording(page, query) {
+  log(`end to end: ${basename(process.env.LONG)} through the file picker (${LONG_REPEAT} run(s)${query ? ', ' + query : ''})`);
   const long = [];
   for (let r = 0; r < LONG_REPEAT; r++) {
     // A fresh page per run: wasm memory never shrinks, so each run's figure is its own peak.
-    await page.goto(BASE);
+    await page.goto(new URL(query, BASE).href);
     await page.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
     let peakHeap = 0;
     const poll = setInterval(async () => {
@@ -159,6 +164,7 @@ async function longRecording(page) {
   return {
     engine: long[0].timing.engine,
     workers: long[0].timing.workers,
+    split: long[0].timing.split,
     file: basename(process.env.LONG),
     windows: long[0].windows,
     pick_to_plotted_ms: stats(long.map((r) => r.ms)),

@@ -23,8 +23,9 @@ pub struct LineRange {
 }
 
 impl LineRange {
-    /// A file of `len` bytes cut into at most `parts` ranges of nearly equal size, none smaller than
-    /// [`MIN_RANGE_BYTES`] (so a small file stays whole). Always at least one range.
+    /// A file of `len` bytes cut into at most `parts` ranges of nearly equal size: no more ranges than
+    /// whole or started [`MIN_RANGE_BYTES`] in the file, so a file of at most that size stays whole and
+    /// no range is smaller than half of it. Always at least one range.
     pub fn split(len: u64, parts: usize) -> Vec<LineRange> {
         let parts = (parts.max(1) as u64)
             .min(len.div_ceil(MIN_RANGE_BYTES))

@@ -7,7 +7,7 @@ use super::{line::parse_line, LayoutPolicy, LineError, Record};
 /// parser hold gigabytes, so a longer line is reported and skipped up to its newline.
 pub const MAX_LINE_BYTES: usize = 8 << 20;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A streaming reader of paired JSONL. Holds only the unfinished last line between pushes.
 ///

@@ -8,7 +8,7 @@
 //! leaves the ranges it covers empty. Concatenating the ranges' owned bytes in order gives the file back.
 //!
 //! Only a plain (not gzip) file of lines that each stand alone (paired windows, not CSI frames, which are
-//! framed into windows across lines) can be split this way; the caller decides ([`crate::sniff`]).
+//! framed into windows across lines) can be split this way; [`LineRange::plan`] decides from its head.
 
 /// The smallest share worth a worker of its own: below this, splitting costs more than it saves.
 pub const MIN_RANGE_BYTES: u64 = 1 << 20;
@@ -43,10 +43,10 @@ impl LineRange {
     /// longer than `head`, so its kind is unknown; or a file too small to split), else exactly `parts`
     /// ranges in file order, the last ones empty when there are fewer shares than readers.
     pub fn plan(head: &[u8], size: u64, parts: usize) -> Option<Vec<LineRange>> {
-        if head.starts_with(&[0x1f, 0x8b]) {
+        if head.starts_with(&super::gzip::GZIP_MAGIC) {
             return None;
         }
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        let head = head.strip_prefix(super::parser::BOM).unwrap_or(head);
         // The first line that is not blank decides, and it must be whole.
         let whole = &head[..memchr::memrchr(b'\n', head)?];
         let line = whole
@@ -131,13 +131,10 @@ impl LineCut {
                         self.state = Cut::Done;
                         return &[];
                     }
+                    // The rest of the chunk, from that line's first byte, is read as owned.
                     self.state = Cut::Owned;
                     self.pos = line_start;
-                    let rest = &chunk[nl + 1..];
-                    let kept = self.keep(rest);
-                    // `keep` advanced `pos` over `rest`; the chunk ends where it ends.
-                    self.pos = at + chunk.len() as u64;
-                    kept
+                    self.keep(&chunk[nl + 1..])
                 }
             },
             Cut::Owned => {

@@ -526,17 +526,21 @@ impl Replayed {
     /// refused), so a merged replay equals an unsharded one.
     pub fn merge(&mut self, other: &Series) -> Result<(), WorkerError> {
         self.outcome.merge_shard(other.predictions())?;
-        self.series = OnceCell::new();
-        self.scored = OnceCell::new();
+        self.changed();
         Ok(())
     }
 
     /// Append the next byte range's outcome ([`Outcome::append`]).
     fn append(&mut self, next: Outcome) -> Result<(), WorkerError> {
         self.outcome.append(next)?;
+        self.changed();
+        Ok(())
+    }
+
+    /// The predictions changed: the columns and scores built from them are built again on next use.
+    fn changed(&mut self) {
         self.series = OnceCell::new();
         self.scored = OnceCell::new();
-        Ok(())
     }
 
     /// The predictions as columns.

@@ -8,7 +8,7 @@
 // saves) and `colorScheme` (prefers-color-scheme). Page functions are plain functions: they are sent as
 // source, so they must not close over test variables (pass those as the one `arg`).
 
-import { readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The browsers the suite knows, by the name `BROWSER` takes. */
@@ -198,7 +198,6 @@ async function launchFirefox(out, scriptSeconds) {
       async screenshot(path) {
         // (geckodriver's full-page capture is not in selenium's JS API; the viewport is enough for a look.)
         await focus();
-        const { writeFileSync } = await import('node:fs');
         writeFileSync(path, Buffer.from(await driver.takeScreenshot(), 'base64'));
       },
       async wheelOver(find, dy) {

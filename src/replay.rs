@@ -274,6 +274,11 @@ impl Outcome {
                 "one share kept its windows and the other did not".into(),
             ));
         }
+        if self.diagnostics.gzip != next.diagnostics.gzip {
+            return Err(ReplayError::Merge(
+                "one share read a gzip file and the other a plain one".into(),
+            ));
+        }
         let offset = self.lines;
         for p in &mut next.predictions {
             p.line += offset;
@@ -296,7 +301,13 @@ impl Outcome {
             d.synthetic_source = n.synthetic_source;
         }
         self.layout.merge(&next.layout);
-        self.bytes += next.bytes;
+        // Plain ranges read their own bytes; every range of a gzip file read it from its first byte, and
+        // the last one all of it: the file's bytes are the most any range read.
+        self.bytes = if self.diagnostics.gzip {
+            self.bytes.max(next.bytes)
+        } else {
+            self.bytes + next.bytes
+        };
         if let (Some(mine), Some(theirs)) = (&mut self.windows, next.windows) {
             mine.append(theirs);
         }
@@ -367,8 +378,10 @@ pub struct Replay<M: Borrow<CountModel>> {
     shard: Shard,
     /// Good windows read so far (all shards').
     good: u64,
-    /// Reading one byte range of a file ([`Replay::read_range`]): the filter keeping its lines.
+    /// Reading one byte range of a plain file ([`Replay::read_range`]): the filter keeping its lines.
     range: Option<LineCut>,
+    /// Reading one share of a gzip file's text: the reader cuts after decoding.
+    compressed_range: bool,
 }
 
 impl<M: Borrow<CountModel>> Replay<M> {
@@ -391,14 +404,18 @@ impl<M: Borrow<CountModel>> Replay<M> {
             shard: Shard { index: 0, count: 1 },
             good: 0,
             range: None,
+            compressed_range: false,
         }
     }
 
-    /// Replay only the lines of one byte range of a plain file ([`LineRange`]): the caller pushes the
-    /// file's bytes from [`LineRange::read_from`] on and may stop as soon as [`Replay::range_done`]. Line
-    /// numbers count from the range's first line, and [`Outcome::bytes`] counts the range's own bytes;
-    /// [`Outcome::append`] puts the ranges back together. A gzip stream or a CSI frame file cannot be
-    /// split by bytes and is refused. Call before the first push, instead of [`Replay::shard`].
+    /// Replay only the lines of one byte range of a file ([`LineRange`]): the caller pushes the file's
+    /// bytes from [`LineRange::read_from`] on and may stop as soon as [`Replay::range_done`]. Line numbers
+    /// count from the range's first line; [`Outcome::append`] puts the ranges back together. A plain
+    /// range's [`Outcome::bytes`] counts its own bytes; a compressed range (a gzip file split by its
+    /// decoded text, read from the file's first byte) counts the compressed bytes it read, of which the
+    /// last range reads all. A CSI frame file cannot be split by bytes, nor can a plain range be read
+    /// from a gzip file or a compressed one from a plain file: each is refused. Call before the first
+    /// push, instead of [`Replay::shard`].
     pub fn read_range(&mut self, range: LineRange) -> Result<(), ReplayError> {
         if self.shard.count != 1 {
             return Err(ReplayError::Range("it is already sharded by batches"));
@@ -406,14 +423,19 @@ impl<M: Borrow<CountModel>> Replay<M> {
         if !range.is_first() {
             self.reader.set_continuing();
         }
-        self.range = Some(range.cut());
+        if range.compressed {
+            self.reader.cut_decoded(range.cut());
+            self.compressed_range = true;
+        } else {
+            self.range = Some(range.cut());
+        }
         Ok(())
     }
 
     /// Whether a byte range's last line has been read ([`Replay::read_range`]): the rest of the file is
     /// another range's.
     pub fn range_done(&self) -> bool {
-        self.range.as_ref().is_some_and(LineCut::is_done)
+        self.range.as_ref().is_some_and(LineCut::is_done) || self.reader.cut_done()
     }
 
     /// Run only shard `index` of `count` through the model (see [`Outcome::merge_shard`]): every window is
@@ -457,13 +479,21 @@ impl<M: Borrow<CountModel>> Replay<M> {
         self.stream_result(result)
     }
 
-    /// A byte range must be of a plain file of window lines (the decoder and the parser know by now).
+    /// A byte range must be of a file of window lines, plain or gzip as the range says (the decoder and
+    /// the parser know by now).
     fn check_range(&self) -> Result<(), ReplayError> {
-        if self.range.is_none() {
+        if self.range.is_none() && !self.compressed_range {
             return Ok(());
         }
-        if self.reader.is_gzip() {
-            return Err(ReplayError::Range("it is gzip-compressed"));
+        if self.range.is_some() && self.reader.is_gzip() {
+            return Err(ReplayError::Range(
+                "it is gzip-compressed (split it by its decoded text)",
+            ));
+        }
+        if self.compressed_range && self.input_bytes >= 2 && !self.reader.is_gzip() {
+            return Err(ReplayError::Range(
+                "a range of decoded text was asked of a plain file",
+            ));
         }
         if self.reader.framing().is_some() {
             return Err(ReplayError::Range(

@@ -73,29 +73,6 @@ impl WindowStore {
         }
     }
 
-    /// The kept windows' bytes (a block per 1,024 windows) and their ranges as `[lo, hi, lo, hi, …]`: a
-    /// worker's share, moved whole to where the replay is put together ([`WindowStore::from_parts`]).
-    pub fn parts(&self) -> (&[Vec<u8>], Vec<f32>) {
-        let ranges = self.ranges.iter().flat_map(|&(lo, hi)| [lo, hi]).collect();
-        (&self.blocks, ranges)
-    }
-
-    /// A store from [`WindowStore::parts`]; `None` when the blocks do not hold the windows the ranges
-    /// count.
-    pub fn from_parts(blocks: Vec<Vec<u8>>, ranges: &[f32]) -> Option<WindowStore> {
-        let n = ranges.len() / 2;
-        let sizes_fit = ranges.len().is_multiple_of(2)
-            && blocks.len() == n.div_ceil(BLOCK)
-            && blocks
-                .iter()
-                .enumerate()
-                .all(|(i, b)| b.len() == (n - i * BLOCK).min(BLOCK) * WINDOW_LEN);
-        sizes_fit.then(|| WindowStore {
-            blocks,
-            ranges: ranges.chunks_exact(2).map(|r| (r[0], r[1])).collect(),
-        })
-    }
-
     /// Number of windows kept.
     pub fn len(&self) -> usize {
         self.ranges.len()
@@ -127,7 +104,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_store_moves_as_parts_and_appends_byte_for_byte() {
+    fn a_store_appends_byte_for_byte() {
         let window =
             |k: usize| -> Vec<f32> { (0..WINDOW_LEN).map(|i| ((i * k) % 97) as f32).collect() };
         let (mut a, mut b, mut whole) = (
@@ -143,9 +120,7 @@ mod tests {
                 b.push(&window(k))
             }
         }
-        let (blocks, ranges) = b.parts();
-        let moved = WindowStore::from_parts(blocks.to_vec(), &ranges).unwrap();
-        a.append(moved);
+        a.append(b);
         // On a block boundary the blocks move.
         let (mut c, mut d) = (WindowStore::default(), WindowStore::default());
         for k in 0..1500 {
@@ -163,10 +138,6 @@ mod tests {
         assert_eq!(
             (a.blocks.clone(), a.ranges.clone()),
             (whole.blocks.clone(), whole.ranges.clone())
-        );
-        assert!(
-            WindowStore::from_parts(vec![vec![0; 3]], &[0.0, 1.0]).is_none(),
-            "sizes checked"
         );
     }
 

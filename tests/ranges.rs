@@ -1,7 +1,7 @@
-//! A plain recording split by bytes (`recording::range`): every range replayed on its own, from its
+//! A recording split by bytes (`recording::range`): every range replayed on its own, from its
 //! `read_from` byte, and the outcomes appended in order, is the replay of the whole file: the same
 //! predictions bit for bit with the same line numbers, the same bad lines, layouts, kept windows and input
-//! summary. The file has bad lines at range edges, a blank line, a line longer than a range, and a last
+//! summary. The same file gzip-compressed, split by its decoded text, appends to its own whole replay. The file has bad lines at range edges, a blank line, a line longer than a range, and a last
 //! line without its newline; it is the first 240 lines of the 30-minute sample (SYNTHETIC).
 
 use countscope::model::{CountModel, NoExternalData};
@@ -112,7 +112,9 @@ fn ranges_appended_in_order_are_the_whole_replay() {
     let model = model();
     let (file, damaged) = damaged_sample();
     let len = file.len() as u64;
+    let gz = gzip(&file);
     let whole = replay(&model, &file, None, 1 << 16);
+    let whole_gz = replay(&model, &gz, None, 1 << 16);
     assert_eq!(whole.diagnostics.skipped_lines, 4, "the four damaged lines");
     assert_eq!(
         whole
@@ -136,16 +138,33 @@ fn ranges_appended_in_order_are_the_whole_replay() {
         bounds.push(len);
         bounds.sort_unstable();
         bounds.dedup();
-        for chunk in [4093, 1 << 16] {
+        // Plain, and gzip split by its decoded text (every range decodes the file from its first byte).
+        for (chunk, compressed) in [
+            (4093, false),
+            (1 << 16, false),
+            (4093, true),
+            (1 << 16, true),
+        ] {
+            let (bytes, whole) = if compressed {
+                (&gz, &whole_gz)
+            } else {
+                (&file, &whole)
+            };
             let mut merged: Option<Outcome> = None;
             let mut empty = 0;
             for w in bounds.windows(2) {
                 let part = replay(
                     &model,
-                    &file,
+                    bytes,
                     Some(LineRange {
                         start: w[0],
-                        end: w[1],
+                        // A gzip file's last range runs on: its length is only a hint.
+                        end: if compressed && w[1] == len {
+                            u64::MAX
+                        } else {
+                            w[1]
+                        },
+                        compressed,
                     }),
                     chunk,
                 );
@@ -162,12 +181,45 @@ fn ranges_appended_in_order_are_the_whole_replay() {
                 );
             }
             assert_same(
-                &whole,
+                whole,
                 &merged.unwrap(),
-                &format!("{what}, chunks of {chunk}"),
+                &format!("{what}, chunks of {chunk}, gzip {compressed}"),
             );
         }
     }
+}
+
+/// A gzip file cut short: the ranges before the break read their lines and stop; the ranges it cuts
+/// into, and those after it, meet the break; appended, they say what the whole replay says.
+#[test]
+fn a_broken_gzip_file_split_by_its_text_breaks_where_the_whole_replay_does() {
+    let model = model();
+    let (file, _) = damaged_sample();
+    let gz = gzip(&file);
+    let broken = &gz[..gz.len() * 2 / 3];
+    let whole = replay(&model, broken, None, 1 << 16);
+    assert!(whole.diagnostics.stream_error.is_some());
+    let len = file.len() as u64;
+    let cuts: Vec<u64> = (0..6).map(|k| len * k / 6).collect();
+    let mut merged: Option<Outcome> = None;
+    for (k, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(k + 1).copied().unwrap_or(u64::MAX);
+        let part = replay(
+            &model,
+            broken,
+            Some(LineRange {
+                start,
+                end,
+                compressed: true,
+            }),
+            4093,
+        );
+        match &mut merged {
+            None => merged = Some(part),
+            Some(m) => m.append(part).unwrap(),
+        }
+    }
+    assert_same(&whole, &merged.unwrap(), "a gzip file cut short");
 }
 
 #[test]
@@ -178,8 +230,28 @@ fn what_cannot_be_split_by_bytes_is_refused() {
     r.read_range(LineRange {
         start: 0,
         end: gz.len() as u64 / 2,
+        compressed: false,
     })
     .unwrap();
     let err = r.push(&gz[..4096]).unwrap_err();
     assert!(err.to_string().contains("gzip"), "{err}");
+    // A range of decoded text asked of a plain file.
+    let (plain, _) = damaged_sample();
+    let mut r = Replay::new(&model, LayoutPolicy::Labelled, false);
+    r.read_range(LineRange {
+        start: 0,
+        end: 1000,
+        compressed: true,
+    })
+    .unwrap();
+    let err = r.push(&plain[..4096]).unwrap_err();
+    assert!(err.to_string().contains("plain file"), "{err}");
+}
+
+/// `file` gzip-compressed (one member).
+fn gzip(file: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(file).unwrap();
+    z.finish().unwrap()
 }

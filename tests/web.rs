@@ -547,9 +547,14 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
     );
     let share = inbox.ask(&helper, 5, replay(Some(1))).await;
     assert_eq!(get(&share, "type"), "shard");
+    // The sample is a gzip file on a Blob: split by its decoded text, so the helper's counts come too.
     let merge = object(&[(
         "merge",
-        object(&[("replay", 4.into()), ("columns", get(&share, "columns"))]),
+        object(&[
+            ("replay", 4.into()),
+            ("columns", get(&share, "columns")),
+            ("tail", get(&share, "tail")),
+        ]),
     )]);
     let forwarded = object(&[("request", merge)]);
     wasm_bindgen_futures::JsFuture::from(
@@ -560,6 +565,7 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
     waiting.await.unwrap();
     let replayed = inbox.answer(4);
     assert_eq!(get(&replayed, "type"), "replayed", "{replayed:?}");
+    assert_eq!(get(&replayed, "split"), "bytes");
     let direct = replay_in_chunks(
         Model::new(MODEL, JsValue::UNDEFINED).unwrap().count_model(),
         SAMPLE,
@@ -662,20 +668,14 @@ fn plain_with_damage() -> Vec<u8> {
     out
 }
 
-/// A plain file dropped on three workers is split by bytes: each reads and infers one range, the helpers
-/// send their counts and windows, and the primary's merged replay equals one worker's, column for
-/// column, report for report and window for window, bad lines numbered as in the file.
+/// A file dropped on three workers is split by bytes: each reads and infers one range, the helpers send
+/// their counts and keep their windows, and the primary's merged replay equals one worker's, column for
+/// column and report for report, bad lines numbered as in the file; a window comes from whichever worker
+/// the primary names, as from the single worker. Plain, then gzip (split by its decoded text: every
+/// worker decodes from the first byte and parses only its range).
 #[wasm_bindgen_test]
-async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
+async fn three_workers_split_a_file_by_bytes_as_one_worker_reads_it() {
     let plain = plain_with_damage();
-    let head = &plain[..65_536];
-    let ranges = countscope::recording::range::LineRange::plan(head, plain.len() as u64, 3)
-        .expect("a plain file of window lines splits");
-    let long_at = plain.windows(3).position(|w| w == b"xxx").unwrap() as u64;
-    assert!(
-        ranges[0].start < long_at && long_at < ranges[0].end && ranges[1].end < long_at + 2_500_000,
-        "the long line covers the middle range: {ranges:?}, at {long_at}"
-    );
     let inbox = Inbox::new();
     let workers = [
         ReplayWorker::new(),
@@ -693,12 +693,47 @@ async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
     for (k, w) in workers.iter().enumerate() {
         inbox.ask(w, 100 + k as u32, model.clone()).await;
     }
-    let source = blob(&plain);
+    for (pass, compressed) in [(0u32, false), (1, true)] {
+        let file = if compressed {
+            use std::io::Write;
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&plain).unwrap();
+            z.finish().unwrap()
+        } else {
+            plain.clone()
+        };
+        three_workers_on(&workers, &inbox, &plain, &file, compressed, 1000 * pass).await;
+    }
+}
+
+/// One pass of the test above over `file` (`plain`, or its gzip), request ids from `id`.
+async fn three_workers_on(
+    workers: &[ReplayWorker; 4],
+    inbox: &Inbox,
+    plain: &[u8],
+    file: &[u8],
+    compressed: bool,
+    id: u32,
+) {
+    let head = &file[..file.len().min(65_536)];
+    let tail = &file[file.len() - 4..];
+    let ranges = countscope::recording::range::LineRange::plan(head, tail, file.len() as u64, 3)
+        .expect("a file of window lines splits");
+    assert!(
+        ranges.iter().all(|r| r.compressed == compressed),
+        "{ranges:?}"
+    );
+    let long_at = plain.windows(3).position(|w| w == b"xxx").unwrap() as u64;
+    assert!(
+        ranges[0].start < long_at && long_at < ranges[0].end && ranges[1].end < long_at + 2_500_000,
+        "the long line covers the middle range: {ranges:?}, at {long_at}"
+    );
+    let source = blob(file);
     // One worker, all of it.
     let single = inbox
         .ask(
             &workers[3],
-            200,
+            id + 200,
             object(&[("replay", object(&[("source", source.clone())]))]),
         )
         .await;
@@ -715,13 +750,13 @@ async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
         )])
     };
     let waiting = wasm_bindgen_futures::JsFuture::from(workers[0].handle(
-        object(&[("id", 300.into()), ("request", request("replay", 0))]),
+        object(&[("id", (id + 300).into()), ("request", request("replay", 0))]),
         inbox.post.as_ref().clone().into(),
     ));
     // The helpers answer out of order: the primary puts the ranges in file order.
     for k in [2usize, 1] {
         let share = inbox
-            .ask(&workers[k], 300 + k as u32, request("shard", k))
+            .ask(&workers[k], id + 300 + k as u32, request("shard", k))
             .await;
         assert_eq!(get(&share, "type"), "shard", "{share:?}");
         assert_eq!(get(&get(&share, "tail"), "shard").as_f64(), Some(k as f64));
@@ -733,11 +768,9 @@ async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
             );
         }
         let merge = object(&[
-            ("replay", 300.into()),
+            ("replay", (id + 300).into()),
             ("columns", get(&share, "columns")),
             ("tail", get(&share, "tail")),
-            ("windows", get(&share, "windows")),
-            ("windowRanges", get(&share, "windowRanges")),
         ]);
         wasm_bindgen_futures::JsFuture::from(workers[0].handle(
             object(&[("request", object(&[("merge", merge)]))]),
@@ -747,8 +780,9 @@ async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
         .unwrap();
     }
     waiting.await.unwrap();
-    let merged = inbox.answer(300);
+    let merged = inbox.answer(id + 300);
     assert_eq!(get(&merged, "type"), "replayed", "{merged:?}");
+    assert_eq!(get(&merged, "split"), "bytes");
     let columns = |m: &JsValue| Series::from_js(&get(m, "columns")).unwrap();
     assert_eq!(
         columns(&merged),
@@ -771,17 +805,32 @@ async fn three_workers_split_a_plain_file_by_bytes_as_one_worker_reads_it() {
         [381.0, 382.0, 383.0],
         "bad lines keep their numbers in the file"
     );
-    // A window read by the last helper comes back from the primary as from the single worker.
-    let window = || object(&[("window", object(&[("index", 700.into())]))]);
-    let a = inbox.ask(&workers[0], 400, window()).await;
-    let b = inbox.ask(&workers[3], 401, window()).await;
+    // Each worker keeps its own range's windows: the primary answers one of its own, and names the helper
+    // that holds one of the last range (the middle range owns none), which gives it as the single worker does.
+    let window = |i: usize| object(&[("window", object(&[("index", i.into())]))]);
     let floats = |m: &JsValue| {
         get(m, "window")
             .dyn_into::<js_sys::Float32Array>()
             .unwrap()
             .to_vec()
     };
-    assert_eq!(floats(&a), floats(&b));
+    let own = inbox.ask(&workers[0], id + 400, window(5)).await;
+    let single5 = inbox.ask(&workers[3], id + 401, window(5)).await;
+    assert_eq!(floats(&own), floats(&single5));
+    assert!(get(&own, "heldBy").is_null());
+    let primary_windows = 380;
+    let elsewhere = inbox.ask(&workers[0], id + 402, window(700)).await;
+    assert!(get(&elsewhere, "window").is_null());
+    let held_by = get(&elsewhere, "heldBy");
+    assert_eq!(get(&held_by, "shard").as_f64(), Some(2.0), "{held_by:?}");
+    let there = get(&held_by, "index").as_f64().unwrap() as usize;
+    assert_eq!(there, 700 - primary_windows);
+    let helper = inbox.ask(&workers[2], id + 403, window(there)).await;
+    let single = inbox.ask(&workers[3], id + 404, window(700)).await;
+    assert_eq!(floats(&helper), floats(&single));
+    // Past the end: nowhere.
+    let past = inbox.ask(&workers[0], id + 405, window(1_000_000)).await;
+    assert!(get(&past, "window").is_null() && get(&past, "heldBy").is_null());
 }
 
 /// Two models in one worker (slots `a` and `b`), compared as `countscope compare` compares them, and drawn

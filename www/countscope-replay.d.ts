@@ -41,8 +41,9 @@ export type CountscopeColumns = Columns;
 export interface CountscopeTiming {
   engine: 'relaxed-simd' | 'simd128';
   workers: number;
-  /** How the workers shared the file: each a byte range of a plain file, each its share of the batches
-   *  (gzip, CSI frame files, URLs, normalising by the recording), or one worker. */
+  /** How the workers shared the file: each a byte range of a dropped file of window lines (for gzip, of its
+   *  decoded text), each its share of the batches (CSI frame files, URLs, normalising by the recording), or
+   *  one worker. */
   split: 'bytes' | 'batches' | 'none';
   replaySeconds: number;
   plottedSeconds: number;

@@ -212,9 +212,9 @@ class CountscopeReplay extends HTMLElement {
     // goes to the primary as it came.
     this.workers.helpers.forEach((worker, k) => {
       this.workers.ask({ shard: { ...how, slot, shard: k + 1 } }, { worker }).then(
-        ({ columns, wasm, tail, windows, windowRanges }) => {
+        ({ columns, wasm, tail }) => {
           helperWasm[k] = wasm;
-          const merge = { replay: primary.id, columns, tail, windows, windowRanges };
+          const merge = { replay: primary.id, columns, tail };
           this.workers?.tell({ merge }, buffers(merge));
         },
         (e) => this.workers?.tell({ merge: { replay: primary.id, error: e.message } }),
@@ -377,7 +377,7 @@ class CountscopeReplay extends HTMLElement {
   async drawWindow(i) {
     let w = this.windows.get(i);
     if (w === undefined) {
-      w = (await this.workers.ask({ window: { index: i } }).catch(() => ({ window: null }))).window;
+      w = await this.workers.window(i).catch(() => null);
       if (this.windows.size > 256) this.windows.clear();
       this.windows.set(i, w);
     }

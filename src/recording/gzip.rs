@@ -9,7 +9,8 @@
 use flate2::write::MultiGzDecoder;
 use std::io::Write;
 
-pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The two bytes every gzip member starts with: how a recording is told to be compressed.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Compressed bytes decoded per step (at most ≈ 4 MiB of plain text each).
 const COMPRESSED_SLICE: usize = 4096;
 

@@ -15,7 +15,7 @@ mod reader;
 pub mod scan;
 
 pub use frames::{Framing, NodeFraming};
-pub use gzip::{Decoder, StreamError};
+pub use gzip::{Decoder, StreamError, GZIP_MAGIC};
 pub use parser::{Parser, MAX_LINE_BYTES};
 pub use reader::Reader;
 

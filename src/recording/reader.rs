@@ -1,6 +1,7 @@
 //! [`Reader`]: bytes in (plain or gzip, any chunking), parsed lines out. The one decode → parse loop that
 //! the replay, the input-statistics pass, the page's bare reader and the bench all drive.
 
+use super::range::LineCut;
 use super::{Decoder, LayoutPolicy, LineError, Parser, Record, StreamError};
 
 /// A streaming recording reader: [`Decoder`] then [`Parser`], holding the lines parsed since the last
@@ -10,6 +11,8 @@ pub struct Reader {
     decoder: Decoder,
     parser: Parser,
     lines: Vec<Result<Record, LineError>>,
+    /// Parse only one share of the decoded text ([`Reader::cut_decoded`]).
+    cut: Option<LineCut>,
 }
 
 impl Reader {
@@ -19,22 +22,31 @@ impl Reader {
             decoder: Decoder::default(),
             parser: Parser::new(policy),
             lines: Vec::new(),
+            cut: None,
         }
     }
 
     /// Feed the next chunk. An error means the gzip stream is corrupt: it says where, every line decoded
     /// before it is kept, and later input is ignored.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), StreamError> {
-        let (parser, lines) = (&mut self.parser, &mut self.lines);
+        let (parser, lines, cut) = (&mut self.parser, &mut self.lines, &mut self.cut);
         self.decoder
-            .push(chunk, &mut |plain| parser.push(plain, lines))
+            .push(chunk, &mut |plain| parser.push(keep(cut, plain), lines))
     }
 
     /// End of input: flush the decoder and parse a last unterminated line. An error says the gzip stream
     /// ended early (the lines before that point are kept).
     pub fn finish(&mut self) -> Result<(), StreamError> {
-        let (parser, lines) = (&mut self.parser, &mut self.lines);
-        let result = self.decoder.finish(&mut |plain| parser.push(plain, lines));
+        if self.cut_done() {
+            // A share read whole: the caller stopped mid-stream on purpose, so the rest of the stream
+            // is neither decoded nor reported as missing.
+            self.parser.finish(&mut self.lines);
+            return Ok(());
+        }
+        let (parser, lines, cut) = (&mut self.parser, &mut self.lines, &mut self.cut);
+        let result = self
+            .decoder
+            .finish(&mut |plain| parser.push(keep(cut, plain), lines));
         self.parser.finish(&mut self.lines);
         result
     }
@@ -65,8 +77,28 @@ impl Reader {
         self.parser.framing()
     }
 
+    /// Parse only the lines `cut` keeps of the decoded text (a share of a compressed file split by its
+    /// text, [`super::range::LineRange::compressed`]; the input is the file from its first byte). Call
+    /// before the first push.
+    pub fn cut_decoded(&mut self, cut: LineCut) {
+        self.cut = Some(cut);
+    }
+
+    /// Whether the share [`Reader::cut_decoded`] keeps has been read whole.
+    pub fn cut_done(&self) -> bool {
+        self.cut.as_ref().is_some_and(LineCut::is_done)
+    }
+
     /// Whether the input was gzip (known after two bytes).
     pub fn is_gzip(&self) -> bool {
         self.decoder.is_gzip()
+    }
+}
+
+/// The part of decoded `plain` text a cut keeps (all of it without one).
+fn keep<'a>(cut: &mut Option<LineCut>, plain: &'a [u8]) -> &'a [u8] {
+    match cut {
+        Some(c) => c.keep(plain),
+        None => plain,
     }
 }

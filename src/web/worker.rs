@@ -11,12 +11,14 @@
 //!   engine, posting `progress`; it waits for the other shards' columns (`merge`, forwarded by the page),
 //!   merges them, and answers `replayed` with the columns (transferred), the report and its text;
 //!   `normalise: "recording"` reads the source once more first, for its statistics;
-//! - `shard`: a helper's share, answered with its columns. A plain recording of window lines, dropped as a
-//!   file, is split by bytes ([`LineRange::plan`], decided alike by every worker from the file's head):
-//!   each worker reads and infers only its range, and a helper sends its outcome's line count, bad lines,
-//!   tallies and kept windows too ([`RangeTail`]), which the primary appends in file order. Anything else
-//!   (gzip, CSI frame files, a URL, `normalise: recording`) is split by batches: every worker reads it all
-//!   and infers its share of the batches;
+//! - `shard`: a helper's share, answered with its columns. A recording of window lines dropped as a
+//!   file is split by bytes ([`LineRange::plan`], decided alike by every worker from the file's head and
+//!   tail; a gzip file by the offsets of its decoded text): each worker parses and infers only its range,
+//!   and a helper sends its outcome's line count, bad lines and tallies too ([`RangeTail`]), which the
+//!   primary appends in file order. A helper keeps its range's windows for the heatmap: the primary
+//!   answers a `window` it does not hold with the helper that holds it ([`HeldBy`]), and the page asks
+//!   that helper. Anything else (CSI frame files, a URL, `normalise: recording`) is split by batches:
+//!   every worker reads it all and infers its share of the batches;
 //! - `report` (new targets), `window` (one kept window, for the heatmap), `cancel` (stops the replay in
 //!   progress at its next chunk; what was loaded before stays);
 //! - two models side by side: `model` and `replay`/`shard` take a `slot` (`a`, the default, or `b`); a
@@ -34,7 +36,6 @@ use crate::report::gates::{GateError, Targets};
 use crate::report::GateSet;
 use crate::report::{Comparison, Metrics, Report, Uncertainty};
 use crate::series::{ColumnsError, Series};
-use crate::store::WindowStore;
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -164,10 +165,6 @@ pub struct MergeRequest {
     pub columns: Option<Js<JsValue>>,
     /// A byte-range helper's counts ([`Response::Shard`]'s `tail`; boxed: the input sums are 2 kB).
     pub tail: Option<Box<RangeTail>>,
-    /// Its kept windows: one `Uint8Array` per block ([`WindowStore::parts`]).
-    pub windows: Option<Js<js_sys::Array>>,
-    /// Their ranges, `[lo, hi, …]`.
-    pub window_ranges: Option<Js<js_sys::Float32Array>>,
     /// Or why the helper failed.
     pub error: Option<String>,
 }
@@ -182,8 +179,12 @@ pub struct RangeTail {
     pub shard: usize,
     /// Lines read, blank and bad ones included.
     pub lines: u64,
-    /// The range's own bytes.
+    /// The range's own bytes (for a gzip file, the compressed bytes it read).
     pub bytes: u64,
+    /// The file was gzip (split by its decoded text).
+    pub gzip: bool,
+    /// Where a gzip stream broke, if it did.
+    pub stream_error: Option<String>,
     /// Bad lines (all counted; the first ones kept, numbered within the range).
     pub skipped_lines: u64,
     /// The first bad lines.
@@ -204,6 +205,8 @@ impl RangeTail {
             shard,
             lines: o.lines,
             bytes: o.bytes,
+            gzip: o.diagnostics.gzip,
+            stream_error: o.diagnostics.stream_error.clone(),
             skipped_lines: o.diagnostics.skipped_lines,
             line_errors: o.diagnostics.line_errors.clone(),
             synthetic_windows: o.diagnostics.synthetic_windows,
@@ -213,8 +216,8 @@ impl RangeTail {
         }
     }
 
-    /// The helper's outcome again, from its columns, these counts and its windows.
-    fn outcome(self, series: &Series, windows: Option<WindowStore>) -> Outcome {
+    /// The helper's outcome again, from its columns and these counts (its windows stay with it).
+    fn outcome(self, series: &Series) -> Outcome {
         Outcome {
             predictions: series.predictions(),
             diagnostics: Diagnostics {
@@ -222,11 +225,13 @@ impl RangeTail {
                 line_errors: self.line_errors,
                 synthetic_windows: self.synthetic_windows,
                 synthetic_source: self.synthetic_source,
+                gzip: self.gzip,
+                stream_error: self.stream_error,
                 ..Diagnostics::default()
             },
             layout: self.layout,
             bytes: self.bytes,
-            windows,
+            windows: None,
             input_stats: self.input_stats,
             lines: self.lines,
         }
@@ -247,7 +252,7 @@ pub struct ReportRequest {
 /// Memory in use, in bytes, for the page's timing event.
 #[derive(Serialize)]
 pub struct Memory {
-    /// Kept windows (the heatmap's store).
+    /// This worker's kept windows (the heatmap's store; with a byte split, the primary's range's).
     pub windows: usize,
     /// This worker's wasm memory.
     pub wasm: f64,
@@ -305,12 +310,9 @@ pub enum Response<'a> {
         columns: Js<js_sys::Object>,
         /// Its wasm memory, in bytes.
         wasm: f64,
-        /// Read by byte range: its counts (for the primary's `merge`).
+        /// Read by byte range: its counts (for the primary's `merge`). For model a it keeps its
+        /// range's windows, and answers `window` requests for them by its own index.
         tail: Option<Box<RangeTail>>,
-        /// Read by byte range, for model a: its kept windows, a `Uint8Array` per block.
-        windows: Option<Js<js_sys::Array>>,
-        /// Their ranges.
-        window_ranges: Option<Js<js_sys::Float32Array>>,
     },
     /// The report for other targets.
     Report {
@@ -326,10 +328,13 @@ pub enum Response<'a> {
         /// As `countscope compare` prints it.
         text: String,
     },
-    /// One kept window (model order), `null` when windows were not kept.
+    /// One kept window (model order), `null` when windows were not kept or another worker holds it.
     Window {
         /// The window (transferred).
         window: Option<Js<js_sys::Float32Array>>,
+        /// The helper that holds it (a byte split: each worker keeps its own range's windows), and its
+        /// index there: ask that worker.
+        held_by: Option<HeldBy>,
     },
     /// The request failed.
     Error {
@@ -494,6 +499,7 @@ impl Session {
             scored: OnceCell::new(),
             outcome,
             model: self.model,
+            held: Vec::new(),
         })
     }
 
@@ -519,6 +525,34 @@ pub struct Replayed {
     /// part, and does not depend on the targets); reset by a merge, like `series`.
     scored: OnceCell<(Metrics, Option<Uncertainty>)>,
     model: Rc<CountModel>,
+    /// Byte-range helpers' windows, which stay with them, in file order after this worker's own.
+    held: Vec<Held>,
+}
+
+/// A run of windows a helper holds: replay windows `from..from + count` are its windows `0..count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Held {
+    shard: usize,
+    from: usize,
+    count: usize,
+}
+
+/// Where a window the primary does not hold is: the helper's shard (its place among the page's
+/// workers: 1 is the first helper) and the window's index in that helper's replay.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct HeldBy {
+    /// The helper's shard.
+    pub shard: usize,
+    /// The window's index in its replay.
+    pub index: usize,
+}
+
+/// Where window `i` of a replay is.
+#[derive(Debug, PartialEq)]
+enum WindowAt {
+    Here(Vec<f32>),
+    Elsewhere(HeldBy),
+    Nowhere,
 }
 
 impl Replayed {
@@ -530,9 +564,21 @@ impl Replayed {
         Ok(())
     }
 
-    /// Append the next byte range's outcome ([`Outcome::append`]).
-    fn append(&mut self, next: Outcome) -> Result<(), WorkerError> {
-        self.outcome.append(next)?;
+    /// Append the next byte range's outcome ([`Outcome::append`]), whose windows stay with helper `shard`.
+    fn append(&mut self, shard: usize, next: Outcome) -> Result<(), WorkerError> {
+        let held = Held {
+            shard,
+            from: self.outcome.predictions.len(),
+            count: next.predictions.len(),
+        };
+        // Only this worker's own windows are in its store; the helper's are found through `held`.
+        let own = self.outcome.windows.take();
+        let appended = self.outcome.append(next);
+        self.outcome.windows = own;
+        appended?;
+        if self.outcome.windows.is_some() {
+            self.held.push(held);
+        }
         self.changed();
         Ok(())
     }
@@ -566,16 +612,39 @@ impl Replayed {
         ))
     }
 
-    /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept.
+    /// Window `i` as fed to the layout (model order `[56][20]`, 8-bit restored), if windows were kept
+    /// by this worker (a window a byte-range helper holds is `None` here: the `window` request names it).
     pub fn window(&self, i: usize) -> Option<Vec<f32>> {
-        self.outcome.windows.as_ref()?.window(i)
+        match self.window_at(i) {
+            WindowAt::Here(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Where window `i` is: here, with a helper, or nowhere (not kept, or past the end).
+    fn window_at(&self, i: usize) -> WindowAt {
+        let Some(store) = self.outcome.windows.as_ref() else {
+            return WindowAt::Nowhere;
+        };
+        if i < store.len() {
+            return store.window(i).map_or(WindowAt::Nowhere, WindowAt::Here);
+        }
+        self.held
+            .iter()
+            .find(|h| (h.from..h.from + h.count).contains(&i))
+            .map_or(WindowAt::Nowhere, |h| {
+                WindowAt::Elsewhere(HeldBy {
+                    shard: h.shard,
+                    index: i - h.from,
+                })
+            })
     }
 }
 
 /// A helper's answer waiting for the primary.
 #[derive(Default)]
 struct MergeSlot {
-    /// Columns, and for a byte range its counts and windows.
+    /// Columns, and for a byte range its counts.
     got: Vec<HelperShare>,
     error: Option<String>,
     /// Resolves the primary's wait.
@@ -749,13 +818,9 @@ async fn dispatch(
             if let Some(slot) = st.merges.get_mut(&m.replay) {
                 match (m.error, m.columns) {
                     (Some(e), _) => slot.error = Some(e),
-                    (None, Some(c)) => match (
-                        Series::from_js(&c.0),
-                        merged_windows(&m.windows, &m.window_ranges),
-                    ) {
-                        (Ok(s), Ok(w)) => slot.got.push((s, m.tail.map(|t| (*t, w)))),
-                        (Err(e), _) => slot.error = Some(e.to_string()),
-                        (_, Err(e)) => slot.error = Some(e),
+                    (None, Some(c)) => match Series::from_js(&c.0) {
+                        Ok(s) => slot.got.push((s, m.tail.map(|t| *t))),
+                        Err(e) => slot.error = Some(e.to_string()),
                     },
                     (None, None) => {
                         slot.error = Some("a merge with neither columns nor error".into())
@@ -778,16 +843,21 @@ async fn dispatch(
             Ok(Some((message, js_sys::Array::new())))
         }
         Request::Window { index } => {
-            let window = state.borrow().replayed[0]
+            let at = state.borrow().replayed[0]
                 .as_ref()
-                .and_then(|r| r.window(index))
-                .map(|w| js_sys::Float32Array::from(&w[..]));
+                .map_or(WindowAt::Nowhere, |r| r.window_at(index));
+            let (window, held_by) = match at {
+                WindowAt::Here(w) => (Some(js_sys::Float32Array::from(&w[..])), None),
+                WindowAt::Elsewhere(h) => (None, Some(h)),
+                WindowAt::Nowhere => (None, None),
+            };
             let transfer = js_sys::Array::new();
             if let Some(w) = &window {
                 transfer.push(&w.buffer());
             }
             let message = encode(&Response::Window {
                 window: window.map(Js),
+                held_by,
             })?;
             Ok(Some((message, transfer)))
         }
@@ -830,14 +900,14 @@ async fn replay(
         let mut others = helpers(state, id, shards - 1).await?;
         if ranges.is_some() {
             // Byte ranges: appended in file order, each helper's lines numbered after the ones before.
-            others.sort_by_key(|(_, tail)| tail.as_ref().map_or(usize::MAX, |(t, _)| t.shard));
+            others.sort_by_key(|(_, tail)| tail.as_ref().map_or(usize::MAX, |t| t.shard));
             for (series, tail) in others {
-                let (tail, windows) = tail.ok_or_else(|| {
+                let tail = tail.ok_or_else(|| {
                     WorkerError::Helper(
                         "a helper read batches where the file was split by bytes".into(),
                     )
                 })?;
-                replayed.append(tail.outcome(&series, windows))?;
+                replayed.append(tail.shard, tail.outcome(&series))?;
             }
         } else {
             for (series, _) in others {
@@ -888,34 +958,23 @@ async fn shard(
         })?),
         None => None,
     };
-    // A byte range keeps its windows for the heatmap (slot a), which the primary then holds for all.
+    // A byte range keeps its windows for the heatmap (slot a) and answers `window` for them: the primary
+    // holds only its own range's.
     let keep = range.is_some() && r.slot == Slot::A;
+    // A helper's windows of an earlier replay go before this one reads.
+    state.borrow_mut().replayed[r.slot.index()] = None;
     let mut session = open_session(state, id, &r, keep, r.shard, shards, range).await?;
     pump(state, id, &r.source.0, &mut session, None, range).await?;
     let replayed = session.finish()?;
     let (columns, transfer) = replayed.series().to_js();
-    let (windows, window_ranges) = match (&replayed.outcome.windows, range) {
-        (Some(store), Some(_)) => {
-            let (blocks, ranges) = store.parts();
-            let list = js_sys::Array::new();
-            for b in blocks {
-                let bytes = js_sys::Uint8Array::from(&b[..]);
-                transfer.push(&bytes.buffer());
-                list.push(&bytes);
-            }
-            let ranges = js_sys::Float32Array::from(&ranges[..]);
-            transfer.push(&ranges.buffer());
-            (Some(Js(list)), Some(Js(ranges)))
-        }
-        _ => (None, None),
-    };
     let message = encode(&Response::Shard {
         columns: Js(columns),
         wasm: wasm_bytes(),
         tail: range.map(|_| Box::new(RangeTail::of(r.shard, &replayed.outcome))),
-        windows,
-        window_ranges,
     })?;
+    if keep {
+        state.borrow_mut().replayed[r.slot.index()] = Some(replayed);
+    }
     Ok((message, transfer))
 }
 
@@ -967,8 +1026,9 @@ async fn open_session(
 }
 
 /// How the replay's workers share the source: byte ranges (one per worker, from [`LineRange::plan`] on
-/// the file's first 64 KiB, which every worker reads and decides alike) for a plain file of window lines,
-/// else `None`: every worker reads it all and infers its share of the batches.
+/// the file's first 64 KiB and last 4 bytes, which every worker reads and decides alike) for a file of
+/// window lines, plain or gzip (split by its decoded text), else `None`: every worker reads it all and
+/// infers its share of the batches.
 async fn split(r: &ReplayRequest, shards: usize) -> Result<Option<Vec<LineRange>>, WorkerError> {
     let Some(blob) = r.source.0.dyn_ref::<web_sys::Blob>() else {
         return Ok(None);
@@ -980,31 +1040,15 @@ async fn split(r: &ReplayRequest, shards: usize) -> Result<Option<Vec<LineRange>
         source_name: "recording".into(),
         reason: describe(&e),
     };
-    let head = blob.slice_with_f64_and_f64(0.0, 65_536.0).map_err(fail)?;
-    let bytes = JsFuture::from(head.array_buffer()).await.map_err(fail)?;
-    let head = js_sys::Uint8Array::new(&bytes).to_vec();
-    Ok(LineRange::plan(&head, blob.size() as u64, shards))
-}
-
-/// A helper's kept windows from a merge's `windows` and `windowRanges`.
-fn merged_windows(
-    windows: &Option<Js<js_sys::Array>>,
-    ranges: &Option<Js<js_sys::Float32Array>>,
-) -> Result<Option<WindowStore>, String> {
-    match (windows, ranges) {
-        (None, None) => Ok(None),
-        (Some(w), Some(r)) => {
-            let blocks =
-                w.0.iter()
-                    .map(|b| b.dyn_into::<js_sys::Uint8Array>().map(|b| b.to_vec()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| "a merge's windows are not bytes".to_string())?;
-            WindowStore::from_parts(blocks, &r.0.to_vec())
-                .map(Some)
-                .ok_or_else(|| "a merge's windows do not match their ranges".to_string())
-        }
-        _ => Err("a merge has windows without ranges, or ranges without windows".into()),
-    }
+    let size = blob.size();
+    let read = |from: f64, to: f64| async move {
+        let part = blob.slice_with_f64_and_f64(from, to).map_err(fail)?;
+        let bytes = JsFuture::from(part.array_buffer()).await.map_err(fail)?;
+        Ok::<_, WorkerError>(js_sys::Uint8Array::new(&bytes).to_vec())
+    };
+    let head = read(0.0, 65_536.0).await?;
+    let tail = read((size - 4.0).max(0.0), size).await?;
+    Ok(LineRange::plan(&head, &tail, size as u64, shards))
 }
 
 /// Where a source's chunks go.
@@ -1193,8 +1237,8 @@ async fn pump(
 }
 
 /// The other shards' columns, once all `count` have arrived (or the first failure, or a stop).
-/// A helper's answer: its columns, and for a byte range its counts and kept windows.
-type HelperShare = (Series, Option<(RangeTail, Option<WindowStore>)>);
+/// A helper's answer: its columns, and for a byte range its counts.
+type HelperShare = (Series, Option<RangeTail>);
 
 async fn helpers(state: &Shared, id: u32, count: usize) -> Result<Vec<HelperShare>, WorkerError> {
     loop {

@@ -388,11 +388,12 @@ await check('the 30-minute sample dropped: time to full plot', async () => {
   await page.screenshot(join(OUT, `page-${BROWSER}.png`), { fullPage: true });
 });
 
-await check('one worker and several give the same replay, logit for logit', async () => {
+await check('one worker and several give the same replay, logit for logit (the dropped gzip sample split by its decoded text)', async () => {
   const mine = await page.evaluate(() => {
     const el = document.querySelector('countscope-replay');
-    return { workers: el.timing.workers, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line) };
+    return { workers: el.timing.workers, split: el.timing.split, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line) };
   });
+  assert.equal(mine.split, mine.workers > 1 ? 'bytes' : 'none', `${mine.workers} workers`);
   const single = await browser.newPage();
   await single.goto(new URL('?workers=1', BASE).href);
   await single.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
@@ -407,7 +408,7 @@ await check('one worker and several give the same replay, logit for logit', asyn
   assert.deepEqual(one.logits, mine.logits, `${mine.workers} workers vs 1`);
 });
 
-await check('a plain file dropped is split by bytes between the workers: the replay of one worker, bad lines at the cut numbered as in the file', async () => {
+await check('a plain file dropped is split by bytes between the workers: the replay of one worker, bad lines at the cut numbered as in the file, the last window from the worker that holds it', async () => {
   const plain = gunzipSync(readFileSync(join(ROOT, 'artifacts/recordings/room100-heldout-10min.paired.jsonl.gz')));
   const lines = plain.toString('latin1').trimEnd().split('\n');
   // The line holding the middle byte (where two workers' ranges meet) and its neighbours, made bad at the
@@ -421,11 +422,16 @@ await check('a plain file dropped is split by bytes between the workers: the rep
     const outcome = await nextOutcome(p);
     await drop(p, [damaged]);
     assert.equal((await outcome()).kind, 'replayed');
-    return p.evaluate(() => {
+    return p.evaluate(async () => {
       const el = document.querySelector('countscope-replay');
+      // The heatmap's last window: split by bytes, the last worker holds it (the primary names it).
+      el.transport.act('end');
+      await el.drawWindow(el.cursor);
+      const last = el.windows.get(el.cursor);
       return {
         split: el.timing.split, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line),
         bad: el.report.bad_lines.map((b) => b.line), windows: el.report.windows, accuracy: el.report.accuracy,
+        last: last ? Array.from(last) : null,
       };
     });
   };
@@ -449,6 +455,8 @@ await check('a plain file dropped is split by bytes between the workers: the rep
   assert.deepEqual(many.lines, one.lines);
   assert.deepEqual(many.logits, one.logits, 'logit for logit');
   assert.equal(many.accuracy, one.accuracy);
+  assert.equal(many.last?.length, 56 * 20, 'the last window reached the heatmap');
+  assert.deepEqual(many.last, one.last, 'the same last window from the worker that holds it');
 });
 
 await check('exports: per-frame CSV has a row per window, the JSON is the report', async () => {

@@ -17,7 +17,7 @@ const compiled = WebAssembly.compileStreaming(fetch(here(ENGINE === 'relaxed-sim
 export const engine = compiled.then((module) => init({ module_or_path: module }));
 
 /** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others
- *  (helpers) infer their share of the batches. */
+ *  (helpers) read their byte range, or infer their share of the batches. */
 export class Workers {
   constructor(count, onError) {
     this.requests = new Map();
@@ -50,6 +50,15 @@ export class Workers {
   async askAll(request) {
     const [answer] = await Promise.all(this.all.map((worker) => this.ask(request, { worker })));
     return answer;
+  }
+
+  /** Kept window `index` of the last replay (a Float32Array), or null: the primary answers it or names
+   *  the helper that holds it (a file split by bytes leaves each range's windows with its worker). */
+  async window(index) {
+    const here = await this.ask({ window: { index } });
+    if (!here.heldBy) return here.window;
+    const { shard, index: there } = here.heldBy;
+    return (await this.ask({ window: { index: there } }, { worker: this.all[shard] })).window;
   }
 
   /** A message that is not answered (merge, cancel). */

@@ -70,6 +70,7 @@ async function thirtyMinutes(page) {
   return {
     engine: runs[0].timing.engine,
     workers: runs[0].timing.workers,
+    split: runs[0].timing.split,
     windows: runs[0].windows,
     drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
     worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),

@@ -751,8 +751,18 @@ fn table(all: &Value) -> Result<String> {
             if e.is_null() {
                 continue;
             }
+            // How the workers shared the file, and the primary worker's own replay time within the
+            // figure (runs before these fields were recorded print without them).
+            let split = e["split"]
+                .as_str()
+                .map_or(String::new(), |s| format!(", split by {s}"));
+            let replay = if e["worker_replay_ms"].is_null() {
+                String::new()
+            } else {
+                format!(" (worker replay {} ms)", spread(&e["worker_replay_ms"], 0))
+            };
             line(format!(
-                "| 30-minute sample ({} windows) dropped → every plot drawn, {} worker(s) | {name} | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
+                "| 30-minute sample ({} windows) dropped → every plot drawn{replay}, {} worker(s){split} | {name} | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
                 e["windows"],
                 e["workers"],
                 spread(&e["drop_to_plotted_ms"], 0),
@@ -943,7 +953,7 @@ mod tests {
                 "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
                 "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
                 "first_open_ms": 1900.0,
-                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "windows": 2240, "drop_to_plotted_ms": st(450.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
+                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
                 "firefox": {
@@ -990,7 +1000,7 @@ mod tests {
             t.contains("dropped → every plot drawn, 1 worker(s) | Chromium | 650 [585–780] |"),
             "{t}"
         );
-        assert!(t.contains("dropped → every plot drawn, 2 worker(s) | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
+        assert!(t.contains("dropped → every plot drawn (worker replay 300 [270–360] ms), 2 worker(s), split by bytes | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
         // Firefox's rows beside Chromium's, against the same peer (onnxruntime-web in Chromium, 200 µs).
         assert!(t.contains("· Chromium 156 · Firefox 153.8.0 ·"), "{t}");
         assert!(t.contains("| countscope wasm (relaxed-simd), Firefox | 220.0 [198.0–264.0] | 180.0 [162.0–216.0] | 5556 | 1.11× | 0.53× |"), "{t}");

@@ -21,6 +21,7 @@ mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// wasm-pack pinned (the browser test runner).
@@ -46,8 +47,12 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// When this xtask started: each step prints the time since, so a CI log shows where its minutes went.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
 pub fn step(name: &str) {
-    eprintln!("\n==> {name}");
+    let secs = STARTED.get_or_init(Instant::now).elapsed().as_secs();
+    eprintln!("\n==> [{:02}:{:02}] {name}", secs / 60, secs % 60);
 }
 
 /// Run a command in the repository root, failing with its description if it fails.
@@ -539,6 +544,7 @@ fn samples() -> Result {
 }
 
 fn main() -> ExitCode {
+    STARTED.get_or_init(Instant::now);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),

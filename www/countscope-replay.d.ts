@@ -46,6 +46,9 @@ export interface CountscopeTiming {
    *  one worker. */
   split: 'bytes' | 'batches' | 'none';
   replaySeconds: number;
+  /** The primary worker's replay time by phase, in seconds: its own share read and inferred, waiting for
+   *  the other workers, putting the shares together, the report (with its bootstrap intervals), the columns. */
+  replayPhases: { read: number; waited: number; merged: number; report: number; columns: number };
   plottedSeconds: number;
   memory: { windows: number; wasm: number; mainWasm: number; helpersWasm: number };
 }

@@ -186,7 +186,7 @@ class CountscopeReplay extends HTMLElement {
     await this.drawWindow(this.cursor);
     const mainWasm = (await engine).memory.buffer.byteLength;
     this.timing = {
-      engine: ENGINE, workers: how.shards, split: result.split, replaySeconds: result.seconds, plottedSeconds: (performance.now() - began) / 1000,
+      engine: ENGINE, workers: how.shards, split: result.split, replaySeconds: result.seconds, replayPhases: result.phases, plottedSeconds: (performance.now() - began) / 1000,
       memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
     };
     // A link's moment (the full page's fragment, once per fragment; an embed's `start` / `view`).

@@ -249,6 +249,22 @@ pub struct ReportRequest {
     pub cross_room: bool,
 }
 
+/// Where the primary's replay time went, in seconds, phase by phase (they add up to its `seconds` but for
+/// encoding the answer): what to look at before making a replay faster.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Phases {
+    /// From the request to this worker's own share read and inferred.
+    pub read: f64,
+    /// Then waiting for the helpers' answers (0 with one worker).
+    pub waited: f64,
+    /// Then putting the shares together (0 with one worker).
+    pub merged: f64,
+    /// Then the report (metrics, the bootstrap's intervals, the gates) and its text.
+    pub report: f64,
+    /// Then the columns for the page.
+    pub columns: f64,
+}
+
 /// Memory in use, in bytes, for the page's timing event.
 #[derive(Serialize)]
 pub struct Memory {
@@ -298,6 +314,8 @@ pub enum Response<'a> {
         report_text: String,
         /// Time from the request to the merged replay.
         seconds: f64,
+        /// That time by phase.
+        phases: Phases,
         /// How the workers shared it: `bytes` (each read a byte range), `batches` (each read it all and
         /// inferred its share of the batches) or `none` (one worker).
         split: &'static str,
@@ -896,8 +914,17 @@ async fn replay(
     let name = pump(state, id, &r.source.0, &mut session, Some(out), range).await?;
     let mut replayed = session.finish()?;
     replayed.name = name.clone();
+    let mut phases = Phases::default();
+    let mut clock = started;
+    let mut lap = |phase: &mut f64| {
+        let now = now_ms();
+        *phase = (now - clock) / 1000.0;
+        clock = now;
+    };
+    lap(&mut phases.read);
     if shards > 1 {
         let mut others = helpers(state, id, shards - 1).await?;
+        lap(&mut phases.waited);
         if ranges.is_some() {
             // Byte ranges: appended in file order, each helper's lines numbered after the ones before.
             others.sort_by_key(|(_, tail)| tail.as_ref().map_or(usize::MAX, |t| t.shard));
@@ -914,18 +941,23 @@ async fn replay(
                 replayed.merge(&series)?;
             }
         }
+        lap(&mut phases.merged);
     }
     if let Some(message) = replayed.outcome.no_window_message(&name) {
         return Err(WorkerError::NoWindow(message));
     }
     let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
+    let report_text = report.to_text();
+    lap(&mut phases.report);
     let (columns, transfer) = replayed.series().to_js();
+    lap(&mut phases.columns);
     let message = encode(&Response::Replayed {
         name,
         columns: Js(columns),
-        report_text: report.to_text(),
+        report_text,
         report: &report,
         seconds: (now_ms() - started) / 1000.0,
+        phases,
         split: match (&ranges, shards) {
             (_, 1) => "none",
             (Some(_), _) => "bytes",

@@ -74,6 +74,8 @@ async function thirtyMinutes(page) {
     windows: runs[0].windows,
     drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
     worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),
+    worker_phases_ms: Object.fromEntries(['read', 'waited', 'merged', 'report', 'columns']
+      .map((k) => [k, stats(runs.map((r) => (r.timing.replayPhases?.[k] ?? NaN) * 1000))])),
     memory_mb: {
       worker_wasm: runs.at(-1).timing.memory.wasm / 1e6,
       helpers_wasm: runs.at(-1).timing.memory.helpersWasm / 1e6,

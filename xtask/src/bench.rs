@@ -508,6 +508,30 @@ fn same_report(a: &Value, b: &Value, at: &str) -> std::result::Result<(), String
 }
 
 /// A `{median, min, max}` object as "median [min–max]".
+/// A replay's phases (medians, ms) as ": own share read 200, waiting 50, …", or nothing when the run
+/// did not record them.
+fn phases(p: &Value) -> String {
+    let names = [
+        ("read", "own share read"),
+        ("waited", "waiting"),
+        ("merged", "merge"),
+        ("report", "report"),
+        ("columns", "columns"),
+    ];
+    let parts: Vec<String> = names
+        .iter()
+        .filter_map(|(k, name)| {
+            let m = p[k]["median"].as_f64()?;
+            m.is_finite().then(|| format!("{name} {m:.0}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
+}
+
 fn spread(v: &Value, digits: usize) -> String {
     let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     format!(
@@ -759,7 +783,11 @@ fn table(all: &Value) -> Result<String> {
             let replay = if e["worker_replay_ms"].is_null() {
                 String::new()
             } else {
-                format!(" (worker replay {} ms)", spread(&e["worker_replay_ms"], 0))
+                format!(
+                    " (worker replay {} ms{})",
+                    spread(&e["worker_replay_ms"], 0),
+                    phases(&e["worker_phases_ms"])
+                )
             };
             line(format!(
                 "| 30-minute sample ({} windows) dropped → every plot drawn{replay}, {} worker(s){split} | {name} | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
@@ -953,7 +981,7 @@ mod tests {
                 "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
                 "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
                 "first_open_ms": 1900.0,
-                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
+                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "worker_phases_ms": { "read": st(200.0), "waited": st(40.0), "merged": st(5.0), "report": st(50.0), "columns": st(5.0) }, "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
                 "firefox": {
@@ -1000,7 +1028,7 @@ mod tests {
             t.contains("dropped → every plot drawn, 1 worker(s) | Chromium | 650 [585–780] |"),
             "{t}"
         );
-        assert!(t.contains("dropped → every plot drawn (worker replay 300 [270–360] ms), 2 worker(s), split by bytes | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
+        assert!(t.contains("dropped → every plot drawn (worker replay 300 [270–360] ms: own share read 200, waiting 40, merge 5, report 50, columns 5), 2 worker(s), split by bytes | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
         // Firefox's rows beside Chromium's, against the same peer (onnxruntime-web in Chromium, 200 µs).
         assert!(t.contains("· Chromium 156 · Firefox 153.8.0 ·"), "{t}");
         assert!(t.contains("| countscope wasm (relaxed-simd), Firefox | 220.0 [198.0–264.0] | 180.0 [162.0–216.0] | 5556 | 1.11× | 0.53× |"), "{t}");

@@ -21,6 +21,9 @@
 /// The smallest share worth a worker of its own: below this, splitting costs more than it saves.
 pub const MIN_RANGE_BYTES: u64 = 1 << 20;
 
+/// How much of a gzip file's decoded head [`LineRange::plan`] keeps to read its first line.
+const HEAD_TEXT: usize = 1 << 16;
+
 /// One share of a file split by bytes: the lines that start in `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LineRange {
@@ -63,7 +66,12 @@ impl LineRange {
             let plain_len = u32::from_le_bytes(tail.try_into().ok()?);
             let mut plain = Vec::new();
             // A head cut mid-stream decodes as far as it goes; what it says after that is not needed.
-            let _ = super::Decoder::default().push(head, &mut |b| plain.extend_from_slice(b));
+            // Only the first 64 KiB of text are kept: a head that inflates a thousandfold (a gzip bomb)
+            // costs decoding time here, not memory.
+            let _ = super::Decoder::default().push(head, &mut |b| {
+                let room = HEAD_TEXT.saturating_sub(plain.len());
+                plain.extend_from_slice(&b[..b.len().min(room)]);
+            });
             let mut ranges = Self::plan_plain(&plain, plain_len.into(), parts)?;
             for r in &mut ranges {
                 r.compressed = true;
@@ -441,6 +449,20 @@ mod tests {
             ),
             None,
             "a CSI frame file"
+        );
+        // Only 64 KiB of decoded text are read for the first line, as of a plain file's head: a first
+        // line longer than that leaves the file unsplit (and a head that inflates hugely costs no memory).
+        let mut long = vec![b' '; 100_000];
+        long.extend_from_slice(&plain);
+        let long = gzip(&long);
+        assert_eq!(
+            LineRange::plan(
+                &long[..long.len().min(65_536)],
+                &long[long.len() - 4..],
+                0,
+                4
+            ),
+            None
         );
         // A trailer that says too little (a second member's, say) loses nothing: the last share reads on.
         let mut wrong = gz.clone();

@@ -137,11 +137,7 @@ impl LineRange {
     /// decoded text from the first byte) and keeps this share's.
     pub fn cut(&self) -> LineCut {
         LineCut {
-            pos: if self.compressed {
-                0
-            } else {
-                self.first_byte()
-            },
+            pos: self.read_from(),
             from: self.first_byte(),
             end: self.end,
             state: if self.start == 0 {

@@ -60,11 +60,15 @@ fn random_windows(n: usize) -> Vec<f32> {
 
 /// The whole file, gunzipped when it is gzip.
 fn plain_bytes(path: &Path) -> Result<Vec<u8>, Fatal> {
-    let raw = files::read(path)?;
+    plain_of(path, &files::read(path)?)
+}
+
+/// `raw` (the file at `path`), gunzipped when it is gzip.
+fn plain_of(path: &Path, raw: &[u8]) -> Result<Vec<u8>, Fatal> {
     let mut out = Vec::with_capacity(raw.len());
     let mut dec = Decoder::default();
     let err = |e: StreamError| Fatal::Message(format!("{}: {e}", path.display()));
-    dec.push(&raw, &mut |b| out.extend_from_slice(b))
+    dec.push(raw, &mut |b| out.extend_from_slice(b))
         .map_err(err)?;
     dec.finish(&mut |b| out.extend_from_slice(b)).map_err(err)?;
     Ok(out)
@@ -194,7 +198,8 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
     let parsed = match &o.parse {
         None => serde_json::Value::Null,
         Some(path) => {
-            let bytes = plain_bytes(path)?;
+            let raw = files::read(path)?;
+            let bytes = plain_of(path, &raw)?;
             let mut secs = Vec::new();
             let mut found = (0, 0);
             for _ in 0..o.repeat.max(1) {
@@ -208,7 +213,6 @@ pub fn run(o: Options) -> Result<u8, Fatal> {
             // A gzip recording: how fast the decoder alone gives its plain bytes (MB of plain text per
             // second), beside the parser's speed: what reading a compressed file whole costs a worker
             // that parses only part of it.
-            let raw = files::read(path)?;
             let inflate = if raw.starts_with(&GZIP_MAGIC) {
                 let mut mb_s = Vec::new();
                 for _ in 0..o.repeat.max(1) {

@@ -10,21 +10,30 @@
 //!   with the operands), and 20 frames are exactly four tiles. It is registered with
 //!   tract-linalg's dispatcher, with a tier that names it only where it pads N less than 8×8 does
 //!   ([`pads_less`]). Under `+relaxed-simd` its multiply-add is fused (`f32x4.relaxed_madd`).
+//!   It still serves the matrix products tract lowers itself, where it pads N less than 8×8 does.
+//! - `kernel/frames.rs`: the convolutions' own kernel, with its vectors along the frames: two output
+//!   channels × five vectors of four frames (ten accumulators), the input read as it lies in a
+//!   zero-padded copy and the weights broadcast once at load, so its inner loop is seven vector
+//!   loads and ten multiply-adds with no lane shuffle (the 8×5 kernel needs four per ten).
 //! - `kernel/conv.rs`: `DirectConv1d`, which replaces tract's `Im2col` + matrix product + `Max`
-//!   for the 1-D convolutions it covers: it packs the input panels itself (short copies instead
-//!   of tract's element-by-element padded im2col), calls the kernel tile by tile, and fuses bias
-//!   and ReLU (`direct_convs` swaps it in between declutter and codegen).
+//!   for the 1-D convolutions it covers: one padded copy of each window's input instead of
+//!   tract's element-by-element padded im2col, the frame-lane kernel tile by tile, bias and ReLU
+//!   fused into its store, and for the model's last convolution the mean over time that follows
+//!   (`direct_convs` swaps it in between declutter and codegen).
 //!
 //! Measured with `cargo xtask bench` (relaxed-SIMD build in Chromium, batch 16, µs per window,
 //! each against onnxruntime-web in its own run): tract's lowering 195.5 (1.20×); with the kernel
 //! through tract's dispatcher 163.1 (1.29×); with `DirectConv1d` 141.5 (1.41×); with the kernel's
-//! k loop unrolled four times 128.3 (1.56×).
+//! k loop unrolled four times 128.3 (1.56×). The frame-lane kernel's figures are in
+//! `docs/performance.md`.
 //!
-//! Correctness: `kernel/wasm.rs` tests every fused op against a scalar reference and
-//! `kernel/conv.rs` tests `DirectConv1d` against tract's own lowering on shapes the model lacks;
-//! both run in the wasm32-wasip2 unit-test program under wasmtime (`cargo xtask test`). The
-//! browser, wasmtime and end-to-end suites compare the model's wasm logits with native ones, and
-//! `cargo xtask bench` checks every engine against the native dump before timing it.
+//! Correctness: `kernel/wasm.rs` tests every fused op against a scalar reference, and
+//! `kernel/conv.rs` tests `DirectConv1d` (the frame-lane kernel) against both tract's own
+//! lowering and a scalar f64 convolution on shapes the model lacks (odd channel counts, frames
+//! not a multiple of four, oversized padding, other taps and dilations); both run in the
+//! wasm32-wasip2 unit-test program under wasmtime (`cargo xtask test`). The browser, wasmtime and
+//! end-to-end suites compare the model's wasm logits with native ones, and `cargo xtask bench`
+//! checks every engine against the native dump before timing it.
 
 /// Rows (M) per tile: two f32x4 vectors.
 pub const MR: usize = 8;
@@ -39,6 +48,12 @@ pub const NAME: &str = "countscope_wasm_f32_8x5";
     target_feature = "simd128"
 ))]
 mod conv;
+#[cfg(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
+mod frames;
 #[cfg(all(
     feature = "wasm-kernel",
     target_arch = "wasm32",

@@ -727,7 +727,7 @@ fn table(all: &Value) -> Result<String> {
     ));
     if pw.contains_key("DirectConv1d") {
         line(String::new());
-        line("The wasm builds run each convolution as one `DirectConv1d` (countscope's input packing and 8×5 kernel, bias and ReLU fused); native runs tract's `Im2col`, `OptMatMul` and `Max`.".into());
+        line("The wasm builds run each convolution as one `DirectConv1d` (countscope's frame-lane kernel over a zero-padded copy of the input, bias and ReLU fused, and the last one's mean over time); native runs tract's `Im2col`, `OptMatMul` and `Max`.".into());
     }
     line(String::new());
     let p = &b["parse"];

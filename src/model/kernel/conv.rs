@@ -1,26 +1,24 @@
-//! `DirectConv1d`: a 1-D convolution that packs its own input panels and runs the 8×5 kernel.
+//! `DirectConv1d`: a 1-D convolution run on countscope's frame-lane kernel (`kernel/frames.rs`).
 //!
 //! Why: tract lowers a convolution to an `Im2col` op, a matrix product and, for the ReLU, a `Max`.
 //! Its padded 1-D im2col writes the packed matrix one element at a time through a panel writer:
-//! 29 of the model's 200 µs per window under wasmtime, and the three `Max` ops another 40. Here the
-//! input panel for five output frames is, for every input channel and tap, five consecutive input
-//! values: one short copy, zero-filled only where the padding reaches. The weights are packed once,
-//! when the model is loaded. The tile loop then calls the kernel of `kernel/wasm.rs` directly with
-//! the bias and the following `max` (ReLU) fused, and writes straight into the output.
+//! 29 of the model's 200 µs per window under wasmtime, and the three `Max` ops another 40. Here
+//! nothing is packed per window but one zero-padded copy of the input: the kernel's vectors run
+//! along the frames, so a frame vector at any tap is four consecutive padded values. The weights
+//! are broadcast once, when the model is loaded. The bias and the following `max` (ReLU) are fused
+//! into the kernel's store, which writes straight into the output.
 //!
 //! [`direct_convs`] swaps it in, after declutter and before codegen, for the convolutions it
 //! covers: f32, one group, one spatial axis, NCH layout, stride 1, any dilation and explicit or
 //! computed padding, with constant weights and bias. Everything else keeps tract's lowering.
 
-use super::wasm::kernel;
-use super::{MR, NR};
+use super::frames::{self, LANES, ROWS, VECS};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
-use tract_onnx::tract_core::tract_linalg::mmm::{FusedKerSpec, OutputStoreKer};
+use tract_onnx::tract_core::ops::nn::{DataFormat, Reduce, Reducer};
 use tract_onnx::tract_core::tract_linalg::BinOp;
 
 /// A convolution over `[batch, c_in, t_in]` giving `[batch, c_out, t_out]`.
@@ -33,15 +31,20 @@ pub struct DirectConv1d {
     pad_before: usize,
     t_in: usize,
     t_out: usize,
-    /// Weights in 8-row panels: panel, then k = channel × taps + tap, then 8 output channels
-    /// (zero past `c_out`).
-    packed: Arc<Vec<f32>>,
-    /// One per output channel, zero-padded to whole panels.
+    /// The weights as the kernel reads them ([`frames::splat_weights`]): per pair of output
+    /// channels, per k = channel × taps + tap, both channels' weights broadcast to four lanes.
+    weights: Arc<Vec<f32>>,
+    /// One per output channel, zero-padded to whole pairs.
     bias: Arc<Vec<f32>>,
     /// `max(y, floor)` fused into the store: the ReLU (floor 0) that follows every convolution of
     /// the count model. A separate tract `Max` over the output cost 40 µs per window under
     /// wasmtime, a fifth of the whole model.
     floor: Option<f32>,
+    /// `Some(scale)`: the output is each channel's sum over its frames times `scale`, `[batch,
+    /// c_out, 1]`: the `ReduceMean` over time after the count model's last convolution (a sum and
+    /// a multiplication by 1/20 once decluttered), which as two tract ops cost 8 µs per window
+    /// under wasmtime and wrote the convolution's whole output first.
+    sum_frames: Option<f32>,
 }
 
 impl DirectConv1d {
@@ -101,16 +104,8 @@ impl DirectConv1d {
         }
 
         let k = c_in * taps;
-        let panels = c_out.div_ceil(MR);
-        let weights = w.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut packed = vec![0f32; panels * k * MR];
-        for o in 0..c_out {
-            let (panel, row) = (o / MR, o % MR);
-            for (kk, wv) in weights[o * k..(o + 1) * k].iter().enumerate() {
-                packed[(panel * k + kk) * MR + row] = *wv;
-            }
-        }
-        let mut padded_bias = vec![0f32; panels * MR];
+        let weights = frames::splat_weights(w.try_as_plain_ram()?.as_slice::<f32>()?, c_out, k);
+        let mut padded_bias = vec![0f32; c_out.div_ceil(ROWS) * ROWS];
         for (o, v) in padded_bias.iter_mut().take(c_out).enumerate() {
             *v = match bias.len() {
                 0 => 0.0,
@@ -126,88 +121,117 @@ impl DirectConv1d {
             pad_before,
             t_in,
             t_out,
-            packed: Arc::new(packed),
+            weights: Arc::new(weights),
             bias: Arc::new(padded_bias),
             floor: None,
+            sum_frames: None,
         }))
     }
 
-    /// Packs one window's input as the kernel's B panels: for every 5 output frames, k rows of 5.
-    fn pack_input(&self, x: &[f32], panels: &mut [f32]) {
-        let k = self.k();
-        for (p, panel) in panels.chunks_exact_mut(k * NR).enumerate() {
-            let t0 = p * NR;
-            for c in 0..self.c_in {
-                let row = &x[c * self.t_in..(c + 1) * self.t_in];
-                for tap in 0..self.taps {
-                    let dst = &mut panel[(c * self.taps + tap) * NR..][..NR];
-                    // Input frame of output frame t0 + j: t0 + j + tap × dilation − pad_before.
-                    let start = (t0 + tap * self.dilation) as isize - self.pad_before as isize;
-                    let whole =
-                        start >= 0 && start as usize + NR <= self.t_in && t0 + NR <= self.t_out;
-                    if whole {
-                        dst.copy_from_slice(&row[start as usize..start as usize + NR]);
-                    } else {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            let t = start + j as isize;
-                            *d = if t0 + j < self.t_out && t >= 0 && (t as usize) < self.t_in {
-                                row[t as usize]
-                            } else {
-                                0.0
-                            };
-                        }
-                    }
-                }
-            }
+    /// The windows' inputs, each channel's row zero-padded so that output frame t of tap k reads
+    /// padded frame t + k × dilation, for every frame of whole vectors: `[batch][c_in][stride]`.
+    fn pad_inputs(&self, xs: &[f32], batch: usize) -> Vec<f32> {
+        let stride = self.stride();
+        let mut padded = vec![0f32; batch * self.c_in * stride];
+        // Input frame i lands at padded frame i + pad_before; frames past the stride are read by no
+        // output frame.
+        let (from, to) = (
+            self.pad_before.min(stride),
+            (self.pad_before + self.t_in).min(stride),
+        );
+        for (row, dst) in xs
+            .chunks_exact(self.t_in)
+            .zip(padded.chunks_exact_mut(stride))
+        {
+            dst[from..to].copy_from_slice(&row[..to - from]);
+        }
+        padded
+    }
+
+    /// Frames per output channel: 1 when they are summed.
+    fn frames_out(&self) -> usize {
+        if self.sum_frames.is_some() {
+            1
+        } else {
+            self.t_out
         }
     }
 
-    /// One window: `x` is `[c_in, t_in]`, `y` is `[c_out, t_out]`.
-    fn window(&self, x: &[f32], y: &mut [f32], panels: &mut [f32]) {
-        self.pack_input(x, panels);
-        let k = self.k();
-        let mut edge = [0f32; MR * NR];
-        for mp in 0..self.c_out.div_ceil(MR) {
-            let rows = MR.min(self.c_out - mp * MR);
-            for np in 0..self.t_out.div_ceil(NR) {
-                let cols = NR.min(self.t_out - np * NR);
-                let whole = rows == MR && cols == NR;
-                // A whole tile goes straight into `y`; a partial one into `edge`, then its part.
-                let (ptr, row_stride) = if whole {
-                    (y[mp * MR * self.t_out + np * NR..].as_mut_ptr(), self.t_out)
-                } else {
-                    (edge.as_mut_ptr(), NR)
-                };
-                let store = OutputStoreKer {
-                    ptr: ptr as *mut u8,
-                    row_byte_stride: (4 * row_stride) as isize,
-                    col_byte_stride: 4,
-                    item_size: 4,
-                };
-                let mut spec = [FusedKerSpec::Done; 5];
-                spec[0] = FusedKerSpec::AddMatMul {
-                    k,
-                    pa: self.packed[mp * k * MR..].as_ptr() as *const u8,
-                    pb: panels[np * k * NR..].as_ptr() as *const u8,
-                    packing: 0,
-                };
-                spec[1] = FusedKerSpec::PerRowAdd(self.bias[mp * MR..].as_ptr());
-                let store_at = match self.floor {
-                    Some(floor) => {
-                        spec[2] = FusedKerSpec::ScalarMax(floor);
-                        3
+    /// Floats per channel row of the padded input: every frame of ⌈t_out / 4⌉ vectors, plus the
+    /// reach of the last tap.
+    fn stride(&self) -> usize {
+        self.t_out.div_ceil(LANES) * LANES + (self.taps - 1) * self.dilation
+    }
+
+    /// Every window of a batch: `xs` is `[batch, c_in, t_in]`, `ys` is `[batch, c_out, t_out]`.
+    /// Pairs of output channels outside, windows inside, so a pair's broadcast weights (12 KB for
+    /// the model's largest convolution) stay in the first-level cache across the batch.
+    fn run(&self, xs: &[f32], ys: &mut [f32], batch: usize) {
+        let padded = self.pad_inputs(xs, batch);
+        let shape = frames::Shape {
+            c_in: self.c_in,
+            taps: self.taps,
+            dilation: self.dilation,
+            stride: self.stride(),
+        };
+        let (xn, yn, wn) = (
+            self.c_in * shape.stride,
+            self.c_out * self.t_out,
+            self.k() * ROWS * LANES,
+        );
+        // The second row of an odd c_out's last pair is computed into this and dropped.
+        let mut spare = [0f32; LANES * VECS];
+        // Summing over the frames: each tile's rows land here, then add into the output.
+        let mut rows = [[0f32; LANES * VECS]; ROWS];
+        let yn = if self.sum_frames.is_some() {
+            self.c_out
+        } else {
+            yn
+        };
+        for pair in 0..self.c_out.div_ceil(ROWS) {
+            let w = self.weights[pair * wn..(pair + 1) * wn].as_ptr();
+            let bias = [self.bias[pair * ROWS], self.bias[pair * ROWS + 1]];
+            for b in 0..batch {
+                let x = &padded[b * xn..(b + 1) * xn];
+                let y = &mut ys[b * yn..(b + 1) * yn];
+                let mut t0 = 0;
+                while t0 < self.t_out {
+                    let frames = (self.t_out - t0).min(LANES * VECS);
+                    let o = pair * ROWS;
+                    let out = if self.sum_frames.is_some() {
+                        let [r0, r1] = &mut rows;
+                        [r0.as_mut_ptr(), r1.as_mut_ptr()]
+                    } else {
+                        [
+                            y[o * self.t_out + t0..].as_mut_ptr(),
+                            if o + 1 < self.c_out {
+                                y[(o + 1) * self.t_out + t0..].as_mut_ptr()
+                            } else {
+                                spare.as_mut_ptr()
+                            },
+                        ]
+                    };
+                    // SAFETY: `w` is this pair's c_in × taps × 2 × 4 broadcast weights. Every
+                    // channel row of `x` holds `stride` floats, and the tile reads from frame
+                    // t0 + t × dilation at most ⌈frames / 4⌉ × 4 of them: t0 + ⌈frames / 4⌉ × 4 ≤
+                    // ⌈t_out / 4⌉ × 4, so the read ends within the stride. Each `out` row starts
+                    // `frames` writable floats: t0 + frames ≤ t_out in its output row, or 20 in
+                    // `spare` or `rows`.
+                    unsafe {
+                        frames::run(w, x[t0..].as_ptr(), shape, bias, self.floor, out, frames)
+                    };
+                    if self.sum_frames.is_some() {
+                        for (r, row) in rows.iter().enumerate().take(self.c_out - o) {
+                            let sum: f32 = row[..frames].iter().sum();
+                            // Tiles of one window add up in frame order: t0 = 0 sets.
+                            y[o + r] = if t0 == 0 { sum } else { y[o + r] + sum };
+                        }
                     }
-                    None => 2,
-                };
-                spec[store_at] = FusedKerSpec::Store(store);
-                // SAFETY: A holds k × 8 values from this panel on, B k × 5 from this one on, the
-                // bias 8 from this row on (all padded to whole panels); a whole tile's 8 rows × 5
-                // columns lie inside `y`, any other goes to `edge`, which holds 8 × 5.
-                unsafe { kernel(&spec) };
-                if !whole {
-                    for r in 0..rows {
-                        let out = &mut y[(mp * MR + r) * self.t_out + np * NR..][..cols];
-                        out.copy_from_slice(&edge[r * NR..r * NR + cols]);
+                    t0 += frames;
+                }
+                if let Some(scale) = self.sum_frames {
+                    for v in y.iter_mut().skip(pair * ROWS).take(ROWS) {
+                        *v *= scale;
                     }
                 }
             }
@@ -226,8 +250,18 @@ impl Op for DirectConv1d {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "C {}→{} × {} taps (dilation {}, pad before {}), T {}→{}, countscope 8×5 kernel",
-            self.c_in, self.c_out, self.taps, self.dilation, self.pad_before, self.t_in, self.t_out
+            "C {}→{} × {} taps (dilation {}, pad before {}), T {}→{}{}, countscope frame-lane kernel",
+            self.c_in,
+            self.c_out,
+            self.taps,
+            self.dilation,
+            self.pad_before,
+            self.t_in,
+            self.t_out,
+            match self.sum_frames {
+                Some(scale) => format!(", summed × {scale}"),
+                None => String::new(),
+            }
         )])
     }
 
@@ -249,21 +283,13 @@ impl EvalOp for DirectConv1d {
         );
         let batch = shape[0];
         let xs = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        // SAFETY: `window` writes every element: whole tiles through the kernel's store, the
-        // rows and columns of partial ones from `edge`.
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out, self.t_out])? };
+        // SAFETY: `run` writes every element: every frame (or the sum) of every output channel of
+        // every window.
+        let mut y =
+            unsafe { Tensor::uninitialized::<f32>(&[batch, self.c_out, self.frames_out()])? };
         {
             let mut view = y.try_as_plain_ram_mut()?;
-            let ys = view.as_slice_mut::<f32>()?;
-            let mut panels = vec![0f32; self.t_out.div_ceil(NR) * self.k() * NR];
-            let (xn, yn) = (self.c_in * self.t_in, self.c_out * self.t_out);
-            for b in 0..batch {
-                self.window(
-                    &xs[b * xn..(b + 1) * xn],
-                    &mut ys[b * yn..(b + 1) * yn],
-                    &mut panels,
-                );
-            }
+            self.run(xs, view.as_slice_mut::<f32>()?, batch);
         }
         Ok(tvec!(y.into_tvalue()))
     }
@@ -275,7 +301,7 @@ impl TypedOp for DirectConv1d {
         Ok(tvec!(f32::fact([
             n,
             self.c_out.to_dim(),
-            self.t_out.to_dim()
+            self.frames_out().to_dim()
         ])))
     }
 
@@ -320,6 +346,56 @@ fn floor_after(model: &TypedModel, conv: &TypedNode) -> TractResult<Option<(usiz
     Ok(Some((next.id, uniform.cast_to_scalar::<f32>()?)))
 }
 
+/// The only use of `node`'s output, when it is one.
+fn only_successor(model: &TypedModel, node: usize) -> Option<&TypedNode> {
+    match &*model.node(node).outputs[0].successors {
+        [succ] => Some(model.node(succ.node)),
+        _ => None,
+    }
+}
+
+/// A sum over the frames (axis 2) that is the only use of `last`'s output, and the multiplication
+/// by one value that is the sum's only use, where there is one: the nodes to fuse, in order, and
+/// that value (1 without it). A `ReduceMean` over time is these two once tract has decluttered it.
+fn sum_after(model: &TypedModel, last: usize) -> TractResult<Option<(Vec<usize>, f32)>> {
+    let Some(sum) = only_successor(model, last) else {
+        return Ok(None);
+    };
+    match sum.op_as::<Reduce>() {
+        Some(r) if r.reducer == Reducer::Sum && *r.axes == [2] => {}
+        _ => return Ok(None),
+    }
+    let Some(mul) = only_successor(model, sum.id) else {
+        return Ok(Some((vec![sum.id], 1.0)));
+    };
+    let summed = model.outlet_fact(sum.id.into())?;
+    let scale = match mul.op_as::<TypedBinOp>() {
+        Some(bin) if bin.0.as_linalg_binop() == Some(BinOp::Mul) && mul.inputs.len() == 2 => {
+            let other = mul
+                .inputs
+                .iter()
+                .find(|i| i.node != sum.id)
+                .map(|i| model.outlet_fact(*i))
+                .transpose()?;
+            other.and_then(|o| {
+                let fits = o.datum_type == f32::datum_type()
+                    && o.rank() <= summed.rank()
+                    && o.shape.iter().all(|d| d.is_one());
+                o.uniform
+                    .as_ref()
+                    .filter(|_| fits)
+                    .and_then(|u| u.cast_to_scalar::<f32>().ok())
+            })
+        }
+        _ => None,
+    };
+    let out_same = model.outlet_fact(mul.id.into())?.shape == summed.shape;
+    Ok(Some(match scale {
+        Some(scale) if out_same => (vec![sum.id, mul.id], scale),
+        _ => (vec![sum.id], 1.0),
+    }))
+}
+
 /// Replaces every convolution [`DirectConv1d`] covers in a decluttered model, with the `max`
 /// (ReLU) that follows it where there is one; returns how many.
 pub fn direct_convs(model: &mut TypedModel) -> TractResult<usize> {
@@ -334,16 +410,20 @@ pub fn direct_convs(model: &mut TypedModel) -> TractResult<usize> {
         };
         let mut patch = TypedModelPatch::default();
         let x = patch.tap_model(model, node.inputs[0])?;
-        let mut last = node.id;
+        // The nodes the op takes the place of, in order: the convolution, then what is fused.
+        let mut fused = vec![node.id];
         if let Some((max, floor)) = floor_after(model, node)? {
             op.floor = Some(floor);
-            last = max;
+            fused.push(max);
+        }
+        if let Some((sum, scale)) = sum_after(model, fused[fused.len() - 1])? {
+            op.sum_frames = Some(scale);
+            fused.extend(sum);
         }
         let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, OutletId::new(last, 0), y)?;
-        patch.obliterate(node.id)?;
-        if last != node.id {
-            patch.obliterate(last)?;
+        patch.shunt_outside(model, OutletId::new(fused[fused.len() - 1], 0), y)?;
+        for id in fused {
+            patch.obliterate(id)?;
         }
         patch.apply(model)?;
         replaced += 1;
@@ -360,8 +440,9 @@ mod tests {
     use super::super::test_values;
     use super::*;
     use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
-    use tract_onnx::tract_core::ops::math::max;
+    use tract_onnx::tract_core::ops::math::{max, mul};
 
+    #[derive(Clone, Copy)]
     struct Case {
         c_in: usize,
         c_out: usize,
@@ -373,6 +454,9 @@ mod tests {
         group: usize,
         scalar_bias: bool,
         relu: bool,
+        /// Then the mean over the frames (a sum over axis 2 times 1 / frames, as tract declutters
+        /// ONNX's `ReduceMean`).
+        mean: bool,
     }
 
     const BASE: Case = Case {
@@ -386,6 +470,7 @@ mod tests {
         group: 1,
         scalar_bias: false,
         relu: true,
+        mean: false,
     };
 
     /// `[N, c_in, t_in]` (N symbolic, as the count model's) → Conv → optionally max(·, 0).
@@ -429,6 +514,16 @@ mod tests {
             let zero = m.add_const("zero", tensor3(&[[[0f32]]])).unwrap();
             y = m.wire_node("relu", max(), &[y, zero]).unwrap()[0];
         }
+        if c.mean {
+            let frames = m.outlet_fact(y).unwrap().shape[2].to_usize().unwrap();
+            y = m
+                .wire_node("sum", Reduce::new(tvec![2], Reducer::Sum), &[y])
+                .unwrap()[0];
+            let scale = m
+                .add_const("scale", tensor3(&[[[1.0 / frames as f32]]]))
+                .unwrap();
+            y = m.wire_node("mean", mul(), &[y, scale]).unwrap()[0];
+        }
         m.select_output_outlets(&[y]).unwrap();
         m
     }
@@ -448,10 +543,57 @@ mod tests {
         (out[0].clone().into_tensor(), ops)
     }
 
-    /// Returns how many convolutions were replaced, after checking the outputs agree.
+    /// The convolution by its definition, one product at a time in f64: the scalar reference the
+    /// frame-lane kernel and tract's lowering are both held to (stride 1, one group).
+    fn scalar(c: &Case, x: &[f32], batch: usize) -> Vec<f32> {
+        let w = test_values(1, c.c_out * c.c_in * c.taps);
+        let b = if c.scalar_bias {
+            vec![0.25f32; c.c_out]
+        } else {
+            test_values(2, c.c_out)
+        };
+        let span = (c.taps - 1) * c.dilation + 1;
+        let t_out = (c.t_in + c.pads.0 + c.pads.1 + 1).saturating_sub(span);
+        let mut y = Vec::with_capacity(batch * c.c_out * t_out);
+        for n in 0..batch {
+            for o in 0..c.c_out {
+                for t in 0..t_out {
+                    let mut sum = b[o] as f64;
+                    for i in 0..c.c_in {
+                        for k in 0..c.taps {
+                            let at = (t + k * c.dilation) as isize - c.pads.0 as isize;
+                            if at >= 0 && (at as usize) < c.t_in {
+                                sum += w[(o * c.c_in + i) * c.taps + k] as f64
+                                    * x[(n * c.c_in + i) * c.t_in + at as usize] as f64;
+                            }
+                        }
+                    }
+                    y.push(if c.relu { sum.max(0.0) } else { sum } as f32);
+                }
+            }
+        }
+        if c.mean {
+            return y
+                .chunks(t_out)
+                .map(|row| (row.iter().map(|&v| v as f64).sum::<f64>() / t_out as f64) as f32)
+                .collect();
+        }
+        y
+    }
+
+    fn worst(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    }
+
+    /// Returns how many convolutions were replaced, after checking the outputs agree with tract's
+    /// lowering and with the scalar reference.
     fn check(c: &Case) -> usize {
-        let x =
-            Tensor::from_shape(&[3, c.c_in, c.t_in], &test_values(3, 3 * c.c_in * c.t_in)).unwrap();
+        let xs = test_values(3, 3 * c.c_in * c.t_in);
+        let x = Tensor::from_shape(&[3, c.c_in, c.t_in], &xs).unwrap();
         let (want, _) = run(model(c), &x);
         let mut ours = model(c).into_decluttered().unwrap();
         let replaced = direct_convs(&mut ours).unwrap();
@@ -462,14 +604,17 @@ mod tests {
             want.try_as_plain_ram().unwrap(),
         );
         let (g, w) = (g.as_slice::<f32>().unwrap(), w.as_slice::<f32>().unwrap());
-        let worst = g
-            .iter()
-            .zip(w)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        // The reference knows stride 1 and one group only: the shapes `DirectConv1d` takes.
+        let off_scalar = if c.stride == 1 && c.group == 1 {
+            worst(g, &scalar(c, &xs, 3))
+        } else {
+            0.0
+        };
+        let off_tract = worst(g, w);
         assert!(
-            worst <= 1e-5,
-            "max |Δ| {worst} for c_in {} c_out {}",
+            off_tract <= 1e-5 && off_scalar <= 1e-5,
+            "max |Δ| {off_tract} from tract's lowering, {off_scalar} from the scalar reference, \
+             for c_in {} c_out {}",
             c.c_in,
             c.c_out
         );
@@ -479,6 +624,12 @@ mod tests {
                 assert!(
                     !ops.iter().any(|o| o == "Max"),
                     "the ReLU was not fused: {ops:?}"
+                );
+            }
+            if c.mean {
+                assert!(
+                    !ops.iter().any(|o| o.starts_with("Reduce") || o == "Mul"),
+                    "the mean was not fused: {ops:?}"
                 );
             }
         }
@@ -547,7 +698,12 @@ mod tests {
                 ..BASE
             },
         ];
-        for c in &cases {
+        // The same shapes again with the mean over the frames fused (the last convolution's case).
+        let means = cases
+            .iter()
+            .map(|c| Case { mean: true, ..*c })
+            .collect::<Vec<_>>();
+        for c in cases.iter().chain(&means) {
             assert_eq!(
                 check(c),
                 1,

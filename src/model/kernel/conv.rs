@@ -176,18 +176,13 @@ impl DirectConv1d {
         };
         let (xn, yn, wn) = (
             self.c_in * shape.stride,
-            self.c_out * self.t_out,
+            self.c_out * self.frames_out(),
             self.k() * ROWS * LANES,
         );
         // The second row of an odd c_out's last pair is computed into this and dropped.
         let mut spare = [0f32; LANES * VECS];
         // Summing over the frames: each tile's rows land here, then add into the output.
         let mut rows = [[0f32; LANES * VECS]; ROWS];
-        let yn = if self.sum_frames.is_some() {
-            self.c_out
-        } else {
-            yn
-        };
         for pair in 0..self.c_out.div_ceil(ROWS) {
             let w = self.weights[pair * wn..(pair + 1) * wn].as_ptr();
             let bias = [self.bias[pair * ROWS], self.bias[pair * ROWS + 1]];
@@ -218,7 +213,17 @@ impl DirectConv1d {
                     // `frames` writable floats: t0 + frames ≤ t_out in its output row, or 20 in
                     // `spare` or `rows`.
                     unsafe {
-                        frames::run(w, x[t0..].as_ptr(), shape, bias, self.floor, out, frames)
+                        frames::run(
+                            shape,
+                            frames::Tile {
+                                w,
+                                x: x[t0..].as_ptr(),
+                                bias,
+                                floor: self.floor,
+                                out,
+                                frames,
+                            },
+                        )
                     };
                     if self.sum_frames.is_some() {
                         for (r, row) in rows.iter().enumerate().take(self.c_out - o) {
@@ -316,26 +321,34 @@ impl TypedOp for DirectConv1d {
     as_op!();
 }
 
-/// The floor of a `max(conv, c)` that is the convolution's only use, with `c` one value (a
-/// ReLU is `c = 0`): the node to fuse and `c`.
-fn floor_after(model: &TypedModel, conv: &TypedNode) -> TractResult<Option<(usize, f32)>> {
-    let [succ] = &*conv.outputs[0].successors else {
+/// The only use of `node`'s output, when it has exactly one.
+fn only_use(model: &TypedModel, node: usize) -> Option<InletId> {
+    match &*model.node(node).outputs[0].successors {
+        [succ] => Some(*succ),
+        _ => None,
+    }
+}
+
+/// `op(y, c)` as the only use of `node`'s output `y`, with `c` one f32 that broadcasts onto `y`
+/// without changing its shape: that node and `c`. The ReLU after a convolution is `max(y, 0)`, the
+/// scale of a mean is `sum × 1/20`.
+fn scalar_after(model: &TypedModel, node: usize, op: BinOp) -> TractResult<Option<(usize, f32)>> {
+    let Some(succ) = only_use(model, node) else {
         return Ok(None);
     };
     let next = model.node(succ.node);
     let Some(bin) = next.op_as::<TypedBinOp>() else {
         return Ok(None);
     };
-    if bin.0.as_linalg_binop() != Some(BinOp::Max) || next.inputs.len() != 2 {
+    if bin.0.as_linalg_binop() != Some(op) || next.inputs.len() != 2 {
         return Ok(None);
     }
     let other = model.outlet_fact(next.inputs[1 - succ.slot])?;
-    let ours = model.outlet_fact(conv.id.into())?;
+    let ours = model.outlet_fact(node.into())?;
     let out = model.outlet_fact(next.id.into())?;
     let Some(uniform) = &other.uniform else {
         return Ok(None);
     };
-    // The floor must broadcast onto the convolution's output without changing its shape.
     if other.datum_type != f32::datum_type()
         || out.shape != ours.shape
         || other.rank() > ours.rank()
@@ -346,53 +359,20 @@ fn floor_after(model: &TypedModel, conv: &TypedNode) -> TractResult<Option<(usiz
     Ok(Some((next.id, uniform.cast_to_scalar::<f32>()?)))
 }
 
-/// The only use of `node`'s output, when it is one.
-fn only_successor(model: &TypedModel, node: usize) -> Option<&TypedNode> {
-    match &*model.node(node).outputs[0].successors {
-        [succ] => Some(model.node(succ.node)),
-        _ => None,
-    }
-}
-
 /// A sum over the frames (axis 2) that is the only use of `last`'s output, and the multiplication
 /// by one value that is the sum's only use, where there is one: the nodes to fuse, in order, and
 /// that value (1 without it). A `ReduceMean` over time is these two once tract has decluttered it.
 fn sum_after(model: &TypedModel, last: usize) -> TractResult<Option<(Vec<usize>, f32)>> {
-    let Some(sum) = only_successor(model, last) else {
+    let Some(sum) = only_use(model, last).map(|s| model.node(s.node)) else {
         return Ok(None);
     };
     match sum.op_as::<Reduce>() {
         Some(r) if r.reducer == Reducer::Sum && *r.axes == [2] => {}
         _ => return Ok(None),
     }
-    let Some(mul) = only_successor(model, sum.id) else {
-        return Ok(Some((vec![sum.id], 1.0)));
-    };
-    let summed = model.outlet_fact(sum.id.into())?;
-    let scale = match mul.op_as::<TypedBinOp>() {
-        Some(bin) if bin.0.as_linalg_binop() == Some(BinOp::Mul) && mul.inputs.len() == 2 => {
-            let other = mul
-                .inputs
-                .iter()
-                .find(|i| i.node != sum.id)
-                .map(|i| model.outlet_fact(*i))
-                .transpose()?;
-            other.and_then(|o| {
-                let fits = o.datum_type == f32::datum_type()
-                    && o.rank() <= summed.rank()
-                    && o.shape.iter().all(|d| d.is_one());
-                o.uniform
-                    .as_ref()
-                    .filter(|_| fits)
-                    .and_then(|u| u.cast_to_scalar::<f32>().ok())
-            })
-        }
-        _ => None,
-    };
-    let out_same = model.outlet_fact(mul.id.into())?.shape == summed.shape;
-    Ok(Some(match scale {
-        Some(scale) if out_same => (vec![sum.id, mul.id], scale),
-        _ => (vec![sum.id], 1.0),
+    Ok(Some(match scalar_after(model, sum.id, BinOp::Mul)? {
+        Some((mul, scale)) => (vec![sum.id, mul], scale),
+        None => (vec![sum.id], 1.0),
     }))
 }
 
@@ -412,7 +392,7 @@ pub fn direct_convs(model: &mut TypedModel) -> TractResult<usize> {
         let x = patch.tap_model(model, node.inputs[0])?;
         // The nodes the op takes the place of, in order: the convolution, then what is fused.
         let mut fused = vec![node.id];
-        if let Some((max, floor)) = floor_after(model, node)? {
+        if let Some((max, floor)) = scalar_after(model, node.id, BinOp::Max)? {
             op.floor = Some(floor);
             fused.push(max);
         }

@@ -48,6 +48,22 @@ pub struct Shape {
     pub stride: usize,
 }
 
+/// One tile's operands: where its weights, input and output lie, and what its store fuses.
+#[derive(Debug, Clone, Copy)]
+pub struct Tile {
+    /// One pair of output channels' weights from [`splat_weights`].
+    pub w: *const f32,
+    /// The tile's first frame in input channel 0's padded row.
+    pub x: *const f32,
+    pub bias: [f32; ROWS],
+    /// `max(y, floor)` after the bias: the ReLU.
+    pub floor: Option<f32>,
+    /// The tile's first frame in each output channel's row.
+    pub out: [*mut f32; ROWS],
+    /// Frames written per channel, 1 ..= 20.
+    pub frames: usize,
+}
+
 /// Accumulates one tile over every input channel and tap: `acc[r][v] += w[r] × x[v]` per step.
 /// `TAPS` is the taps when it is known at compile time (3, the count model's, unrolled), 0 when
 /// `shape.taps` says.
@@ -86,36 +102,28 @@ unsafe fn accumulate<const V: usize, const TAPS: usize>(
     *acc = [a0, a1];
 }
 
-/// One tile, bias, floor and store: output channels `rows` (`out[r]` points at frame 0 of the
-/// tile in channel r's output row), `frames` ≤ 4 V of them written.
+/// One tile, bias, floor and store: `tile.frames` ≤ 4 V frames of each of its two output channels.
 ///
 /// # Safety
-/// As [`accumulate`], and `out[r]` starts `frames` writable f32.
+/// As [`accumulate`] with `tile.w` and `tile.x`, and each `tile.out[r]` starts `tile.frames`
+/// writable f32.
 #[inline(always)]
-unsafe fn tile<const V: usize, const TAPS: usize>(
-    w: *const f32,
-    x: *const f32,
-    shape: Shape,
-    bias: [f32; ROWS],
-    floor: Option<f32>,
-    out: [*mut f32; ROWS],
-    frames: usize,
-) {
+unsafe fn tile<const V: usize, const TAPS: usize>(shape: Shape, tile: Tile) {
     let mut acc = [[f32x4_splat(0.0); V]; ROWS];
     // SAFETY: the caller's contract.
-    unsafe { accumulate::<V, TAPS>(&mut acc, w, x, shape) };
+    unsafe { accumulate::<V, TAPS>(&mut acc, tile.w, tile.x, shape) };
     for (r, row) in acc.iter_mut().enumerate() {
-        let b = f32x4_splat(bias[r]);
+        let b = f32x4_splat(tile.bias[r]);
         for v in row.iter_mut() {
             *v = f32x4_add(*v, b);
-            if let Some(f) = floor {
+            if let Some(f) = tile.floor {
                 *v = f32x4_max(*v, f32x4_splat(f));
             }
         }
-        if frames == LANES * V {
+        if tile.frames == LANES * V {
             for (i, v) in row.iter().enumerate() {
                 // SAFETY: 4 V = frames values from out[r] are writable.
-                unsafe { v128_store(out[r].add(LANES * i) as *mut v128, *v) };
+                unsafe { v128_store(tile.out[r].add(LANES * i) as *mut v128, *v) };
             }
         } else {
             let mut lanes = [0f32; LANES * VECS];
@@ -123,42 +131,33 @@ unsafe fn tile<const V: usize, const TAPS: usize>(
                 // SAFETY: i < V ≤ 5: inside `lanes`.
                 unsafe { v128_store(lanes.as_mut_ptr().add(LANES * i) as *mut v128, *v) };
             }
-            for (j, l) in lanes.iter().take(frames).enumerate() {
+            for (j, l) in lanes.iter().take(tile.frames).enumerate() {
                 // SAFETY: j < frames values from out[r] are writable.
-                unsafe { *out[r].add(j) = *l };
+                unsafe { *tile.out[r].add(j) = *l };
             }
         }
     }
 }
 
-/// One tile of `frames` frames (1 ..= 20) for one pair of output channels: the kernel for
+/// One tile of `tile.frames` frames (1 ..= 20) for one pair of output channels: the kernel for
 /// ⌈frames / 4⌉ vectors, with the taps unrolled when there are 3.
 ///
 /// # Safety
-/// As [`tile`] with V = ⌈frames / 4⌉.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run(
-    w: *const f32,
-    x: *const f32,
-    shape: Shape,
-    bias: [f32; ROWS],
-    floor: Option<f32>,
-    out: [*mut f32; ROWS],
-    frames: usize,
-) {
+/// As [`tile`](fn@tile) with V = ⌈frames / 4⌉.
+pub unsafe fn run(shape: Shape, tile: Tile) {
     macro_rules! go {
         ($v:literal) => {
             // SAFETY: the caller's contract, with V = ⌈frames / 4⌉.
             unsafe {
                 if shape.taps == 3 {
-                    tile::<$v, 3>(w, x, shape, bias, floor, out, frames)
+                    self::tile::<$v, 3>(shape, tile)
                 } else {
-                    tile::<$v, 0>(w, x, shape, bias, floor, out, frames)
+                    self::tile::<$v, 0>(shape, tile)
                 }
             }
         };
     }
-    match frames.div_ceil(LANES) {
+    match tile.frames.div_ceil(LANES) {
         5 => go!(5),
         4 => go!(4),
         3 => go!(3),

@@ -212,7 +212,10 @@ pub fn ensure_wasm_tools() -> Result {
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &locked_wasm_bindgen()?)
 }
 
-/// The CLI as a wasm32-wasip2 component (release), for wasmtime: its path.
+/// The CLI as a wasm32-wasip2 component, for wasmtime: its path. Built with the size profile
+/// (`[profile.wasm]`) that the page's modules and the typed component ship with, so all three share one
+/// build of tract for wasm32-wasip2 (see the serde build-dependency in Cargo.toml) and the numbers under
+/// wasmtime are those of the shipped code.
 pub fn build_wasi_component() -> Result<PathBuf> {
     build_wasi_component_as(&[], "countscope.wasm")
 }
@@ -224,14 +227,15 @@ fn build_wasi_component_as(features: &[&str], name: &str) -> Result<PathBuf> {
         .args([
             "build",
             "--locked",
-            "--release",
+            "--profile",
+            "wasm",
             "--target",
             "wasm32-wasip2",
             "--bin",
             "countscope",
         ])
         .args(features))?;
-    let built = root().join("target/wasm32-wasip2/release/countscope.wasm");
+    let built = root().join("target/wasm32-wasip2/wasm/countscope.wasm");
     let dir = root().join("target/wasi-components");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let component = dir.join(name);
@@ -351,15 +355,17 @@ fn ensure_jco_deps() -> Result {
     npm_ci("tests/jco", "@bytecodealliance/jco-transpile")
 }
 
-/// Builds the library's unit tests for wasm32-wasip2 (release, sharing the component's
-/// dependencies) and returns the test program: the core's tests, and the wasm matrix kernel's,
-/// which only exist in a wasm build.
+/// Builds the library's unit tests for wasm32-wasip2 (the components' size profile) and returns the test
+/// program: the core's tests, and the wasm matrix kernel's, which only exist in a wasm build. (A unit-test
+/// build compiles its dependencies as bitcode only, where the components' need object code too: cargo
+/// builds tract once more for it.)
 fn build_wasi_unit_tests() -> Result<PathBuf> {
     let out = Command::new(cargo())
         .args([
             "test",
             "--locked",
-            "--release",
+            "--profile",
+            "wasm",
             "--lib",
             "--target",
             "wasm32-wasip2",
@@ -386,6 +392,30 @@ fn test_program(messages: &str) -> Option<PathBuf> {
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
+/// `cargo test` over the workspace without the host, in the test profile: the one native build every
+/// native suite shares. The same package selection each time keeps cargo's feature unification, and so
+/// every dependency's build, the same (one package alone unifies fewer features and rebuilds tract).
+/// The fuzzers run in it too: fewer cases per second than a release build, but with overflow checks
+/// and debug assertions on, and no second native build of tract (≈ 13 min on 2 cores). The host is built
+/// once, in release, for its suite (wasmtime is the longest build here).
+fn native_tests() -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "test",
+        "--workspace",
+        "--locked",
+        "--exclude",
+        "countscope-host",
+    ]);
+    cmd
+}
+
+/// The native CLI that `native_tests` built (its integration tests run it): the end-to-end suite's
+/// reference, so no release build of it is needed.
+fn native_cli() -> PathBuf {
+    root().join("target/debug/countscope")
+}
+
 fn test() -> Result {
     let started = Instant::now();
     step("toolchain: wasm targets, wasmtime-cli, wasm-pack, wasm-bindgen-cli, chromium, firefox-esr, geckodriver");
@@ -398,36 +428,20 @@ fn test() -> Result {
     lint()?;
 
     step("unit and integration tests (native)");
-    // The host is built once, in release, for its suite below (wasmtime is the longest build here).
-    run(Command::new(cargo()).args([
-        "test",
-        "--workspace",
-        "--locked",
-        "--exclude",
-        "countscope-host",
-    ]))?;
+    run(&mut native_tests())?;
 
-    step("fuzzing the recording parser and the safetensors reader (time-bounded)");
+    step("fuzzing the recording parser and the safetensors reader (time-bounded, overflow checks on)");
     let secs = std::env::var("COUNTSCOPE_FUZZ_SECONDS").unwrap_or_else(|_| FUZZ_SECONDS.into());
-    run(Command::new(cargo())
-        .args([
-            "test",
-            "--locked",
-            "--release",
-            "--test",
-            "fuzz",
-            "--",
-            "--ignored",
-            "--nocapture",
-        ])
+    run(native_tests()
+        .args(["--test", "fuzz", "--", "--ignored", "--nocapture"])
         .env("COUNTSCOPE_FUZZ_SECONDS", secs))?;
 
     step("the wasm32-wasip2 component under wasmtime vs the native binary, and vs itself without the wasm kernel");
     let component = build_wasi_component()?;
     let no_kernel =
         build_wasi_component_as(&["--no-default-features"], "countscope-no-kernel.wasm")?;
-    run(Command::new(cargo())
-        .args(["test", "--locked", "--test", "wasi", "--", "--ignored"])
+    run(native_tests()
+        .args(["--test", "wasi", "--", "--ignored"])
         .env("COUNTSCOPE_WASI", &component)
         .env("COUNTSCOPE_WASI_NO_KERNEL", &no_kernel)
         .env("WASMTIME", wasmtime()))?;
@@ -436,8 +450,8 @@ fn test() -> Result {
     let check = build_check_component()?;
     let host = build_host()?;
     ensure_jco_deps()?;
-    run(Command::new(cargo())
-        .args(["test", "--locked", "--test", "host", "--", "--ignored"])
+    run(native_tests()
+        .args(["--test", "host", "--", "--ignored"])
         .env("COUNTSCOPE_CHECK", &check)
         .env("COUNTSCOPE_WASI", &component)
         .env("COUNTSCOPE_HOST", &host)
@@ -452,7 +466,6 @@ fn test() -> Result {
 
     step("browser suite 2: the served page end to end in Chromium (playwright-core) and Firefox (selenium-webdriver, geckodriver), tests/e2e");
     profile.ensure_pkg()?;
-    run(Command::new(cargo()).args(["build", "--locked", "--release", "--bin", "countscope"]))?;
     ensure_npm_deps()?;
     let addr = serve::spawn_background()?;
     eprintln!("serving http://{addr}/ for the end-to-end test");
@@ -462,7 +475,7 @@ fn test() -> Result {
         node.arg("tests/e2e/e2e.mjs")
             .env("BROWSER", browser)
             .env("BASE_URL", format!("http://{addr}/"))
-            .env("COUNTSCOPE", root().join("target/release/countscope"))
+            .env("COUNTSCOPE", native_cli())
             .env("OUT", root().join("target/e2e"));
         if browser == "firefox" {
             node.env("GECKODRIVER", profile.test.geckodriver_path()?);
@@ -573,12 +586,12 @@ mod tests {
     fn finds_the_library_test_program_among_cargo_messages() {
         let messages = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"memchr"},"profile":{"test":false},"executable":null}
 not json: a line cargo did not write
-{"reason":"compiler-artifact","target":{"kind":["cdylib","rlib"],"name":"countscope"},"profile":{"test":true},"executable":"/r/target/wasm32-wasip2/release/deps/countscope-c4e0.wasm"}
+{"reason":"compiler-artifact","target":{"kind":["cdylib","rlib"],"name":"countscope"},"profile":{"test":true},"executable":"/r/target/wasm32-wasip2/wasm/deps/countscope-c4e0.wasm"}
 {"reason":"build-finished","success":true}"#;
         assert_eq!(
             test_program(messages),
             Some(PathBuf::from(
-                "/r/target/wasm32-wasip2/release/deps/countscope-c4e0.wasm"
+                "/r/target/wasm32-wasip2/wasm/deps/countscope-c4e0.wasm"
             ))
         );
         assert_eq!(

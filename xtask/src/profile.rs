@@ -249,7 +249,15 @@ impl Profile {
             } else {
                 cmd.args(["--chromedriver", &t.chromedriver]);
             }
-            cmd.arg(format!("--{}", t.profile)).args(["--", "--locked"]);
+            // wasm-pack test knows only its own profiles; any other goes to cargo test after `--`.
+            let builtin = ["dev", "profiling", "release"].contains(&t.profile.as_str());
+            if builtin {
+                cmd.arg(format!("--{}", t.profile));
+            }
+            cmd.args(["--", "--locked"]);
+            if !builtin {
+                cmd.args(["--profile", &t.profile]);
+            }
             for test in &t.tests {
                 cmd.args(["--test", test]);
             }

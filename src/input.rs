@@ -10,6 +10,7 @@
 //! accumulated in `f64` in recording order, so every target computes the same bits.
 
 use crate::model::calibration::Normalisation;
+use crate::model::{CountModel, Source};
 use crate::recording::{LayoutPolicy, LineError, Reader, Record};
 use crate::{N_FRAMES, N_SUBCARRIERS};
 use serde::{Deserialize, Serialize};
@@ -200,6 +201,15 @@ impl StatsPass {
         let _ = self.reader.finish();
         self.absorb();
         self.stats.summary()
+    }
+
+    /// End of input, for `--normalise recording`: `model` z-scores each subcarrier by the statistics read
+    /// (source: the recording). A recording without a window leaves `model` as it was. The CLI, the
+    /// worker and the typed component all normalise through here.
+    pub fn normalise(self, model: &mut CountModel) {
+        if let Some(stats) = self.finish() {
+            model.set_normalisation(stats.normalisation(), Source::Recording);
+        }
     }
 
     fn absorb(&mut self) {

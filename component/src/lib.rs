@@ -275,9 +275,7 @@ impl Replaying {
             } => {
                 let mut pass = StatsPass::new(policy(options.layout));
                 pass.push(&bytes);
-                if let Some(stats) = pass.finish() {
-                    model.set_normalisation(stats.normalisation(), Source::Recording);
-                }
+                pass.normalise(&mut model);
                 let mut replay = start(model.clone(), &options);
                 replay
                     .push(&bytes)

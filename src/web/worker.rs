@@ -28,7 +28,7 @@
 
 use super::{Js, ModelOptions};
 use crate::input::{InputStats, StatsPass};
-use crate::model::{CountModel, ModelError, ModelInfo, Source};
+use crate::model::{CountModel, ModelError, ModelInfo};
 use crate::recording::range::LineRange;
 use crate::recording::{LayoutPolicy, LayoutTally, LineError, UnknownLayout};
 use crate::replay::{Diagnostics, Outcome, Replay, ReplayError};
@@ -456,9 +456,7 @@ impl InputScan {
     /// `--normalise recording`); `model` itself is unchanged.
     pub fn normalise(self, model: &CountModel) -> CountModel {
         let mut m = model.clone();
-        if let Some(stats) = self.pass.finish() {
-            m.set_normalisation(stats.normalisation(), Source::Recording);
-        }
+        self.pass.normalise(&mut m);
         m
     }
 }

@@ -4,7 +4,7 @@ use crate::{bench, files, output};
 
 use clap::{Parser as ClapParser, Subcommand};
 use countscope::input::StatsPass;
-use countscope::model::{CountModel, Source};
+use countscope::model::CountModel;
 use countscope::replay::{Outcome, Replay};
 use countscope::report::gates::Targets;
 use countscope::sim::{ShapeLabel, SimConfig, Simulator};
@@ -932,9 +932,7 @@ fn replay_recording(
             pass.push(chunk);
             Ok(())
         })?;
-        if let Some(stats) = pass.finish() {
-            model.set_normalisation(stats.normalisation(), Source::Recording);
-        }
+        pass.normalise(model);
     }
     let mut replay = Replay::new(model, options.layout, options.strict);
     replay.set_hop(options.hop as usize);

@@ -11,19 +11,8 @@
 //! multiply-adds, with no shuffle: ten accumulators, two weights and one input vector stay within
 //! the 16 vector registers an x86-64 host gives V8 and Cranelift.
 
+use super::wasm::madd;
 use std::arch::wasm32::*;
-
-/// `acc + a × b` as a multiply then an add, in the relaxed-SIMD build too. The fused
-/// `f32x4.relaxed_madd` made this kernel slower in Chromium 156 on an Intel Xeon (Sapphire
-/// Rapids): every page of 6 alternating pairs ran slower with it, medians 152.7–182.8 against
-/// 137.5–150.1 µs per window at batch 16 (docs/performance.md). A likely cause, from V8's source
-/// (not its generated code): its x64 FMA takes registers only and adds a move whenever the result
-/// is not allocated to the accumulator's register. tract's matrix kernels and the 8×5 kernel, which
-/// run the heads, keep the fused form.
-#[inline(always)]
-fn mul_add(acc: v128, a: v128, b: v128) -> v128 {
-    f32x4_add(acc, f32x4_mul(a, b))
-}
 
 /// Output channels per tile.
 pub const ROWS: usize = 2;
@@ -104,8 +93,8 @@ unsafe fn accumulate<const V: usize, const TAPS: usize>(
                 let p = row.add(t * shape.dilation);
                 for (v, (x0, x1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
                     let b = v128_load(p.add(LANES * v) as *const v128);
-                    *x0 = mul_add(*x0, w0, b);
-                    *x1 = mul_add(*x1, w1, b);
+                    *x0 = madd(*x0, w0, b);
+                    *x1 = madd(*x1, w1, b);
                 }
             }
         }

@@ -12,13 +12,13 @@ use tract_onnx::tract_core::tract_linalg as linalg;
 /// `acc + a × b`, fused under `+relaxed-simd` (`f32x4.relaxed_madd`).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn madd(acc: v128, a: v128, b: v128) -> v128 {
+pub(super) fn madd(acc: v128, a: v128, b: v128) -> v128 {
     f32x4_relaxed_madd(a, b, acc)
 }
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn madd(acc: v128, a: v128, b: v128) -> v128 {
+pub(super) fn madd(acc: v128, a: v128, b: v128) -> v128 {
     f32x4_add(acc, f32x4_mul(a, b))
 }
 

@@ -396,7 +396,7 @@ fn test_program(messages: &str) -> Option<PathBuf> {
 /// native suite shares. The same package selection each time keeps cargo's feature unification, and so
 /// every dependency's build, the same (one package alone unifies fewer features and rebuilds tract).
 /// The fuzzers run in it too: fewer cases per second than a release build, but with overflow checks
-/// and debug assertions on, and no second native build of tract (≈ 13 min on 2 cores). The host is built
+/// and debug assertions on, and no second native build of tract (its CI step took 14.8 min on 2 cores). The host is built
 /// once, in release, for its suite (wasmtime is the longest build here).
 fn native_tests() -> Command {
     let mut cmd = Command::new(cargo());

@@ -249,13 +249,13 @@ impl Profile {
             } else {
                 cmd.args(["--chromedriver", &t.chromedriver]);
             }
-            // wasm-pack test knows only its own profiles; any other goes to cargo test after `--`.
-            let builtin = ["dev", "profiling", "release"].contains(&t.profile.as_str());
-            if builtin {
-                cmd.arg(format!("--{}", t.profile));
+            // wasm-pack test has a flag for `release` only; any other profile goes to cargo test after `--`.
+            let release = t.profile == "release";
+            if release {
+                cmd.arg("--release");
             }
             cmd.args(["--", "--locked"]);
-            if !builtin {
+            if !release {
                 cmd.args(["--profile", &t.profile]);
             }
             for test in &t.tests {

@@ -20,17 +20,22 @@
 //!   tract's element-by-element padded im2col, the frame-lane kernel tile by tile, bias and ReLU
 //!   fused into its store, and for the model's last convolution the mean over time that follows
 //!   (`direct_convs` swaps it in between declutter and codegen).
+//! - `kernel/winograd.rs`: the three-tap convolutions as Winograd's F(5, 3): 7 products per tile of
+//!   5 outputs instead of 15, per dilation phase, with the windows of a batch along the lanes and
+//!   the products run on the frame-lane kernel with one tap; `DirectConv1d` runs it for batches of
+//!   four windows or more.
 //!
 //! Measured with `cargo xtask bench` (relaxed-SIMD build in Chromium, batch 16, µs per window,
 //! each against onnxruntime-web in its own run): tract's lowering 195.5 (1.20×); with the kernel
 //! through tract's dispatcher 163.1 (1.29×); with `DirectConv1d` 141.5 (1.41×); with the kernel's
-//! k loop unrolled four times 128.3 (1.56×). The frame-lane kernel's figures are in
-//! `docs/performance.md`.
+//! k loop unrolled four times 128.3 (1.56×). The frame-lane kernel's and Winograd's figures are
+//! in `docs/performance.md`.
 //!
 //! Correctness: `kernel/wasm.rs` tests every fused op against a scalar reference, and
 //! `kernel/conv.rs` tests `DirectConv1d` (the frame-lane kernel) against both tract's own
 //! lowering and a scalar f64 convolution on shapes the model lacks (odd channel counts, frames
-//! not a multiple of four, oversized padding, other taps and dilations); both run in the
+//! not a multiple of four, oversized padding, other taps and dilations, Winograd's path and the
+//! direct one, batches of 1 to 37 windows); both run in the
 //! wasm32-wasip2 unit-test program under wasmtime (`cargo xtask test`). The browser, wasmtime and
 //! end-to-end suites compare the model's wasm logits with native ones, and `cargo xtask bench`
 //! checks every engine against the native dump before timing it.
@@ -60,6 +65,12 @@ mod frames;
     target_feature = "simd128"
 ))]
 mod wasm;
+#[cfg(all(
+    feature = "wasm-kernel",
+    target_arch = "wasm32",
+    target_feature = "simd128"
+))]
+mod winograd;
 #[cfg(all(
     feature = "wasm-kernel",
     target_arch = "wasm32",

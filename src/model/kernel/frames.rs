@@ -140,7 +140,8 @@ unsafe fn tile<const V: usize, const TAPS: usize>(shape: Shape, tile: Tile) {
 }
 
 /// One tile of `tile.frames` frames (1 ..= 20) for one pair of output channels: the kernel for
-/// ⌈frames / 4⌉ vectors, with the taps unrolled when there are 3.
+/// ⌈frames / 4⌉ vectors, with the taps unrolled when there are 3 (the count model's) or 1 (Winograd's
+/// products, `kernel/winograd.rs`).
 ///
 /// # Safety
 /// As [`tile`](fn@tile) with V = ⌈frames / 4⌉.
@@ -149,10 +150,10 @@ pub unsafe fn run(shape: Shape, tile: Tile) {
         ($v:literal) => {
             // SAFETY: the caller's contract, with V = ⌈frames / 4⌉.
             unsafe {
-                if shape.taps == 3 {
-                    self::tile::<$v, 3>(shape, tile)
-                } else {
-                    self::tile::<$v, 0>(shape, tile)
+                match shape.taps {
+                    3 => self::tile::<$v, 3>(shape, tile),
+                    1 => self::tile::<$v, 1>(shape, tile),
+                    _ => self::tile::<$v, 0>(shape, tile),
                 }
             }
         };

@@ -22,8 +22,8 @@
 //!   (`direct_convs` swaps it in between declutter and codegen).
 //! - `kernel/winograd.rs`: the three-tap convolutions as Winograd's F(5, 3): 7 products per tile of
 //!   5 outputs instead of 15, per dilation phase, with the windows of a batch along the lanes and
-//!   the products run on the frame-lane kernel with one tap; `DirectConv1d` runs it for batches of
-//!   four windows or more.
+//!   the products run on the frame-lane kernel with one tap; `DirectConv1d` runs it in every batch
+//!   (a window's logits must not depend on the batch it falls in).
 //!
 //! Measured with `cargo xtask bench` (relaxed-SIMD build in Chromium, batch 16, µs per window,
 //! each against onnxruntime-web in its own run): tract's lowering 195.5 (1.20×); with the kernel

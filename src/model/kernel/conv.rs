@@ -34,12 +34,14 @@ pub struct DirectConv1d {
     t_out: usize,
     /// The weights as the kernel reads them ([`frames::splat_weights`]): per pair of output
     /// channels, per k = channel × taps + tap, both channels' weights broadcast to four lanes.
+    /// Empty when `winograd` runs the convolution.
     weights: Arc<Vec<f32>>,
     /// The three-tap convolutions with enough channels and frames run as Winograd's F(5, 3)
-    /// (`kernel/winograd.rs`) for batches of four windows or more: 28 products per pair of
-    /// channels where the direct kernel takes 60 for the count model's 20 frames. Its windows lie
-    /// along the lanes, so a smaller batch would leave most of them empty; those keep the direct
-    /// kernel (and its weights above: 1.35 MB beside Winograd's 3.15 MB for RuView's model).
+    /// (`kernel/winograd.rs`), whatever the batch: 28 products per pair of channels where the
+    /// direct kernel takes 60 for the count model's 20 frames. Its windows lie along the lanes,
+    /// so a batch of one leaves three of four empty (that batch is slower than on the direct
+    /// kernel); running the direct kernel for it instead would make a window's logits depend on
+    /// the batch it fell in.
     winograd: Option<Arc<Winograd>>,
     /// One per output channel, zero-padded to whole pairs.
     bias: Arc<Vec<f32>>,
@@ -124,7 +126,13 @@ impl DirectConv1d {
         } else {
             None
         };
-        let weights = frames::splat_weights(w, c_out, k);
+        // Winograd, where planned, runs every batch: a window's logits must not depend on the
+        // batch it falls in (one worker and several give the same replay, bit for bit), and the
+        // two paths round differently.
+        let weights = match winograd {
+            Some(_) => Vec::new(),
+            None => frames::splat_weights(w, c_out, k),
+        };
         let mut padded_bias = vec![0f32; c_out.div_ceil(ROWS) * ROWS];
         for (o, v) in padded_bias.iter_mut().take(c_out).enumerate() {
             *v = match bias.len() {
@@ -188,7 +196,7 @@ impl DirectConv1d {
     /// Pairs of output channels outside, windows inside, so a pair's broadcast weights (12 KB for
     /// the model's largest convolution) stay in the first-level cache across the batch.
     fn run(&self, xs: &[f32], ys: &mut [f32], batch: usize) {
-        if let Some(w) = self.winograd.as_ref().filter(|_| batch >= LANES) {
+        if let Some(w) = &self.winograd {
             return w.run(xs, ys, batch, &self.bias, self.floor, self.sum_frames);
         }
         let padded = self.pad_inputs(xs, batch);
@@ -613,8 +621,7 @@ mod tests {
     /// Returns how many convolutions were replaced, after checking the outputs agree with tract's
     /// lowering and with the scalar reference.
     fn check(c: &Case) -> usize {
-        // Five windows: Winograd's path where planned (four windows or more), with three lanes
-        // of its second vector empty.
+        // Five windows: where Winograd is planned, three lanes of its second vector are empty.
         check_batch(c, 5)
     }
 
@@ -765,9 +772,10 @@ mod tests {
         }
     }
 
-    /// Every batch size gives every window its own output, as tract's lowering does: 1 and 3
-    /// windows (the direct kernel, where Winograd would leave most lanes empty), 4, and 17 and 37
-    /// (past Winograd's 16-window pass, the last pass with empty lanes).
+    /// Every batch size gives every window its own output, as tract's lowering does: 1, 3 and 4
+    /// windows, and 17 and 37 (past Winograd's 16-window pass, the last pass with empty lanes).
+    /// And a window's output is the same bit for bit in every batch, wherever it lies in it: a
+    /// replay split between workers batches its windows differently.
     #[test]
     fn batches_of_any_size_match() {
         let last = Case {
@@ -780,6 +788,43 @@ mod tests {
         for batch in [1, 3, 4, 17, 37] {
             assert_eq!(check_batch(&BASE, batch), 1);
             assert_eq!(check_batch(&Case { mean: true, ..last }, batch), 1);
+        }
+    }
+
+    /// A window's output is the same bit for bit whatever batch it is run in and wherever it
+    /// lies in it (alone, at a 16-window pass's edge, in a batch of 3 or 7 with empty lanes).
+    #[test]
+    fn a_windows_output_does_not_depend_on_its_batch() {
+        let last = Case {
+            c_in: 128,
+            c_out: 128,
+            dilation: 4,
+            pads: (4, 4),
+            mean: true,
+            ..BASE
+        };
+        for c in [BASE, last] {
+            let mut m = model(&c).into_decluttered().unwrap();
+            assert_eq!(direct_convs(&mut m).unwrap(), 1);
+            let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+            let per = c.c_in * c.t_in;
+            let xs = test_values(3, 37 * per);
+            let out = |from: usize, n: usize| -> Vec<f32> {
+                let x =
+                    Tensor::from_shape(&[n, c.c_in, c.t_in], &xs[from * per..][..n * per]).unwrap();
+                let y = plan.run(tvec!(x.into())).unwrap()[0].clone().into_tensor();
+                let y = y.try_as_plain_ram().unwrap();
+                y.as_slice::<f32>().unwrap().to_vec()
+            };
+            let all = out(0, 37);
+            let per_out = all.len() / 37;
+            for (from, n) in [(0, 1), (5, 3), (15, 1), (16, 1), (20, 7), (33, 4)] {
+                assert!(
+                    out(from, n) == all[from * per_out..][..n * per_out],
+                    "windows {from}..{} alone differ from the same windows in a batch of 37",
+                    from + n
+                );
+            }
         }
     }
 

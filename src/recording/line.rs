@@ -1,8 +1,9 @@
 //! One JSONL line → one [`Record`] or a one-line reason why not.
 //!
-//! The `csi` array is decoded by a hand-written serde visitor straight into `f32`s (no `serde_json::Value`
-//! per number): this is the hot path of reading a recording. The small fields are decoded as `Value` so the
-//! error messages can say exactly what was found.
+//! A line of the common shape is read by [`super::fastline`] in one pass. Every other line, and so every
+//! bad one, is read by serde_json: the `csi` array by a hand-written serde visitor straight into `f32`s
+//! (no `serde_json::Value` per number), the small fields as `Value` so the error messages can say exactly
+//! what was found. Both give the same [`RawLine`] for any line the fast path reads.
 
 use super::{LayoutPolicy, LayoutUsed, Record};
 use crate::{time, N_CLASSES, N_FRAMES, N_SUBCARRIERS, WINDOW_LEN};
@@ -11,23 +12,25 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 
-#[derive(Deserialize)]
-struct RawLine {
-    csi: Option<Csi>,
-    csi_shape: Option<Value>,
-    n_persons_mode: Option<Value>,
-    n_persons_max: Option<Value>,
-    ts_start: Option<Value>,
-    ts_end: Option<Value>,
-    timestamp: Option<Value>,
-    synthetic: Option<Value>,
+/// The fields of a line countscope reads (others are ignored), as serde_json or the fast path
+/// ([`super::fastline`]) decoded them.
+#[derive(Default, Deserialize)]
+pub(crate) struct RawLine {
+    pub(crate) csi: Option<Csi>,
+    pub(crate) csi_shape: Option<Value>,
+    pub(crate) n_persons_mode: Option<Value>,
+    pub(crate) n_persons_max: Option<Value>,
+    pub(crate) ts_start: Option<Value>,
+    pub(crate) ts_end: Option<Value>,
+    pub(crate) timestamp: Option<Value>,
+    pub(crate) synthetic: Option<Value>,
 }
 
 /// `csi` as decoded: all values in document order, plus the row length when nested.
-struct Csi {
-    values: Vec<f32>,
+pub(crate) struct Csi {
+    pub(crate) values: Vec<f32>,
     /// `None` for a flat array, `Some(row_len)` for an array of equal-length rows.
-    rows: Option<usize>,
+    pub(crate) rows: Option<usize>,
 }
 
 impl<'de> Deserialize<'de> for Csi {
@@ -214,7 +217,11 @@ pub(crate) fn parse_line(bytes: &[u8], line: u64, policy: LayoutPolicy) -> Resul
         Some(b'{') => {}
         _ => return Err("not a JSON object: a line must be one {...} object".into()),
     }
-    let raw: RawLine = serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?;
+    // The common shape in one pass; anything else (every bad line among it) through serde_json.
+    let raw: RawLine = match super::fastline::parse(bytes) {
+        Some(raw) => raw,
+        None => serde_json::from_slice(bytes).map_err(|e| json_reason(&e))?,
+    };
     let csi = raw.csi.ok_or("no csi field")?;
     let shape_label = raw.csi_shape.as_ref().map(parse_shape).transpose()?;
     let (window, layout) = to_model_order(csi, shape_label, policy)?;

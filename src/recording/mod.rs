@@ -6,6 +6,7 @@
 //! metadata) or a [`LineError`] naming the 1-based line number and what is wrong. What to do with bad lines
 //! (keep going or stop) is the caller's policy, see [`crate::replay::Replay`].
 
+mod fastline;
 pub mod frames;
 mod gzip;
 mod line;

@@ -348,9 +348,22 @@ impl Series {
         &self.probs[i * N_CLASSES..(i + 1) * N_CLASSES]
     }
 
+    /// Each window's truth, count and confidence, in order: what [`crate::report::Metrics::of`] scores.
+    pub fn scored(&self) -> impl Iterator<Item = crate::report::ScoredWindow> + '_ {
+        (0..self.len()).map(|i| crate::report::ScoredWindow {
+            truth: self.truth_at(i),
+            count: self.count[i],
+            confidence: self.confidence[i],
+        })
+    }
+
     /// All predictions (for the report of a series rebuilt from columns).
     pub fn predictions(&self) -> Vec<FramePrediction> {
-        (0..self.len()).filter_map(|i| self.prediction(i)).collect()
+        // Sized once: `filter_map` cannot tell `collect` its length, which would grow the vector by
+        // doubling (and wasm memory keeps the peak of old and new buffers side by side).
+        let mut out = Vec::with_capacity(self.len());
+        out.extend((0..self.len()).filter_map(|i| self.prediction(i)));
+        out
     }
 
     /// The next wrong window after `from` (exclusive), if any.

@@ -46,11 +46,14 @@ export interface CountscopeTiming {
    *  one worker. */
   split: 'bytes' | 'batches' | 'none';
   replaySeconds: number;
-  /** The primary worker's replay time by phase, in seconds: its own share read and inferred, waiting for
-   *  the other workers, putting the shares together, the report (with its bootstrap intervals), the columns. */
-  replayPhases: { read: number; waited: number; merged: number; report: number; columns: number };
+  /** The primary worker's replay time by phase, in seconds: its own share read and inferred (and of that,
+   *  `source`: waiting for the file's bytes), waiting for the other workers, putting the shares together,
+   *  the report (with its bootstrap intervals), the columns. */
+  replayPhases: { read: number; source: number; waited: number; merged: number; report: number; columns: number };
   plottedSeconds: number;
-  memory: { windows: number; wasm: number; mainWasm: number; helpersWasm: number };
+  /** Bytes: the primary's kept windows, its wasm memory, and that memory after each phase but `source`
+   *  (wasm memory never shrinks, so the phase where it grows set the peak); the page's and the helpers'. */
+  memory: { windows: number; wasm: number; wasmAfter: [number, number, number, number, number]; mainWasm: number; helpersWasm: number };
 }
 
 export interface CountscopeReplayEventMap extends HTMLElementEventMap {

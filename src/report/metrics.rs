@@ -170,15 +170,59 @@ pub fn spearman(confidence: &[f64], correct: &[f64]) -> Result<f64, SpearmanUnde
         .ok_or(SpearmanUndefined::ConfidenceConstant)
 }
 
+impl<P: Scored> Scored for &P {
+    fn truth(&self) -> Option<u8> {
+        (*self).truth()
+    }
+    fn count(&self) -> u8 {
+        (*self).count()
+    }
+    fn confidence(&self) -> f32 {
+        (*self).confidence()
+    }
+}
+
+/// A window's three scored values alone, for windows kept as columns ([`crate::series::Series::scored`]):
+/// scoring them needs no [`FramePrediction`] per window, whose 128 bytes each would otherwise be built
+/// for every window at once (and in wasm, whose memory never shrinks, kept as its peak).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoredWindow {
+    /// Ground truth, `None` when unlabelled.
+    pub truth: Option<u8>,
+    /// The predicted count.
+    pub count: u8,
+    /// The calibrated confidence.
+    pub confidence: f32,
+}
+
+impl Scored for ScoredWindow {
+    fn truth(&self) -> Option<u8> {
+        self.truth
+    }
+    fn count(&self) -> u8 {
+        self.count
+    }
+    fn confidence(&self) -> f32 {
+        self.confidence
+    }
+}
+
 impl Metrics {
     /// Compute every metric from the predictions of a replay.
     pub fn compute<P: Scored>(predictions: &[P]) -> Self {
+        Self::of(predictions)
+    }
+
+    /// Compute every metric from any sequence of scored windows, in recording order.
+    pub fn of<P: Scored>(predictions: impl IntoIterator<Item = P>) -> Self {
         let mut confusion = [[0u64; N_CLASSES]; N_CLASSES];
         let mut predicted = [0u64; N_CLASSES];
         let (mut conf, mut correct) = (Vec::new(), Vec::new());
         let (mut exact, mut near, mut abs_err) = (0u64, 0u64, 0u64);
         let mut bins = vec![(0u64, 0.0f64, 0u64); ECE_BINS];
+        let mut windows = 0u64;
         for p in predictions {
+            windows += 1;
             let count = p.count();
             predicted[count as usize] += 1;
             let Some(t) = p.truth() else { continue };
@@ -234,7 +278,7 @@ impl Metrics {
         });
         let rho = spearman(&conf, &correct);
         Metrics {
-            windows: predictions.len() as u64,
+            windows,
             labelled_windows: n,
             accuracy: share(exact),
             within_pm1: share(near),

@@ -86,7 +86,7 @@ impl Plots {
     #[wasm_bindgen(constructor)]
     pub fn new(columns: JsValue) -> Result<Plots, JsError> {
         let series = Series::from_js(&columns).map_err(js_err)?;
-        let metrics = Metrics::compute(&series.predictions());
+        let metrics = Metrics::of(series.scored());
         Ok(Plots {
             envelopes: Envelopes::new(&series),
             series,

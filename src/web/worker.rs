@@ -255,6 +255,9 @@ pub struct ReportRequest {
 pub struct Phases {
     /// From the request to this worker's own share read and inferred.
     pub read: f64,
+    /// Of `read`, the time spent waiting for the source's next chunk (the file, the network or the
+    /// decompression stream): what reading costs beyond parsing and inference.
+    pub source: f64,
     /// Then waiting for the helpers' answers (0 with one worker).
     pub waited: f64,
     /// Then putting the shares together (0 with one worker).
@@ -272,6 +275,11 @@ pub struct Memory {
     pub windows: usize,
     /// This worker's wasm memory.
     pub wasm: f64,
+    /// Its wasm memory at the end of each phase of [`Phases`] but `source` (read, waited, merged,
+    /// report, columns): wasm memory never shrinks, so the phase where it grows is the one that set the
+    /// peak.
+    #[serde(rename = "wasmAfter")]
+    pub wasm_after: [f64; 5],
 }
 
 /// What a worker answers (`type` says which; `id` is the request's).
@@ -599,6 +607,11 @@ impl Replayed {
         Ok(())
     }
 
+    /// Room for `more` predictions, exactly (before merging shares whose sizes are known).
+    fn reserve(&mut self, more: usize) {
+        self.outcome.predictions.reserve_exact(more);
+    }
+
     /// The predictions changed: the columns and scores built from them are built again on next use.
     fn changed(&mut self) {
         self.series = OnceCell::new();
@@ -909,20 +922,29 @@ async fn replay(
     let range = ranges.as_ref().map(|r| r[0]);
     // The heatmap's windows are slot a's: slot b replays the same recording.
     let mut session = open_session(state, id, &r, r.slot == Slot::A, 0, shards, range).await?;
-    let name = pump(state, id, &r.source.0, &mut session, Some(out), range).await?;
+    let (name, source_ms) = pump(state, id, &r.source.0, &mut session, Some(out), range).await?;
     let mut replayed = session.finish()?;
     replayed.name = name.clone();
-    let mut phases = Phases::default();
+    let mut phases = Phases {
+        source: source_ms / 1000.0,
+        ..Phases::default()
+    };
     let mut clock = started;
-    let mut lap = |phase: &mut f64| {
+    // Phase k's memory, and the phases after it until they end (one worker skips waiting and merging).
+    let mut wasm_after = [0.0; 5];
+    let mut lap = |phase: &mut f64, k: usize| {
         let now = now_ms();
         *phase = (now - clock) / 1000.0;
         clock = now;
+        wasm_after[k..].fill(wasm_bytes());
     };
-    lap(&mut phases.read);
+    lap(&mut phases.read, 0);
     if shards > 1 {
         let mut others = helpers(state, id, shards - 1).await?;
-        lap(&mut phases.waited);
+        lap(&mut phases.waited, 1);
+        // Room for every share's predictions, taken once: grown share by share, the vector would hold
+        // its old and new buffers at once at each step, and wasm memory keeps that peak.
+        replayed.reserve(others.iter().map(|(series, _)| series.len()).sum());
         if ranges.is_some() {
             // Byte ranges: appended in file order, each helper's lines numbered after the ones before.
             others.sort_by_key(|(_, tail)| tail.as_ref().map_or(usize::MAX, |t| t.shard));
@@ -939,16 +961,16 @@ async fn replay(
                 replayed.merge(&series)?;
             }
         }
-        lap(&mut phases.merged);
+        lap(&mut phases.merged, 2);
     }
     if let Some(message) = replayed.outcome.no_window_message(&name) {
         return Err(WorkerError::NoWindow(message));
     }
     let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
     let report_text = report.to_text();
-    lap(&mut phases.report);
+    lap(&mut phases.report, 3);
     let (columns, transfer) = replayed.series().to_js();
-    lap(&mut phases.columns);
+    lap(&mut phases.columns, 4);
     let message = encode(&Response::Replayed {
         name,
         columns: Js(columns),
@@ -968,6 +990,7 @@ async fn replay(
                 .as_ref()
                 .map_or(0, |w| w.heap_bytes()),
             wasm: wasm_bytes(),
+            wasm_after,
         },
     })?;
     state.borrow_mut().replayed[r.slot.index()] = Some(replayed);
@@ -1204,7 +1227,8 @@ fn begin(state: &Shared, id: u32) {
 }
 
 /// Stream `source` into `sink`, posting progress (when `progress` is given) every 100 ms; a newer replay
-/// or a cancel stops it at the next chunk. Returns the source's name.
+/// or a cancel stops it at the next chunk. Returns the source's name and the milliseconds spent waiting
+/// for its chunks.
 async fn pump(
     state: &Shared,
     id: u32,
@@ -1212,12 +1236,14 @@ async fn pump(
     sink: &mut dyn Sink,
     progress: Option<&Outbox>,
     range: Option<LineRange>,
-) -> Result<String, WorkerError> {
+) -> Result<(String, f64), WorkerError> {
     let opened = open(source, range).await?;
     begin(state, id);
     let mut last_post = now_ms();
     let mut buffer = Vec::new();
+    let mut waiting = 0.0;
     loop {
+        let asked = now_ms();
         let chunk =
             JsFuture::from(opened.reader.read())
                 .await
@@ -1225,6 +1251,7 @@ async fn pump(
                     source_name: opened.name.clone(),
                     reason: describe(&e),
                 })?;
+        waiting += now_ms() - asked;
         if state.borrow().active != id {
             let _ = opened.reader.cancel();
             return Err(WorkerError::Stopped);
@@ -1263,7 +1290,7 @@ async fn pump(
     if let (Some(out), Some(p)) = (progress, sink.progress(opened.total)) {
         out.answer(&p);
     }
-    Ok(opened.name)
+    Ok((opened.name, waiting))
 }
 
 /// The other shards' columns, once all `count` have arrived (or the first failure, or a stop).

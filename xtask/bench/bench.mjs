@@ -74,14 +74,19 @@ async function thirtyMinutes(page) {
     windows: runs[0].windows,
     drop_to_plotted_ms: stats(runs.map((r) => r.drop_to_plotted_ms)),
     worker_replay_ms: stats(runs.map((r) => r.timing.replaySeconds * 1000)),
-    worker_phases_ms: Object.fromEntries(['read', 'waited', 'merged', 'report', 'columns']
-      .map((k) => [k, stats(runs.map((r) => (r.timing.replayPhases?.[k] ?? NaN) * 1000))])),
+    worker_phases_ms: phases(runs),
     memory_mb: {
       worker_wasm: runs.at(-1).timing.memory.wasm / 1e6,
       helpers_wasm: runs.at(-1).timing.memory.helpersWasm / 1e6,
       main_wasm: runs.at(-1).timing.memory.mainWasm / 1e6,
     },
   };
+}
+
+/** The primary worker's replay phases (`timing.replayPhases`, seconds) over `runs`, in ms. */
+function phases(runs) {
+  return Object.fromEntries(['read', 'source', 'waited', 'merged', 'report', 'columns']
+    .map((k) => [k, stats(runs.map((r) => (r.timing.replayPhases?.[k] ?? NaN) * 1000))]));
 }
 
 /** Everything measured in one browser (`name`); the long recording only where `long` is set. */
@@ -173,6 +178,8 @@ async function longRecording(page, query) {
     pick_to_plotted_ms: stats(long.map((r) => r.ms)),
     cursor_redraw_ms: long.at(-1).redraw,
     in_page_plotted_ms: stats(long.map((r) => r.timing.plottedSeconds * 1000)),
+    worker_replay_ms: stats(long.map((r) => r.timing.replaySeconds * 1000)),
+    worker_phases_ms: phases(long),
     memory_mb: {
       worker_wasm: stats(long.map((r) => r.timing.memory.wasm / 1e6)),
       helpers_wasm: stats(long.map((r) => r.timing.memory.helpersWasm / 1e6)),

@@ -508,12 +508,13 @@ fn same_report(a: &Value, b: &Value, at: &str) -> std::result::Result<(), String
 }
 
 /// A `{median, min, max}` object as "median [min–max]".
-/// A replay's phases (medians, ms) as ": own share read 200, waiting 50, …", or nothing when the run
+/// A replay's phases (medians, ms) as ": own share read 200, of it waiting for bytes 20, waiting for helpers 50, …", or nothing when the run
 /// did not record them.
 fn phases(p: &Value) -> String {
     let names = [
         ("read", "own share read"),
-        ("waited", "waiting"),
+        ("source", "of it waiting for bytes"),
+        ("waited", "waiting for helpers"),
         ("merged", "merge"),
         ("report", "report"),
         ("columns", "columns"),
@@ -819,8 +820,17 @@ fn table(all: &Value) -> Result<String> {
             ));
         }
         let mm = &l["memory_mb"];
+        let replay = if l["worker_replay_ms"].is_null() {
+            String::new()
+        } else {
+            format!(
+                " (worker replay {} ms{})",
+                spread(&l["worker_replay_ms"], 0),
+                phases(&l["worker_phases_ms"])
+            )
+        };
         line(format!(
-            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn, {} worker(s), split by {} | Chromium | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
+            "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn{replay}, {} worker(s), split by {} | Chromium | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
             l["windows"],
             all["long_recording_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
             l["workers"],
@@ -981,7 +991,7 @@ mod tests {
                 "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
                 "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
                 "first_open_ms": 1900.0,
-                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "worker_phases_ms": { "read": st(200.0), "waited": st(40.0), "merged": st(5.0), "report": st(50.0), "columns": st(5.0) }, "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
+                "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "worker_phases_ms": { "read": st(200.0), "source": st(20.0), "waited": st(40.0), "merged": st(5.0), "report": st(50.0), "columns": st(5.0) }, "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
                 "firefox": {
@@ -1028,7 +1038,7 @@ mod tests {
             t.contains("dropped → every plot drawn, 1 worker(s) | Chromium | 650 [585–780] |"),
             "{t}"
         );
-        assert!(t.contains("dropped → every plot drawn (worker replay 300 [270–360] ms: own share read 200, waiting 40, merge 5, report 50, columns 5), 2 worker(s), split by bytes | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
+        assert!(t.contains("dropped → every plot drawn (worker replay 300 [270–360] ms: own share read 200, of it waiting for bytes 20, waiting for helpers 40, merge 5, report 50, columns 5), 2 worker(s), split by bytes | Chromium | 450 [405–540] | worker wasm 28 MB + helpers 9 MB"), "{t}");
         // Firefox's rows beside Chromium's, against the same peer (onnxruntime-web in Chromium, 200 µs).
         assert!(t.contains("· Chromium 156 · Firefox 153.8.0 ·"), "{t}");
         assert!(t.contains("| countscope wasm (relaxed-simd), Firefox | 220.0 [198.0–264.0] | 180.0 [162.0–216.0] | 5556 | 1.11× | 0.53× |"), "{t}");
@@ -1059,10 +1069,12 @@ mod tests {
         };
         all["browser"]["e2e_long_one_worker"] = long(1, "none", 2500.0);
         all["browser"]["e2e_long"] = long(2, "bytes", 1500.0);
+        all["browser"]["e2e_long"]["worker_replay_ms"] = st(1400.0);
+        all["browser"]["e2e_long"]["worker_phases_ms"] = json!({ "read": st(1000.0), "source": st(100.0), "waited": st(200.0), "merged": st(10.0), "report": st(150.0), "columns": st(5.0) });
         all["long_recording_bytes"] = json!(100_000_000);
         let t = table(&all).unwrap();
         assert!(t.contains("picked → every plot drawn, 1 worker(s), split by none | Chromium | 2500 [2250–3000] |"), "{t}");
-        assert!(t.contains("picked → every plot drawn, 2 worker(s), split by bytes | Chromium | 1500 [1350–1800] |"), "{t}");
+        assert!(t.contains("picked → every plot drawn (worker replay 1400 [1260–1680] ms: own share read 1000, of it waiting for bytes 100, waiting for helpers 200, merge 10, report 150, columns 5), 2 worker(s), split by bytes | Chromium | 1500 [1350–1800] |"), "{t}");
         assert!(t.contains("1 worker(s): 2.5 s measured against an ideal of 2.3 s ((read 0.7 s + infer 1.6 s on one core) / 1), 1.08× the ideal"), "{t}");
         assert!(t.contains("2 worker(s): 1.5 s measured against an ideal of 1.2 s ((read 0.7 s + infer 1.6 s on one core) / 2), 1.30× the ideal"), "{t}");
         assert_eq!(

@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn a_level_is_the_rounded_clamped_value_bit_for_bit() {
         let mut rng = crate::sim::rng::Rng::new(3, 4);
-        let mut check = |v: f32, lo: f32, scale: f32| {
+        let check = |v: f32, lo: f32, scale: f32| {
             let want = ((v - lo) * scale).round().clamp(0.0, 255.0) as u8;
             assert_eq!(level(v, lo, scale), want, "v {v}, lo {lo}, scale {scale}");
         };

@@ -348,9 +348,11 @@ impl Series {
         &self.probs[i * N_CLASSES..(i + 1) * N_CLASSES]
     }
 
-    /// Each window's truth, count and confidence, in order: what [`crate::report::Metrics::of`] scores.
-    pub fn scored(&self) -> impl Iterator<Item = crate::report::ScoredWindow> + '_ {
-        (0..self.len()).map(|i| crate::report::ScoredWindow {
+    /// Each window as scored, in order: what [`crate::report::Metrics::of`] reads, without building a
+    /// [`FramePrediction`] (128 bytes) per window, which wasm's memory would keep as its peak.
+    pub fn scored(&self) -> impl Iterator<Item = crate::evaluate::WindowScore> + '_ {
+        (0..self.len()).map(|i| crate::evaluate::WindowScore {
+            line: u64::from(self.line[i]),
             truth: self.truth_at(i),
             count: self.count[i],
             confidence: self.confidence[i],

@@ -82,13 +82,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<RawLine> {
                 *slot = value;
             }
         }
-        match s.peek()? {
-            b',' => s.i += 1,
-            b'}' => {
-                s.i += 1;
-                break;
-            }
-            _ => return None,
+        if s.closes(b'}')? {
+            break;
         }
     }
     s.ws();
@@ -121,6 +116,17 @@ impl<'a> Scan<'a> {
     #[inline]
     fn expect(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// After an element: consume a comma (`false`: another element follows) or `close` (`true`);
+    /// anything else is `None`.
+    #[inline]
+    fn closes(&mut self, close: u8) -> Option<bool> {
+        let c = self.peek()?;
+        (c == b',' || c == close).then(|| {
+            self.i += 1;
+            c == close
+        })
     }
 
     /// The rest of a string whose opening quote was consumed, when it is printable ASCII without escapes.
@@ -156,13 +162,8 @@ impl<'a> Scan<'a> {
                 }
                 loop {
                     self.skip_value(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.closes(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -177,13 +178,8 @@ impl<'a> Scan<'a> {
                     self.plain_string()?;
                     self.expect(b':')?;
                     self.skip_value(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.closes(b'}')? {
+                        return Some(());
                     }
                 }
             }
@@ -256,16 +252,11 @@ impl<'a> Scan<'a> {
             if *row_len.get_or_insert(n) != n {
                 return None;
             }
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(Csi {
-                        values,
-                        rows: row_len,
-                    });
-                }
-                _ => return None,
+            if self.closes(b']')? {
+                return Some(Csi {
+                    values,
+                    rows: row_len,
+                });
             }
         }
     }
@@ -276,13 +267,8 @@ impl<'a> Scan<'a> {
         loop {
             self.ws();
             out.push(self.number()?);
-            match self.peek()? {
-                b',' => self.i += 1,
-                c if c == close => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.closes(close)? {
+                return Some(());
             }
         }
     }
@@ -317,16 +303,14 @@ impl<'a> Scan<'a> {
                     i += 1;
                 }
                 decimals = i - at;
-                if decimals == 0 {
+                // No decimals is not JSON; an exponent is left to serde_json.
+                if decimals == 0 || matches!(b.get(i), Some(b'e' | b'E')) {
                     return None;
                 }
             }
             // "01": not JSON; an exponent: left to serde_json.
             Some(b'0'..=b'9' | b'e' | b'E') => return None,
             _ => {}
-        }
-        if matches!(b.get(i), Some(b'0'..=b'9' | b'e' | b'E')) {
-            return None;
         }
         // Every digit read, the leading zero too: at most 19 cannot have overflowed the significand.
         let digits = i - first - (decimals > 0) as usize;
@@ -526,6 +510,12 @@ mod tests {
     fn declines_what_it_does_not_read() {
         for text in [
             r#"{"csi":[1,2]} x"#,
+            r#"{"csi":[1;2]}"#,
+            r#"{"csi":[1x2]}"#,
+            r#"{"csi":[[1];[2]]}"#,
+            r#"{"csi":[1];"n":2}"#,
+            r#"{"csi":[1],"kp":[1 2]}"#,
+            r#"{"csi":[1],"kp":{"a":1;"b":2}}"#,
             r#"{"csi":[1,2],}"#,
             r#"{"csi":[1e3]}"#,
             r#"{"csi":[01]}"#,

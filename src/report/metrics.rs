@@ -182,31 +182,6 @@ impl<P: Scored> Scored for &P {
     }
 }
 
-/// A window's three scored values alone, for windows kept as columns ([`crate::series::Series::scored`]):
-/// scoring them needs no [`FramePrediction`] per window, whose 128 bytes each would otherwise be built
-/// for every window at once (and in wasm, whose memory never shrinks, kept as its peak).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ScoredWindow {
-    /// Ground truth, `None` when unlabelled.
-    pub truth: Option<u8>,
-    /// The predicted count.
-    pub count: u8,
-    /// The calibrated confidence.
-    pub confidence: f32,
-}
-
-impl Scored for ScoredWindow {
-    fn truth(&self) -> Option<u8> {
-        self.truth
-    }
-    fn count(&self) -> u8 {
-        self.count
-    }
-    fn confidence(&self) -> f32 {
-        self.confidence
-    }
-}
-
 impl Metrics {
     /// Compute every metric from the predictions of a replay.
     pub fn compute<P: Scored>(predictions: &[P]) -> Self {

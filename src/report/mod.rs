@@ -13,7 +13,7 @@ pub mod uncertainty;
 pub use compare::{CompareError, Comparison};
 pub use findings::{Finding, Severity};
 pub use gates::{GateMetric, GateResult, GateSet, Status};
-pub use metrics::{Metrics, ScoredWindow};
+pub use metrics::Metrics;
 pub use uncertainty::{Interval, Uncertainty};
 
 use crate::input::InputSummary;

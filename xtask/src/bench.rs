@@ -508,6 +508,19 @@ fn same_report(a: &Value, b: &Value, at: &str) -> std::result::Result<(), String
 }
 
 /// A `{median, min, max}` object as "median [min–max]".
+/// " (worker replay 300 [270–360] ms: own share read …)" for an end-to-end row, or nothing for a run
+/// that did not record the worker's replay.
+fn worker_replay(e: &Value) -> String {
+    if e["worker_replay_ms"].is_null() {
+        return String::new();
+    }
+    format!(
+        " (worker replay {} ms{})",
+        spread(&e["worker_replay_ms"], 0),
+        phases(&e["worker_phases_ms"])
+    )
+}
+
 /// A replay's phases (medians, ms) as ": own share read 200, of it waiting for bytes 20, waiting for helpers 50, …", or nothing when the run
 /// did not record them.
 fn phases(p: &Value) -> String {
@@ -781,15 +794,7 @@ fn table(all: &Value) -> Result<String> {
             let split = e["split"]
                 .as_str()
                 .map_or(String::new(), |s| format!(", split by {s}"));
-            let replay = if e["worker_replay_ms"].is_null() {
-                String::new()
-            } else {
-                format!(
-                    " (worker replay {} ms{})",
-                    spread(&e["worker_replay_ms"], 0),
-                    phases(&e["worker_phases_ms"])
-                )
-            };
+            let replay = worker_replay(e);
             line(format!(
                 "| 30-minute sample ({} windows) dropped → every plot drawn{replay}, {} worker(s){split} | {name} | {} | worker wasm {:.0} MB + helpers {:.0} MB, main wasm {:.0} MB |",
                 e["windows"],
@@ -820,15 +825,7 @@ fn table(all: &Value) -> Result<String> {
             ));
         }
         let mm = &l["memory_mb"];
-        let replay = if l["worker_replay_ms"].is_null() {
-            String::new()
-        } else {
-            format!(
-                " (worker replay {} ms{})",
-                spread(&l["worker_replay_ms"], 0),
-                phases(&l["worker_phases_ms"])
-            )
-        };
+        let replay = worker_replay(l);
         line(format!(
             "| SYNTHETIC 24 h ({} windows, {:.0} MB JSONL) picked → every plot drawn{replay}, {} worker(s), split by {} | Chromium | {} | worker wasm {} MB (window store {:.0} MB) + helpers {} MB, main wasm {} MB, main JS heap peak {} MB |",
             l["windows"],

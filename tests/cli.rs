@@ -503,6 +503,30 @@ fn ruview_model_cli_with_and_without_its_data_file() {
     );
 }
 
+/// A model using an op outside the page's list (LeakyRelu): the CLI loads and replays it (it registers
+/// every op tract-onnx knows), and `inspect` says the page will refuse it, naming the op.
+#[test]
+fn a_model_outside_the_pages_ops_runs_here_and_inspect_says_the_page_refuses_it() {
+    let dir = tmpdir("leaky");
+    let rec = write(&dir, "r.jsonl", seed_tail());
+    let leaky = fixture_str("count_v1_leaky.onnx");
+    let o = countscope(&["report", "--json", "--model", &leaky, &rec]);
+    // 0 or 1 (gates met or not); 2 would be a refusal.
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    assert_eq!(json(&o)["windows"], 215);
+    let o = countscope(&["inspect", &leaky]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("page: refused, it does not include LeakyRelu (first node ")
+            && out.contains("loads: yes"),
+        "{out}"
+    );
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/count_v1.onnx");
+    let o = countscope(&["inspect", "--json", sample.to_str().unwrap()]);
+    let v = json(&o);
+    assert_eq!(v["model"]["outside_page"], serde_json::json!([]));
+}
+
 #[test]
 fn wrong_model_is_exit_2_with_expected_and_found() {
     let dir = tmpdir("wrong");

@@ -133,7 +133,8 @@ fn model_error(e: ModelError) -> w::ModelError {
         | ModelError::MissingWeight { .. }
         | ModelError::WeightMismatch { .. } => w::ModelError::Weights(m),
         ModelError::Calibration(_) => w::ModelError::Calibration(m),
-        ModelError::Tract { .. } => w::ModelError::Engine(m),
+        // The page's build alone refuses ops; a component registers every op tract-onnx knows.
+        ModelError::Tract { .. } | ModelError::UnsupportedOp { .. } => w::ModelError::Engine(m),
     }
 }
 

@@ -253,7 +253,7 @@ pub(crate) fn float_tensor(name: &str, shape: &[usize], values: &[f32]) -> pb::T
     }
 }
 
-fn node(
+pub(crate) fn node(
     op: &str,
     inputs: &[&str],
     output: &str,
@@ -269,7 +269,7 @@ fn node(
     }
 }
 
-fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
+pub(crate) fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         r#type: pb::attribute_proto::AttributeType::Ints as i32,
@@ -278,7 +278,7 @@ fn ints(name: &str, v: &[i64]) -> pb::AttributeProto {
     }
 }
 
-fn int(name: &str, v: i64) -> pb::AttributeProto {
+pub(crate) fn int(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         r#type: pb::attribute_proto::AttributeType::Int as i32,
@@ -288,7 +288,7 @@ fn int(name: &str, v: i64) -> pb::AttributeProto {
 }
 
 /// A float tensor value; `None` dimensions are the symbolic `batch`.
-fn value_info(name: &str, dims: &[Option<usize>]) -> pb::ValueInfoProto {
+pub(crate) fn value_info(name: &str, dims: &[Option<usize>]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     pb::ValueInfoProto {
         name: name.into(),

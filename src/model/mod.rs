@@ -9,6 +9,7 @@ pub mod calibration;
 pub mod countnet;
 mod external;
 pub mod kernel;
+pub mod ops;
 pub mod safetensors;
 
 pub use calibration::{parse_temperature, sidecar_names, Calibration, Source, TemperatureSources};
@@ -59,6 +60,14 @@ pub enum ModelError {
     /// The bytes are not an ONNX protobuf.
     #[error("not an ONNX model: {0}")]
     Decode(String),
+    /// The page's build registers only the ops a count model uses; this model uses others.
+    #[error("the model uses ONNX op(s) the page does not include: {found}. The page registers only the ops a count model uses: {supported}. The CLI (`countscope report`) runs every op tract-onnx knows")]
+    UnsupportedOp {
+        /// Each op outside the list, with its node count and first node.
+        found: String,
+        /// The ops the page registers.
+        supported: String,
+    },
     /// An external data file the model names was not supplied.
     #[error("the model keeps {tensors} weight tensor(s) in the external data file `{file}`, which was not supplied: put it next to the model file (CLI) or drop it together with the model (page). Or supply the same weights as a safetensors file, as RuView publishes them (`count_v1.safetensors` beside `count_v1.onnx`; its release never held `count_v2.onnx.data`): `--weights {weights}` or `{weights}` beside the model (CLI), or dropped together with the model (page)")]
     MissingExternal {
@@ -255,6 +264,8 @@ pub struct ModelInfo {
     pub metadata_keys: Vec<String>,
     /// The calibration found in the model itself (a sidecar or flag may override it at load).
     pub calibration: Calibration,
+    /// The ops of its graph outside [`ops::PAGE_OPS`], which the page refuses (the CLI runs them all).
+    pub outside_page: Vec<ops::MissingOp>,
 }
 
 /// The raw outputs for a batch of windows.
@@ -324,8 +335,38 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Whether this is the page's build, which parses with [`ops::page_framework`] and refuses models using
+/// other ops.
+const PAGE_BUILD: bool = cfg!(all(target_arch = "wasm32", target_os = "unknown"));
+
+/// The ONNX framework models are parsed with: in the page's build only the ops of [`ops::PAGE_OPS`],
+/// elsewhere every op tract-onnx knows.
+fn framework() -> tract_onnx::Onnx {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    return ops::page_framework();
+    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+    return tract_onnx::onnx();
+}
+
+impl ModelError {
+    fn unsupported(missing: &[ops::MissingOp]) -> Self {
+        let found = missing
+            .iter()
+            .map(|m| match m.nodes {
+                1 => format!("`{}` (node `{}`)", m.op, m.first_node),
+                n => format!("`{}` ({n} nodes, the first `{}`)", m.op, m.first_node),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        ModelError::UnsupportedOp {
+            found,
+            supported: ops::PAGE_OPS.join(", "),
+        }
+    }
+}
+
 fn decode(onnx: &[u8]) -> Result<ModelProto, ModelError> {
-    tract_onnx::onnx()
+    tract_onnx::Onnx::default()
         .proto_model_for_read(&mut &onnx[..])
         .map_err(|e| ModelError::Decode(format!("{e:#}")))
 }
@@ -426,6 +467,7 @@ fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
             .collect(),
         metadata_keys: proto.metadata_props.iter().map(|e| e.key.clone()).collect(),
         calibration: calibration::from_metadata(props)?,
+        outside_page: ops::unsupported(proto, ops::PAGE_OPS),
     })
 }
 
@@ -491,6 +533,7 @@ fn safetensors_model(
                 external_files: vec![],
                 metadata_keys: st.metadata().iter().map(|(k, _)| k.clone()).collect(),
                 calibration: calibration::from_metadata(props)?,
+                outside_page: vec![],
             };
             (info, Err(e))
         }
@@ -539,6 +582,9 @@ impl CountModel {
             let info = describe_proto(&proto)?;
             (proto, info)
         };
+        if PAGE_BUILD && !info.outside_page.is_empty() {
+            return Err(ModelError::unsupported(&info.outside_page));
+        }
         let calibration = info
             .calibration
             .clone()
@@ -573,7 +619,7 @@ impl CountModel {
         };
         // The graph as loaded, every weight inlined from whichever file held it.
         let fingerprint = fnv1a(&prost::Message::encode_to_vec(&proto));
-        let model = tract_onnx::onnx()
+        let model = framework()
             .model_for_proto_model(&proto)
             .map_err(tract_err("parse"))?;
         let model = model.into_typed().map_err(tract_err("analyse"))?;

@@ -321,6 +321,14 @@ await check('errors name the problem and keep what was loaded', async () => {
   got = await outcome();
   assert.equal(got.kind, 'error');
   assert.match(got.detail.text, /expected .*found/);
+  // A model using an op outside the page's list (src/model/ops.rs): refused with the op, its node and the
+  // list, where the CLI runs it (tests/cli.rs).
+  outcome = await nextOutcome(page);
+  await drop(page, [file(join(ROOT, 'tests/fixtures/count_v1_leaky.onnx'))]);
+  got = await outcome();
+  assert.equal(got.kind, 'error');
+  assert.match(got.detail.text, /`LeakyRelu` \(5 nodes, the first `[^`]+`\).*only the ops a count model uses: Add, BatchNormalization, .*Relu, /);
+  assert.match(await shadow(page, '.messages'), /LeakyRelu/);
   const after = await page.evaluate(() => ({ state: document.querySelector('countscope-replay').getAttribute('state'), windows: document.querySelector('countscope-replay').report.windows }));
   assert.deepEqual(after, { state: 'ready', windows: before });
 });

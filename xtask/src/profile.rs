@@ -15,6 +15,10 @@ use std::time::SystemTime;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Build {
+    /// The crate wasm-pack builds into `out-dir` (a folder of the workspace), whose Cargo.toml holds the
+    /// wasm-pack metadata.
+    #[serde(rename = "crate")]
+    pub krate: String,
     pub target: String,
     pub out_dir: String,
     pub out_name: String,
@@ -69,7 +73,8 @@ impl Profile {
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let profile: Profile =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cargo = read_toml(&root().join("Cargo.toml"))?;
+        let manifest = root().join(&profile.build.krate).join("Cargo.toml");
+        let cargo = read_toml(&manifest)?;
         let metadata = cargo
             .get("package")
             .and_then(|p| p.get("metadata"))
@@ -80,9 +85,11 @@ impl Profile {
         if metadata != Some(&profile.build.wasm_opt) {
             let shown = metadata.map_or("(absent)".to_string(), |v| v.to_string());
             return Err(format!(
-                "wasm-pack.toml and Cargo.toml disagree: wasm-pack.toml [build] wasm-opt = {}, but Cargo.toml \
+                "wasm-pack.toml and {} disagree: wasm-pack.toml [build] wasm-opt = {}, but its \
                  [package.metadata.wasm-pack.profile.{}] wasm-opt = {shown} (wasm-pack reads only Cargo.toml): make them equal",
-                profile.build.wasm_opt, profile.build.profile
+                manifest.display(),
+                profile.build.wasm_opt,
+                profile.build.profile
             ));
         }
         Ok(profile)
@@ -166,13 +173,19 @@ impl Profile {
             r.join("wasm-pack.toml"),
             r.join(".cargo/config.toml"),
         ];
-        newest(&r.join("src")).max(inputs.iter().filter_map(|p| mtime(p)).max()) > built
+        let page = r.join(&self.build.krate);
+        newest(&r.join("src"))
+            .max(newest(&page))
+            .max(inputs.iter().filter_map(|p| mtime(p)).max())
+            > built
     }
 
     fn wasm_pack_build(&self, out_dir: &Path) -> Command {
         let b = &self.build;
         let mut cmd = Command::new("wasm-pack");
-        cmd.args(["build", "--target", &b.target, "--out-dir"])
+        cmd.args(["build"])
+            .arg(root().join(&b.krate))
+            .args(["--target", &b.target, "--out-dir"])
             .arg(out_dir)
             .args(["--out-name", &b.out_name])
             .args(self.profile_flag())

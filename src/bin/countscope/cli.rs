@@ -695,6 +695,22 @@ fn inspect(path: &Path, weights: Option<&Path>, json: bool) -> Result<u8, Fatal>
             "calibration in the model: {}",
             info.calibration.describe()
         )?;
+        if info.format == countscope::model::ModelFormat::Onnx {
+            if info.outside_page.is_empty() {
+                writeln!(out, "page: every op is in the page's list")?;
+            } else {
+                let ops: Vec<String> = info
+                    .outside_page
+                    .iter()
+                    .map(|m| format!("{} (first node {})", m.op, m.first_node))
+                    .collect();
+                writeln!(
+                    out,
+                    "page: refused, it does not include {} (the CLI runs every op)",
+                    ops.join(", ")
+                )?;
+            }
+        }
         match &load {
             Ok(m) => {
                 writeln!(out, "weights: {}", files::describe_weights(m))?;

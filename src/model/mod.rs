@@ -8,7 +8,7 @@
 pub mod calibration;
 pub mod countnet;
 mod external;
-pub mod kernel;
+pub use countscope_kernel as kernel;
 pub mod ops;
 pub mod safetensors;
 

@@ -1,7 +1,7 @@
 //! The convolution's micro-kernel: two output channels × up to five vectors of four frames, the
 //! frames along the lanes.
 //!
-//! Why not the 8×5 kernel of `kernel/wasm.rs`, which `DirectConv1d` ran first: its vectors run
+//! Why not the 8×5 kernel of `wasm.rs`, which `DirectConv1d` ran first: its vectors run
 //! along the output channels, so the input (five frames per step) had to be packed (im2col) and
 //! broadcast lane by lane on every step: one vector load, four lane shuffles and a splat load per
 //! ten multiply-adds. Here the vectors run along the frames. The input is read as it lies (one
@@ -141,7 +141,7 @@ unsafe fn tile<const V: usize, const TAPS: usize>(shape: Shape, tile: Tile) {
 
 /// One tile of `tile.frames` frames (1 ..= 20) for one pair of output channels: the kernel for
 /// ⌈frames / 4⌉ vectors, with the taps unrolled when there are 3 (the count model's) or 1 (Winograd's
-/// products, `kernel/winograd.rs`).
+/// products, `winograd.rs`).
 ///
 /// # Safety
 /// As [`tile`](fn@tile) with V = ⌈frames / 4⌉.

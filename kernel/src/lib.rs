@@ -1,7 +1,12 @@
 //! countscope's own wasm matrix kernel and the convolution that uses it (wasm32 with `simd128`
-//! only; native builds run tract's lowering untouched).
+//! only; native builds run tract's lowering untouched). `countscope::model::kernel` is this crate.
 //!
-//! - `kernel/wasm.rs`: an 8×5 f32 kernel. countscope's convolutions are matrix products with
+//! A crate of its own so that its code is compiled at opt-level 3 while the rest of countscope, in the
+//! page's module, is compiled for size (`[profile.page]`): Cargo sets optimisation per crate, and this is
+//! where the page's inference time goes (at "s" it ran at half the speed; docs/performance.md, "Issue 16,
+//! second step").
+//!
+//! - `wasm.rs`: an 8×5 f32 kernel. countscope's convolutions are matrix products with
 //!   M = 64 or 128 output channels and N = 20 frames per window (K = 168, 192, 384). tract's wasm
 //!   GEMM kernel is 8×8 with its vectors along N: 20 frames pad to 24 (a sixth of the work
 //!   wasted), and its 16 accumulators plus its operands are more live vectors than the 16
@@ -11,16 +16,16 @@
 //!   tract-linalg's dispatcher, with a tier that names it only where it pads N less than 8×8 does
 //!   ([`pads_less`]). Under `+relaxed-simd` its multiply-add is fused (`f32x4.relaxed_madd`).
 //!   It still serves the matrix products tract lowers itself, where it pads N less than 8×8 does.
-//! - `kernel/frames.rs`: the convolutions' own kernel, with its vectors along the frames: two output
+//! - `frames.rs`: the convolutions' own kernel, with its vectors along the frames: two output
 //!   channels × five vectors of four frames (ten accumulators), the input read as it lies in a
 //!   zero-padded copy and the weights broadcast once at load, so its inner loop is seven vector
 //!   loads and ten multiply-adds with no lane shuffle (the 8×5 kernel needs four per ten).
-//! - `kernel/conv.rs`: `DirectConv1d`, which replaces tract's `Im2col` + matrix product + `Max`
+//! - `conv.rs`: `DirectConv1d`, which replaces tract's `Im2col` + matrix product + `Max`
 //!   for the 1-D convolutions it covers: one padded copy of each window's input instead of
 //!   tract's element-by-element padded im2col, the frame-lane kernel tile by tile, bias and ReLU
 //!   fused into its store, and for the model's last convolution the mean over time that follows
 //!   (`direct_convs` swaps it in between declutter and codegen).
-//! - `kernel/winograd.rs`: the three-tap convolutions as Winograd's F(5, 3): 7 products per tile of
+//! - `winograd.rs`: the three-tap convolutions as Winograd's F(5, 3): 7 products per tile of
 //!   5 outputs instead of 15, per dilation phase, with the windows of a batch along the lanes and
 //!   the products run on the frame-lane kernel with one tap; `DirectConv1d` runs it in every batch
 //!   (a window's logits must not depend on the batch it falls in).
@@ -31,8 +36,8 @@
 //! k loop unrolled four times 128.3 (1.56×). The frame-lane kernel's and Winograd's figures are
 //! in `docs/performance.md`.
 //!
-//! Correctness: `kernel/wasm.rs` tests every fused op against a scalar reference, and
-//! `kernel/conv.rs` tests `DirectConv1d` (the frame-lane kernel) against both tract's own
+//! Correctness: `wasm.rs` tests every fused op against a scalar reference, and
+//! `conv.rs` tests `DirectConv1d` (the frame-lane kernel) against both tract's own
 //! lowering and a scalar f64 convolution on shapes the model lacks (odd channel counts, frames
 //! not a multiple of four, oversized padding, other taps and dilations, Winograd's path and the
 //! direct one, batches of 1 to 37 windows); both run in the
@@ -111,8 +116,17 @@ pub fn pads_less(n: usize) -> bool {
     target_feature = "simd128"
 ))]
 fn test_values(seed: u64, n: usize) -> Vec<f32> {
-    let mut rng = crate::sim::rng::Rng::new(seed, 0);
-    (0..n).map(|_| rng.range(-0.5, 0.5) as f32).collect()
+    // xorshift64*, seeded: values in [-0.5, 0.5).
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            let u = s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+            u as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `DirectConv1d`: a 1-D convolution run on countscope's frame-lane kernel (`kernel/frames.rs`).
+//! `DirectConv1d`: a 1-D convolution run on countscope's frame-lane kernel (`frames.rs`).
 //!
 //! Why: tract lowers a convolution to an `Im2col` op, a matrix product and, for the ReLU, a `Max`.
 //! Its padded 1-D im2col writes the packed matrix one element at a time through a panel writer:
@@ -273,7 +273,7 @@ enum Kernel {
     /// weights broadcast to four lanes.
     Direct(Arc<Vec<f32>>),
     /// The three-tap convolutions with enough channels and frames, as Winograd's F(5, 3)
-    /// (`kernel/winograd.rs`), whatever the batch: 28 products per pair of channels where the
+    /// (`winograd.rs`), whatever the batch: 28 products per pair of channels where the
     /// direct kernel takes 60 for the count model's 20 frames. Its windows lie along the lanes, so
     /// a batch of one leaves three of four empty (that batch is slower than on the direct kernel);
     /// running the direct kernel for it instead would make a window's logits depend on the batch

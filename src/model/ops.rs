@@ -179,7 +179,6 @@ pub fn page_framework() -> Onnx {
             Ok((expand(AxesInput::Unsqueeze), vec![]))
         }
     });
-    debug_assert_eq!(reg.0.len(), PAGE_OPS.len());
     Onnx {
         op_register: reg,
         ..Onnx::default()
@@ -338,17 +337,33 @@ fn dropout(_: &ParsingContext, node: &NodeProto) -> Built {
     ))
 }
 
-/// The constant `i64` values of an input already known, as tract's analysis leaves them.
-fn const_i64(model: &TypedModel, outlet: OutletId, what: &str) -> TractResult<Vec<i64>> {
-    let k = model
+/// An input's value, which analysis must already know (axes, BatchNormalization's parameters, Dropout's
+/// mode and ratio).
+fn known(model: &TypedModel, outlet: OutletId, what: &str) -> TractResult<Arc<Tensor>> {
+    model
         .outlet_fact(outlet)?
         .konst
         .clone()
-        .with_context(|| format!("{what} must be a constant"))?;
-    Ok(k.cast_to::<i64>()?
+        .with_context(|| format!("{what} must be a constant"))
+}
+
+/// A tensor's values as `i64` (axes given as an input).
+fn i64s(t: &Tensor) -> TractResult<Vec<i64>> {
+    Ok(t.cast_to::<i64>()?
         .try_as_plain_ram()?
         .as_slice::<i64>()?
         .to_vec())
+}
+
+/// The rules of an op whose one output has its one input's type and shape.
+fn like_input<'r>(
+    s: &mut Solver<'r>,
+    inputs: &'r [TensorProxy],
+    outputs: &'r [TensorProxy],
+) -> InferenceResult {
+    check_output_arity(outputs, 1)?;
+    s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
+    s.equals(&inputs[0].shape, &outputs[0].shape)
 }
 
 /// `alpha · A·B + beta · C`, with A and B optionally transposed: one matrix product (tract's EinSum).
@@ -481,12 +496,7 @@ impl Expansion for ReduceMean18 {
         };
         if self.have_axis_input {
             s.given_2(&inputs[0].rank, &inputs[1].value, move |s, rank, axes| {
-                let axes = axes
-                    .cast_to::<i64>()?
-                    .try_as_plain_ram()?
-                    .as_slice::<i64>()?
-                    .to_vec();
-                with_axes(s, rank, axes)
+                with_axes(s, rank, i64s(&axes)?)
             })
         } else {
             s.given(&inputs[0].rank, move |s, rank| with_axes(s, rank, vec![]))
@@ -500,7 +510,7 @@ impl Expansion for ReduceMean18 {
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
         let axes = if self.have_axis_input {
-            const_i64(model, inputs[1], "ReduceMean's axes")?
+            i64s(&*known(model, inputs[1], "ReduceMean's axes")?)?
         } else {
             vec![]
         };
@@ -568,11 +578,7 @@ impl Expansion for AxesInput {
         let this = *self;
         if inputs.len() == 2 {
             s.given_2(&inputs[0].shape, &inputs[1].value, move |s, shape, axes| {
-                let axes = axes
-                    .cast_to::<i64>()?
-                    .try_as_plain_ram()?
-                    .as_slice::<i64>()?
-                    .to_vec();
+                let axes = i64s(&axes)?;
                 s.equals(&outputs[0].shape, this.output_shape(&shape, Some(&axes))?)
             })
         } else {
@@ -589,7 +595,7 @@ impl Expansion for AxesInput {
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
         let axes = match inputs.get(1) {
-            Some(&axes) => isizes(&const_i64(model, axes, "the axes")?),
+            Some(&axes) => isizes(&i64s(&*known(model, axes, "the axes")?)?),
             None => Self::ones(&model.outlet_fact(inputs[0])?.shape.to_tvec()),
         };
         match self {
@@ -669,10 +675,7 @@ impl Expansion for GeluExact {
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
         check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)?;
-        Ok(())
+        like_input(s, inputs, outputs)
     }
 
     fn wire(
@@ -756,11 +759,7 @@ impl Expansion for BatchNorm {
         let c = x.shape[1].to_usize()?;
         let mut params = Vec::with_capacity(4);
         for (ix, what) in [(1, "scale"), (2, "B"), (3, "mean"), (4, "var")] {
-            let k = model
-                .outlet_fact(inputs[ix])?
-                .konst
-                .clone()
-                .with_context(|| format!("BatchNormalization's {what} must be a constant"))?;
+            let k = known(model, inputs[ix], &format!("BatchNormalization's {what}"))?;
             let v = k.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
             if v.len() != c {
                 bail!(
@@ -814,10 +813,7 @@ impl Expansion for Dropout {
             inputs,
             1 + self.ratio.is_some() as usize + self.training_mode.is_some() as usize,
         )?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
-        s.equals(&inputs[0].shape, &outputs[0].shape)?;
-        Ok(())
+        like_input(s, inputs, outputs)
     }
 
     fn wire(
@@ -827,19 +823,10 @@ impl Expansion for Dropout {
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
         if let Some(mode) = self.training_mode {
-            let training = model
-                .outlet_fact(inputs[mode])?
-                .konst
-                .clone()
-                .context("Dropout's training_mode must be a constant")?
-                .cast_to_scalar::<bool>()?;
+            let training =
+                known(model, inputs[mode], "Dropout's training_mode")?.cast_to_scalar::<bool>()?;
             let ratio = match self.ratio {
-                Some(r) => model
-                    .outlet_fact(inputs[r])?
-                    .konst
-                    .clone()
-                    .context("Dropout's ratio must be a constant")?
-                    .cast_to_scalar::<f32>()?,
+                Some(r) => known(model, inputs[r], "Dropout's ratio")?.cast_to_scalar::<f32>()?,
                 None => 0.5,
             };
             if training && ratio != 0.0 {

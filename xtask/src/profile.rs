@@ -173,10 +173,13 @@ impl Profile {
             r.join("wasm-pack.toml"),
             r.join(".cargo/config.toml"),
         ];
-        let page = r.join(&self.build.krate);
-        newest(&r.join("src"))
-            .max(newest(&page))
-            .max(inputs.iter().filter_map(|p| mtime(p)).max())
+        // The crates pkg/ is built from: the library, its wasm kernel and the linking crate.
+        let sources = ["src", "kernel", self.build.krate.as_str()];
+        sources
+            .iter()
+            .filter_map(|d| newest(&r.join(d)))
+            .chain(inputs.iter().filter_map(|p| mtime(p)))
+            .max()
             > built
     }
 

@@ -42,7 +42,8 @@ export interface CountscopeTiming {
   engine: 'relaxed-simd' | 'simd128';
   workers: number;
   /** How the workers shared the file: each a byte range of a dropped file of window lines (for gzip, of its
-   *  decoded text), each its share of the batches (CSI frame files, URLs, normalising by the recording), or
+   *  decoded text; a `?recording=` URL is downloaded once, as a file), each its share of the batches (CSI frame
+   *  files, normalising by the recording), or
    *  one worker. */
   split: 'bytes' | 'batches' | 'none';
   replaySeconds: number;
@@ -51,6 +52,11 @@ export interface CountscopeTiming {
    *  the report (with its bootstrap intervals), the columns. */
   replayPhases: { read: number; source: number; waited: number; merged: number; report: number; columns: number };
   plottedSeconds: number;
+  /** `performance.now()` when the model last loaded in every worker, when this replay began, when its workers
+   *  answered and when it was drawn (`state` became `ready`): milliseconds since the page's navigation
+   *  began. The page's first replay's `ready` is how long the page took to open (what `cargo xtask bench`
+   *  reports as first open). */
+  atMs: { modelLoaded: number; began: number; replayed: number; ready: number };
   /** Bytes: the primary's kept windows, its wasm memory, and that memory after each phase but `source`
    *  (wasm memory never shrinks, so the phase where it grows set the peak); the page's and the helpers'. */
   memory: { windows: number; wasm: number; wasmAfter: [number, number, number, number, number]; mainWasm: number; helpersWasm: number };

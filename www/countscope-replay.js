@@ -15,7 +15,7 @@ import { Plots, drawHeatmap } from './pkg/countscope.js';
 import { ENGINE, Workers, buffers, engine, here } from './replay/engine.js';
 import { exportAs } from './replay/export.js';
 import { copyLink, openMoment, pendingMoment } from './replay/link.js';
-import { classify, modelFromFiles, modelFromUrl, sameOrigin } from './replay/load.js';
+import { classify, modelFromFiles, modelFromUrl, recordingFromUrl, sameOrigin } from './replay/load.js';
 import { fmt, message, renderComparison, renderReadout, renderReport, showBadLines } from './replay/panel.js';
 import { TEMPLATE } from './replay/template.js';
 import { Transport } from './replay/transport.js';
@@ -88,17 +88,27 @@ class CountscopeReplay extends HTMLElement {
 
   async start() {
     this.started = true;
+    const run = (this.startRun = (this.startRun ?? 0) + 1);
     const params = this.hasAttribute('full') ? new URLSearchParams(location.search) : new URLSearchParams();
     try {
       const model = sameOrigin('model', params.get('model') ?? this.getAttribute('model') ?? DEFAULT_MODEL);
       const recording = sameOrigin('recording', params.get('recording') ?? this.getAttribute('recording') ?? DEFAULT_RECORDING);
       const modelB = params.get('model-b') ?? this.getAttribute('model-b');
       this.setBusy(`loading model ${model.split('/').pop()}…`);
+      // The recording downloads while the workers load the model; its progress shows once they are done.
+      const name = recording.split('/').pop();
+      let shown = null;
+      const download = recordingFromUrl(recording, (bytes, total) => shown?.(bytes, total));
+      download.catch(() => {}); // (its error is thrown where it is awaited, below)
       await this.loadModel(await modelFromUrl(model));
       if (modelB) await this.loadModel(await modelFromUrl(sameOrigin('model', modelB)), 'b');
-      await this.replay(recording);
+      this.setBusy(`downloading ${name}…`);
+      shown = (bytes, total) => this.showProgress(`downloading ${name}: ${fmt.mb(bytes)}${total ? ' of ' + fmt.mb(total) : ''}`, bytes, total);
+      await this.replay(await download, { url: recording });
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
+      // A model or recording that failed before its replay began: what was loaded before stays.
+      if (run === this.startRun && this.state === 'loading') this.settle();
     }
   }
 
@@ -106,6 +116,7 @@ class CountscopeReplay extends HTMLElement {
    *  one model again) or `b` (the model compared with `a`). */
   async loadModel(request, slot = 'a') {
     const info = await this.workers.askAll({ model: { ...request.model, slot } });
+    this.modelLoadedAt = performance.now();
     if (slot === 'a') {
       this.modelInfo = info;
       this.modelName = request.model.options.name;
@@ -123,13 +134,21 @@ class CountscopeReplay extends HTMLElement {
     p.querySelector('progress').removeAttribute('value');
   }
 
+  /** The progress bar at `bytes` of `total` (indeterminate without a total), with its label. */
+  showProgress(text, bytes, total) {
+    const bar = this.$('.progress progress');
+    if (total) bar.value = bytes / total; else bar.removeAttribute('value');
+    this.$('.progress span').textContent = text;
+  }
+
   setState(state) {
     this.state = state;
     this.setAttribute('state', state);
   }
 
-  async replay(source) {
-    const name = typeof source === 'string' ? source.split('/').pop() : source.name;
+  /** Replay `source` (a File or Blob; `url` when it was downloaded from there, for links). */
+  async replay(source, { url = null } = {}) {
+    const name = source.name ?? 'recording';
     const token = (this.loadToken = (this.loadToken ?? 0) + 1);
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
@@ -150,7 +169,9 @@ class CountscopeReplay extends HTMLElement {
       throw e;
     }
     this.lastSource = source;
+    this.lastUrl = url;
     await engine;
+    const replayedAt = performance.now();
     const plots = new Plots(result.columns);
     if (resultB) plots.compareWith(resultB.columns);
     this.plots?.free();
@@ -187,6 +208,7 @@ class CountscopeReplay extends HTMLElement {
     const mainWasm = (await engine).memory.buffer.byteLength;
     this.timing = {
       engine: ENGINE, workers: how.shards, split: result.split, replaySeconds: result.seconds, replayPhases: result.phases, plottedSeconds: (performance.now() - began) / 1000,
+      atMs: { modelLoaded: this.modelLoadedAt, began, replayed: replayedAt, ready: null },
       memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
     };
     // A link's moment (the full page's fragment, once per fragment; an embed's `start` / `view`).
@@ -195,18 +217,16 @@ class CountscopeReplay extends HTMLElement {
       this.openedMoment = moment;
       openMoment(this, moment);
     }
+    this.timing.atMs.ready = performance.now();
     this.setState('ready');
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, comparison: this.comparison, timing: this.timing } }));
   }
 
   /** One model's replay of `how.source`: the primary streams and merges, the helpers infer their shards. */
   async runReplay(how, slot, name, helperWasm) {
-    const bar = this.$('.progress progress'), label = this.$('.progress span');
     const primary = this.workers.ask({ replay: { ...how, slot, targets: this.$('.targets').value, crossRoom: this.$('.cross-room').checked } }, {
-      onProgress: (p) => {
-        if (p.total) bar.value = p.bytes / p.total; else bar.removeAttribute('value');
-        label.textContent = `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`;
-      },
+      onProgress: (p) => this.showProgress(
+        `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`, p.bytes, p.total),
     });
     // The helpers infer the other shards (byte ranges of a plain file, or batches); what they answer
     // goes to the primary as it came.
@@ -263,7 +283,7 @@ class CountscopeReplay extends HTMLElement {
         this.message('error', 'a .temperature or .onnx.data file needs its model dropped with it');
       }
       if (found.recording) await this.replay(found.recording);
-      else if (found.model && this.lastSource) await this.replay(this.lastSource);
+      else if (found.model && this.lastSource) await this.replay(this.lastSource, { url: this.lastUrl });
       else if (found.model) this.settle();
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
@@ -303,7 +323,7 @@ class CountscopeReplay extends HTMLElement {
     this.$('.hop').value = ['1', '5', '10', '20'].includes(this.getAttribute('hop')) ? this.getAttribute('hop') : '20';
     for (const sel of ['.layout', '.normalise', '.hop']) {
       this.$(sel).addEventListener('change', () => {
-        if (this.lastSource) this.replay(this.lastSource).catch((e) => e.stopped || this.message('error', e.message));
+        if (this.lastSource) this.replay(this.lastSource, { url: this.lastUrl }).catch((e) => e.stopped || this.message('error', e.message));
       });
     }
     for (const name of ['timeline', 'confidence', 'difference', 'nodes']) this.transport.bindPlot(this.canvas(name));

@@ -34,7 +34,7 @@ export async function copyLink(host) {
   const url = `${location.origin}${location.pathname}${location.search}#${fragment}`;
   history.replaceState(null, '', url);
   host.link = url;
-  const dropped = host.lastSource && typeof host.lastSource !== 'string';
+  const dropped = host.lastSource && !host.lastUrl;
   const note = dropped ? ' (the recording was opened from disk: the link finds the moment once the same recording is open)' : '';
   try {
     await navigator.clipboard.writeText(url);

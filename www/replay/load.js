@@ -23,6 +23,32 @@ async function fetchBytes(url, what) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** A recording by URL, fetched once by the page as a `File` named after the URL's last part: the workers
+ *  then share it as they share a dropped file (a file of window lines split by bytes, each worker reading
+ *  only its range) instead of each downloading and parsing all of it. `onProgress(bytes, total)` as it
+ *  arrives (`total` null when the server does not say). */
+export async function recordingFromUrl(url, onProgress) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot fetch the recording ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw new Error(`cannot fetch the recording ${url}: HTTP ${response.status}`);
+  const total = Number(response.headers.get('content-length')) || null;
+  const parts = [];
+  let bytes = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read().catch((e) => { throw new Error(`cannot fetch the recording ${url}: ${e.message}`); });
+    if (done) break;
+    parts.push(value);
+    bytes += value.byteLength;
+    onProgress?.(bytes, total);
+  }
+  return new File(parts, new URL(url).pathname.split('/').pop() || 'recording');
+}
+
 /** A model by URL, with the companions it names fetched from beside it (or, when one is not there,
  *  `<stem>.safetensors` filling its weights: RuView publishes no `.onnx.data`), and the first `.temperature`
  *  sidecar the core names, looked for only when the model carries no temperature of its own. */

@@ -781,8 +781,13 @@ fn table(all: &Value) -> Result<String> {
     line("| what | browser | ms | memory |\n|---|---|---|---|".into());
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for (name, bb) in std::iter::once(("Chromium", b)).chain(others.iter().copied()) {
+        // The page's own clock; the driver's wall clock beside it (runs before it was recorded print
+        // without it).
+        let wall = bb["first_open_wall_ms"]
+            .as_f64()
+            .map_or(String::new(), |w| format!(" (driver's wall clock {w:.0})"));
         line(format!(
-            "| first open (navigation → default replay drawn) | {name} | {:.0} | |",
+            "| first open (navigation → default replay drawn, the page's clock) | {name} | {:.0}{wall} | |",
             f(&bb["first_open_ms"])
         ));
         for e in [&bb["e2e_30min_one_worker"], &bb["e2e_30min"]] {
@@ -995,7 +1000,7 @@ mod tests {
                     "version": "153.8.0", "pkg_init_ms": 300.0, "load_ms": { "countscope": st(12.0), "ort": st(7.0) },
                     "inference": cs(280.0, 260.0), "relaxed": { "inference": cs(220.0, 180.0) },
                     "parse": { "countscope": { "mb_per_s": st(120.0), "windows_per_s": st(22000.0) }, "json": { "mb_per_s": st(90.0), "windows_per_s": st(17000.0) } },
-                    "first_open_ms": 1100.0,
+                    "first_open_ms": 1100.0, "first_open_wall_ms": 1150.0,
                     "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "windows": 2240, "drop_to_plotted_ms": st(500.0), "memory_mb": { "worker_wasm": 30.0, "helpers_wasm": 10.0, "main_wasm": 3.0 } },
                     "e2e_30min_one_worker": null,
                     "cursor_redraw_30min_ms": st(4.0),
@@ -1045,7 +1050,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("| first open (navigation → default replay drawn) | Firefox | 1100 | |"),
+            t.contains("| first open (navigation → default replay drawn, the page's clock) | Firefox | 1100 (driver's wall clock 1150) | |"),
             "{t}"
         );
         assert!(t.contains("dropped → every plot drawn, 2 worker(s) | Firefox | 500 [450–600] | worker wasm 30 MB"), "{t}");

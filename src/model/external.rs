@@ -114,6 +114,7 @@ pub struct WeightSource {
 /// file that `source` does not have is filled from `weights` when given: every initializer it names is
 /// looked up there by [`normalise_name`], and its dtype and shape must agree. Returns which file supplied
 /// which initializers, the model's own (`model_name`) first.
+#[inline(never)] // a load's step: see `CountModel::load_with`
 pub fn inline(
     proto: &mut ModelProto,
     source: &dyn ExternalData,

@@ -329,10 +329,48 @@ pub struct CountModel {
 }
 
 /// FNV-1a, 64 bits: a fingerprint, not a defence against anyone forging one.
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The graph as loaded, every weight inlined from whichever file held it, encoded and hashed.
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
+fn fingerprint_of(proto: &ModelProto) -> u64 {
+    fnv1a(&prost::Message::encode_to_vec(proto))
+}
+
+/// The graph parsed by [`framework`] and its types and shapes inferred.
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
+fn typed_model(proto: &ModelProto) -> Result<TypedModel, ModelError> {
+    framework()
+        .model_for_proto_model(proto)
+        .map_err(tract_err("parse"))?
+        .into_typed()
+        .map_err(tract_err("analyse"))
+}
+
+/// The checked model optimised into the plan every batch runs.
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
+fn plan_of(model: TypedModel) -> Result<Arc<TypedRunnableModel>, ModelError> {
+    // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`).
+    #[cfg(all(
+        feature = "wasm-kernel",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    ))]
+    let model = {
+        let mut model = model.into_decluttered().map_err(tract_err("optimise"))?;
+        kernel::direct_convs(&mut model).map_err(tract_err("optimise"))?;
+        model
+    };
+    model
+        .into_optimized()
+        .map_err(tract_err("optimise"))?
+        .into_runnable()
+        .map_err(tract_err("plan"))
 }
 
 /// Whether this is the page's build, which parses with [`ops::page_framework`] and refuses models using
@@ -341,6 +379,7 @@ const PAGE_BUILD: bool = cfg!(all(target_arch = "wasm32", target_os = "unknown")
 
 /// The ONNX framework models are parsed with: in the page's build only the ops of [`ops::PAGE_OPS`],
 /// elsewhere every op tract-onnx knows.
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
 fn framework() -> tract_onnx::Onnx {
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     return ops::page_framework();
@@ -365,6 +404,7 @@ impl ModelError {
     }
 }
 
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
 fn decode(onnx: &[u8]) -> Result<ModelProto, ModelError> {
     tract_onnx::Onnx::default()
         .proto_model_for_read(&mut &onnx[..])
@@ -403,6 +443,7 @@ fn dims_of(t: &tract_onnx::pb::TypeProto) -> (String, Vec<String>) {
     }
 }
 
+#[inline(never)] // a load's step: see [`CountModel::load_with`]
 fn describe_proto(proto: &ModelProto) -> Result<ModelInfo, ModelError> {
     let graph = proto
         .graph
@@ -573,6 +614,11 @@ impl CountModel {
 
     /// Load, check and optimise a model: an ONNX file (its external initializers from `external`, or else
     /// from `weights`), or a CountNet safetensors file on its own, told apart by content.
+    ///
+    /// Its steps (decode, describe, fingerprint, parse, optimise) are functions never inlined. Each has one
+    /// call site, so fat LTO would otherwise fold them all into one function of ≈ 70 KB of wasm, which the
+    /// loops inside make hot: Chromium then recompiles it with its optimising tier, 0.2–0.3 s of a core
+    /// during the page's first open, for code that runs once per worker.
     pub fn load_with(bytes: &[u8], options: LoadOptions) -> Result<Self, ModelError> {
         let (mut proto, info) = if safetensors::looks_like(bytes) {
             let (info, proto) = safetensors_model(bytes, options.name)?;
@@ -617,12 +663,8 @@ impl CountModel {
             expected: EXPECTED.into(),
             found: format!("{} ({why})", found()),
         };
-        // The graph as loaded, every weight inlined from whichever file held it.
-        let fingerprint = fnv1a(&prost::Message::encode_to_vec(&proto));
-        let model = framework()
-            .model_for_proto_model(&proto)
-            .map_err(tract_err("parse"))?;
-        let model = model.into_typed().map_err(tract_err("analyse"))?;
+        let fingerprint = fingerprint_of(&proto);
+        let model = typed_model(&proto)?;
 
         if model.inputs.len() != 1 {
             return Err(interface(format!("{} inputs", model.inputs.len())));
@@ -691,22 +733,7 @@ impl CountModel {
                 )));
             }
         }
-        // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`).
-        #[cfg(all(
-            feature = "wasm-kernel",
-            target_arch = "wasm32",
-            target_feature = "simd128"
-        ))]
-        let model = {
-            let mut model = model.into_decluttered().map_err(tract_err("optimise"))?;
-            kernel::direct_convs(&mut model).map_err(tract_err("optimise"))?;
-            model
-        };
-        let plan = model
-            .into_optimized()
-            .map_err(tract_err("optimise"))?
-            .into_runnable()
-            .map_err(tract_err("plan"))?;
+        let plan = plan_of(model)?;
         Ok(Self {
             plan,
             info,

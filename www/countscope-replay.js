@@ -103,7 +103,7 @@ class CountscopeReplay extends HTMLElement {
       await this.loadModel(await modelFromUrl(model));
       if (modelB) await this.loadModel(await modelFromUrl(sameOrigin('model', modelB)), 'b');
       this.setBusy(`downloading ${name}…`);
-      shown = (bytes, total) => this.showProgress(`downloading ${name}: ${fmt.mb(bytes)}${total ? ' of ' + fmt.mb(total) : ''}`, bytes, total);
+      shown = (bytes, total) => this.showProgress(`downloading ${name}: ${fmt.mbOf(bytes, total)}`, bytes, total);
       await this.replay(await download, { url: recording });
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
@@ -222,11 +222,16 @@ class CountscopeReplay extends HTMLElement {
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, comparison: this.comparison, timing: this.timing } }));
   }
 
+  /** The last recording again (a new model, layout, normalisation or hop). */
+  replayLast() {
+    return this.replay(this.lastSource, { url: this.lastUrl });
+  }
+
   /** One model's replay of `how.source`: the primary streams and merges, the helpers infer their shards. */
   async runReplay(how, slot, name, helperWasm) {
     const primary = this.workers.ask({ replay: { ...how, slot, targets: this.$('.targets').value, crossRoom: this.$('.cross-room').checked } }, {
       onProgress: (p) => this.showProgress(
-        `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mb(p.bytes)}${p.total ? ' of ' + fmt.mb(p.total) : ''} · ${p.skipped} skipped line(s)`, p.bytes, p.total),
+        `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mbOf(p.bytes, p.total)} · ${p.skipped} skipped line(s)`, p.bytes, p.total),
     });
     // The helpers infer the other shards (byte ranges of a plain file, or batches); what they answer
     // goes to the primary as it came.
@@ -283,7 +288,7 @@ class CountscopeReplay extends HTMLElement {
         this.message('error', 'a .temperature or .onnx.data file needs its model dropped with it');
       }
       if (found.recording) await this.replay(found.recording);
-      else if (found.model && this.lastSource) await this.replay(this.lastSource, { url: this.lastUrl });
+      else if (found.model && this.lastSource) await this.replayLast();
       else if (found.model) this.settle();
     } catch (e) {
       if (!e.stopped) this.message('error', e.message);
@@ -323,7 +328,7 @@ class CountscopeReplay extends HTMLElement {
     this.$('.hop').value = ['1', '5', '10', '20'].includes(this.getAttribute('hop')) ? this.getAttribute('hop') : '20';
     for (const sel of ['.layout', '.normalise', '.hop']) {
       this.$(sel).addEventListener('change', () => {
-        if (this.lastSource) this.replay(this.lastSource, { url: this.lastUrl }).catch((e) => e.stopped || this.message('error', e.message));
+        if (this.lastSource) this.replayLast().catch((e) => e.stopped || this.message('error', e.message));
       });
     }
     for (const name of ['timeline', 'confidence', 'difference', 'nodes']) this.transport.bindPlot(this.canvas(name));

@@ -616,9 +616,9 @@ impl CountModel {
     /// from `weights`), or a CountNet safetensors file on its own, told apart by content.
     ///
     /// Its steps (decode, describe, fingerprint, parse, optimise) are functions never inlined. Each has one
-    /// call site, so fat LTO would otherwise fold them all into one function of ≈ 70 KB of wasm, which the
-    /// loops inside make hot: Chromium then recompiles it with its optimising tier, 0.2–0.3 s of a core
-    /// during the page's first open, for code that runs once per worker.
+    /// call site, so LLVM's fat LTO, and then wasm-opt (bounded in wasm-pack.toml), would fold them into one
+    /// function of ≈ 75 KB of wasm, which the loops inside make hot: Chromium then recompiles it with its
+    /// optimising tier, 0.2–0.6 s of a core during the page's first open, for code that runs once per worker.
     pub fn load_with(bytes: &[u8], options: LoadOptions) -> Result<Self, ModelError> {
         let (mut proto, info) = if safetensors::looks_like(bytes) {
             let (info, proto) = safetensors_model(bytes, options.name)?;

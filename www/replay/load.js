@@ -12,7 +12,8 @@ export function sameOrigin(what, url) {
   return u.href;
 }
 
-async function fetchBytes(url, what) {
+/** The answer to a GET of `url`, refused with a reason unless it is OK (`what` names it in the error). */
+async function get(url, what) {
   let response;
   try {
     response = await fetch(url);
@@ -20,7 +21,11 @@ async function fetchBytes(url, what) {
     throw new Error(`cannot fetch the ${what} ${url}: ${e.message}`);
   }
   if (!response.ok) throw new Error(`cannot fetch the ${what} ${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return response;
+}
+
+async function fetchBytes(url, what) {
+  return new Uint8Array(await (await get(url, what)).arrayBuffer());
 }
 
 /** A recording by URL, fetched once by the page as a `File` named after the URL's last part: the workers
@@ -28,13 +33,7 @@ async function fetchBytes(url, what) {
  *  only its range) instead of each downloading and parsing all of it. `onProgress(bytes, total)` as it
  *  arrives (`total` null when the server does not say). */
 export async function recordingFromUrl(url, onProgress) {
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot fetch the recording ${url}: ${e.message}`);
-  }
-  if (!response.ok) throw new Error(`cannot fetch the recording ${url}: HTTP ${response.status}`);
+  const response = await get(url, 'recording');
   const total = Number(response.headers.get('content-length')) || null;
   const parts = [];
   let bytes = 0;

@@ -5,6 +5,8 @@ export const fmt = {
   pct: (v) => (v == null ? '—' : `${(100 * v).toFixed(1)} %`),
   num: (v, d = 3) => (v == null ? '—' : Number(v).toFixed(d)),
   mb: (b) => `${(b / 1e6).toFixed(1)} MB`,
+  /** `bytes` read, and of how many when the total is known. */
+  mbOf: (b, total) => `${fmt.mb(b)}${total ? ` of ${fmt.mb(total)}` : ''}`,
   clock(s) {
     if (!Number.isFinite(s)) return '—';
     s = Math.max(0, Math.round(s));

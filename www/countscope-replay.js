@@ -170,6 +170,9 @@ class CountscopeReplay extends HTMLElement {
     }
     this.lastSource = source;
     this.lastUrl = url;
+    // The first window's heatmap is asked for now, while the plots are made and drawn.
+    this.windows.clear();
+    this.window(0);
     await engine;
     const replayedAt = performance.now();
     const plots = new Plots(result.columns);
@@ -183,7 +186,6 @@ class CountscopeReplay extends HTMLElement {
     this.report = result.report;
     this.reportText = result.reportText;
     this.recordingName = result.name;
-    this.windows.clear();
     this.transport.reset();
     this.$('.scrub').max = String(plots.len() - 1);
     this.$('.progress').hidden = true;
@@ -399,13 +401,20 @@ class CountscopeReplay extends HTMLElement {
     this.drawWindow(i);
   }
 
-  async drawWindow(i) {
+  /** Kept window `i` (a Float32Array, or null), asked of the workers once: the answer, or the request
+   *  in flight, is kept (at most 256), so draws that ask for the same window share one request. */
+  window(i) {
     let w = this.windows.get(i);
     if (w === undefined) {
-      w = await this.workers.window(i).catch(() => null);
       if (this.windows.size > 256) this.windows.clear();
+      w = this.workers.window(i).catch(() => null);
       this.windows.set(i, w);
     }
+    return w;
+  }
+
+  async drawWindow(i) {
+    const w = await this.window(i);
     if (i !== this.cursor) return;
     const [dark, scale] = this.style();
     this.draw(() => drawHeatmap(this.canvas('heatmap'), w ?? undefined, dark, scale));

@@ -450,7 +450,7 @@ await check('a plain file dropped is split by bytes between the workers: the rep
       // The heatmap's last window: split by bytes, the last worker holds it (the primary names it).
       el.transport.act('end');
       await el.drawWindow(el.cursor);
-      const last = el.windows.get(el.cursor);
+      const last = await el.window(el.cursor);
       return {
         split: el.timing.split, logits: Array.from(el.columns.countLogits), lines: Array.from(el.columns.line),
         bad: el.report.bad_lines.map((b) => b.line), windows: el.report.windows, accuracy: el.report.accuracy,

@@ -1,19 +1,13 @@
 // The engine: which wasm build this browser runs, compiled once per page, and the replay workers that
 // speak the Rust-owned worker protocol (src/web/worker.rs: requests `{id, request}`, answers by `type`).
 import init from '../pkg/countscope.js';
+import { ENGINE, compiled } from './build.js';
+
+export { ENGINE };
 
 export const here = (path) => new URL(path, import.meta.url).href;
 
-// Two builds of the same engine: with relaxed SIMD (tract's matrix kernels use fused multiply-add) where the
-// browser validates it, else plain SIMD128. Same exports, same JS glue; `?engine=simd128` forces the plain one.
-// A one-function module whose body is f32x4.relaxed_madd over three v128 constants.
-const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
-  ...[0, 1, 2].flatMap(() => [253, 12, ...new Array(16).fill(0)]), 253, 133, 2, 11]);
-export const ENGINE = new URLSearchParams(location.search).get('engine') !== 'simd128' && WebAssembly.validate(RELAXED_PROBE)
-  ? 'relaxed-simd' : 'simd128';
-// Compiled once per page: the main thread instantiates it for drawing, and every worker gets the same
-// compiled module (no second download, no second compile).
-const compiled = WebAssembly.compileStreaming(fetch(here(ENGINE === 'relaxed-simd' ? '../pkg/countscope_relaxed_bg.wasm' : '../pkg/countscope_bg.wasm')));
+// The build build.js picked and started compiling, instantiated on the main thread for drawing.
 export const engine = compiled.then((module) => init({ module_or_path: module }));
 
 /** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others

@@ -783,12 +783,23 @@ fn table(all: &Value) -> Result<String> {
     for (name, bb) in std::iter::once(("Chromium", b)).chain(others.iter().copied()) {
         // The page's own clock; the driver's wall clock beside it (runs before it was recorded print
         // without it).
-        let wall = bb["first_open_wall_ms"]
-            .as_f64()
-            .map_or(String::new(), |w| format!(" (driver's wall clock {w:.0})"));
+        // A median [min–max] over fresh pages; runs before that recorded one open, as a number.
+        let figure = |v: &Value| match v.as_f64() {
+            Some(one) => format!("{one:.0}"),
+            None => spread(v, 0),
+        };
+        let opens = bb["first_open_ms"]["n"]
+            .as_u64()
+            .map_or(String::new(), |n| format!(", {n} fresh pages"));
+        let wall = &bb["first_open_wall_ms"];
+        let wall = if wall.is_null() {
+            String::new()
+        } else {
+            format!(" (driver's wall clock {})", figure(wall))
+        };
         line(format!(
-            "| first open (navigation → default replay drawn, the page's clock) | {name} | {:.0}{wall} | |",
-            f(&bb["first_open_ms"])
+            "| first open (navigation → default replay drawn, the page's clock{opens}) | {name} | {}{wall} | |",
+            figure(&bb["first_open_ms"])
         ));
         for e in [&bb["e2e_30min_one_worker"], &bb["e2e_30min"]] {
             if e.is_null() {
@@ -992,7 +1003,7 @@ mod tests {
                 "chromium": "156", "pkg_init_ms": 400.0, "load_ms": { "countscope": st(10.0), "ort": st(6.0) },
                 "inference": cs(270.0, 250.0), "relaxed": { "inference": cs(210.0, 160.0) },
                 "parse": { "bytes": 11_870_466, "windows": 2240, "countscope": { "mb_per_s": st(140.0), "windows_per_s": st(26000.0) }, "json": { "mb_per_s": st(100.0), "windows_per_s": st(19000.0) } },
-                "first_open_ms": 1900.0,
+                "first_open_ms": st(900.0), "first_open_wall_ms": st(950.0),
                 "e2e_30min": { "engine": "relaxed-simd", "workers": 2, "split": "bytes", "windows": 2240, "drop_to_plotted_ms": st(450.0), "worker_replay_ms": st(300.0), "worker_phases_ms": { "read": st(200.0), "source": st(20.0), "waited": st(40.0), "merged": st(5.0), "report": st(50.0), "columns": st(5.0) }, "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 9.0, "main_wasm": 3.0 } },
                 "e2e_30min_one_worker": { "engine": "relaxed-simd", "workers": 1, "windows": 2240, "drop_to_plotted_ms": st(650.0), "memory_mb": { "worker_wasm": 28.0, "helpers_wasm": 0.0, "main_wasm": 3.0 } },
                 "e2e_long": null,
@@ -1049,8 +1060,13 @@ mod tests {
             t.contains("| countscope wasm, Firefox | 120 [108–144] |"),
             "{t}"
         );
+        // Firefox's figure as an older run recorded it (one open, a number); Chromium's as a spread.
         assert!(
             t.contains("| first open (navigation → default replay drawn, the page's clock) | Firefox | 1100 (driver's wall clock 1150) | |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| first open (navigation → default replay drawn, the page's clock, 5 fresh pages) | Chromium | 900 [810–1080] (driver's wall clock 950 [855–1140]) | |"),
             "{t}"
         );
         assert!(t.contains("dropped → every plot drawn, 2 worker(s) | Firefox | 500 [450–600] | worker wasm 30 MB"), "{t}");

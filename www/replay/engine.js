@@ -1,5 +1,6 @@
-// The engine: which wasm build this browser runs, compiled once per page, and the replay workers that
-// speak the Rust-owned worker protocol (src/web/worker.rs: requests `{id, request}`, answers by `type`).
+// The engine: the build build.js picked and compiled, instantiated on the main thread, and the replay
+// workers that speak the Rust-owned worker protocol (src/web/worker.rs: requests `{id, request}`, answers
+// by `type`).
 import init from '../pkg/countscope.js';
 import { ENGINE, compiled } from './build.js';
 
@@ -7,7 +8,7 @@ export { ENGINE };
 
 export const here = (path) => new URL(path, import.meta.url).href;
 
-// The build build.js picked and started compiling, instantiated on the main thread for drawing.
+// The main thread's instance, for drawing.
 export const engine = compiled.then((module) => init({ module_or_path: module }));
 
 /** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others

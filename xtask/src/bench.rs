@@ -781,9 +781,8 @@ fn table(all: &Value) -> Result<String> {
     line("| what | browser | ms | memory |\n|---|---|---|---|".into());
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     for (name, bb) in std::iter::once(("Chromium", b)).chain(others.iter().copied()) {
-        // The page's own clock; the driver's wall clock beside it (runs before it was recorded print
-        // without it).
-        // A median [min–max] over fresh pages; runs before that recorded one open, as a number.
+        // The page's own clock, a median [min–max] over fresh pages, with the driver's wall clock beside
+        // it; runs before this recorded one open as a number, and older ones no wall clock.
         let figure = |v: &Value| match v.as_f64() {
             Some(one) => format!("{one:.0}"),
             None => spread(v, 0),

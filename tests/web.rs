@@ -490,6 +490,21 @@ impl Inbox {
         self.answer(id)
     }
 
+    /// A replay's `columns` message, which must come before its answer (`replayed`).
+    fn columns(&self, id: u32) -> JsValue {
+        let got = self.got.borrow();
+        let of = |kind: &str| {
+            got.iter()
+                .position(|m| get(m, "id").as_f64() == Some(id as f64) && get(m, "type") == kind)
+        };
+        let (columns, replayed) = (of("columns"), of("replayed"));
+        assert!(
+            columns.is_some() && columns < replayed,
+            "request {id}: columns at {columns:?}, its answer at {replayed:?}"
+        );
+        got[columns.unwrap()].clone()
+    }
+
     fn answer(&self, id: u32) -> JsValue {
         self.got
             .borrow()
@@ -571,7 +586,23 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
         SAMPLE,
         &[65_536],
     );
-    let merged = Series::from_js(&get(&replayed, "columns")).unwrap();
+    // The columns came first (the page draws them while the primary makes the report), with what they
+    // say without the report.
+    let sent = inbox.columns(4);
+    let merged = Series::from_js(&get(&sent, "columns")).unwrap();
+    assert_eq!(
+        get(&sent, "labelledWindows").as_f64(),
+        get(&get(&replayed, "report"), "labelled_windows").as_f64()
+    );
+    assert_eq!(
+        get(&sent, "syntheticWindows").as_f64(),
+        get(
+            &get(&get(&replayed, "report"), "recording"),
+            "synthetic_windows"
+        )
+        .as_f64()
+    );
+    assert!(get(&sent, "syntheticWindows").as_f64() > Some(0.0));
     assert_eq!(&merged, direct.series(), "two shards merged = one replay");
     assert_eq!(
         get(&get(&replayed, "report"), "windows").as_f64(),
@@ -783,10 +814,10 @@ async fn three_workers_on(
     let merged = inbox.answer(id + 300);
     assert_eq!(get(&merged, "type"), "replayed", "{merged:?}");
     assert_eq!(get(&merged, "split"), "bytes");
-    let columns = |m: &JsValue| Series::from_js(&get(m, "columns")).unwrap();
+    let columns = |id: u32| Series::from_js(&get(&inbox.columns(id), "columns")).unwrap();
     assert_eq!(
-        columns(&merged),
-        columns(&single),
+        columns(id + 300),
+        columns(id + 200),
         "three ranges = one worker, column for column"
     );
     let json = |m: &JsValue| {
@@ -924,9 +955,12 @@ async fn two_models_replay_side_by_side_and_compare_as_the_cli_does() {
         .contains("verdict: A (count_v1.onnx) is better"));
 
     // The plots: B beside A, the disagreements to jump between, B's prediction in the readout.
-    let mut plots = Plots::new(get(&a, "columns")).unwrap();
+    assert_eq!(get(&a, "type"), "replayed", "{a:?}");
+    let mut plots = Plots::new(get(&inbox.columns(3), "columns")).unwrap();
     assert!(!plots.is_comparing());
-    plots.compare_with(get(&b, "columns")).unwrap();
+    plots
+        .compare_with(get(&inbox.columns(5), "columns"))
+        .unwrap();
     assert!(plots.is_comparing());
     let after_first = (1..pa.len()).find(|&i| pa[i].count != pb[i].count);
     assert!(after_first.is_some());

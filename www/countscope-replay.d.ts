@@ -49,14 +49,16 @@ export interface CountscopeTiming {
   replaySeconds: number;
   /** The primary worker's replay time by phase, in seconds: its own share read and inferred (and of that,
    *  `source`: waiting for the file's bytes), waiting for the other workers, putting the shares together,
-   *  the report (with its bootstrap intervals), the columns. */
-  replayPhases: { read: number; source: number; waited: number; merged: number; report: number; columns: number };
+   *  the columns (sent at once: the page draws them while the report is made), the report (with its
+   *  bootstrap intervals). */
+  replayPhases: { read: number; source: number; waited: number; merged: number; columns: number; report: number };
   plottedSeconds: number;
-  /** `performance.now()` when the model last loaded in every worker, when this replay began, when its workers
-   *  answered and when it was drawn (`state` became `ready`): milliseconds since the page's navigation
-   *  began. The page's first replay's `ready` is how long the page took to open (what `cargo xtask bench`
-   *  reports as first open). */
-  atMs: { modelLoaded: number; began: number; replayed: number; ready: number };
+  /** `performance.now()` when the model last loaded in every worker, when this replay began, when its
+   *  columns arrived and when they were drawn (the primary makes the report meanwhile), when its report
+   *  arrived, and when all of it was shown (`state` became `ready`): milliseconds since the page's
+   *  navigation began. The page's first replay's `ready` is how long the page took to open (what
+   *  `cargo xtask bench` reports as first open). */
+  atMs: { modelLoaded: number; began: number; columns: number; drawn: number; replayed: number; ready: number };
   /** Bytes: the primary's kept windows, its wasm memory, and that memory after each phase but `source`
    *  (wasm memory never shrinks, so the phase where it grows set the peak); the page's and the helpers'. */
   memory: { windows: number; wasm: number; wasmAfter: [number, number, number, number, number]; mainWasm: number; helpersWasm: number };

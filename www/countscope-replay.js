@@ -155,62 +155,46 @@ class CountscopeReplay extends HTMLElement {
     const hop = Number(this.option('hop')) || null;
     const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, hop, shards: this.workers.all.length };
     const helperWasm = [];
-    let result, resultB = null, comparison = null;
+    let result, resultB = null, comparison = null, columns = null, columnsB = null, drawn = null;
     try {
-      result = await this.runReplay(how, 'a', name, helperWasm);
+      result = await this.runReplay(how, 'a', name, helperWasm, (c) => {
+        columns = c;
+        // One model: drawn now, while the primary makes the report (a failure is thrown where it is
+        // awaited, below).
+        if (!this.modelNameB && token === this.loadToken) {
+          drawn = this.showColumns(columns, null);
+          drawn.catch(() => {});
+        }
+      });
       // Two models: the same recording through model B, then the two compared in the primary.
       if (this.modelNameB) {
-        resultB = await this.runReplay(how, 'b', `${name} (model B)`, []);
+        resultB = await this.runReplay(how, 'b', `${name} (model B)`, [], (c) => { columnsB = c; });
         comparison = await this.workers.ask('compare');
       }
     } catch (e) {
-      // Failed or cancelled, and no newer load took over: back to what was loaded before.
-      if (token === this.loadToken) this.settle();
+      // Failed or cancelled, and no newer load took over: back to what was loaded before, or, where the
+      // columns were drawn already, on to them without a report.
+      if (token === this.loadToken) {
+        if (drawn) this.dropReport();
+        this.settle();
+      }
       throw e;
     }
+    const replayedAt = performance.now();
     this.lastSource = source;
     this.lastUrl = url;
-    // The first window's heatmap is asked for now, while the plots are made and drawn.
-    this.windows.clear();
-    this.window(0);
-    await engine;
-    const replayedAt = performance.now();
-    const plots = new Plots(result.columns);
-    if (resultB) plots.compareWith(resultB.columns);
-    this.plots?.free();
-    this.plots = plots;
-    this.columns = result.columns;
-    this.columnsB = resultB?.columns ?? null;
+    const at = await (drawn ?? this.showColumns(columns, columnsB));
     this.comparison = comparison?.comparison ?? null;
     this.comparisonText = comparison?.text ?? null;
     this.report = result.report;
     this.reportText = result.reportText;
-    this.recordingName = result.name;
-    this.transport.reset();
-    this.$('.scrub').max = String(plots.len() - 1);
-    this.$('.progress').hidden = true;
-    this.$('.messages').replaceChildren();
     showBadLines(this, this.report);
     renderReport(this.$('.report'), this.report, this.reportText, this.modelName);
     renderComparison(this.$('.comparison'), this.comparison, this.comparisonText);
-    this.showComparing(Boolean(resultB));
-    const models = resultB ? `models A ${this.modelName} and B ${this.modelNameB}` : `model ${this.modelName}`;
-    this.$('.sources').textContent = `${result.name} · ${models} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
-    this.$('.synthetic').hidden = !(this.report.recording.synthetic_windows > 0);
-    // Measured (no simulator tag) and without labels: said, and the truth-based plots stay away.
-    const unlabelled = this.report.labelled_windows === 0;
-    this.$('.real').hidden = !(unlabelled && !(this.report.recording.synthetic_windows > 0));
-    this.$('.root').classList.toggle('unlabelled', unlabelled);
-    // Windows of two nodes or more (a raw ESP32 file): the per-node lanes.
-    this.$('.root').classList.toggle('has-nodes', plots.nodeLanes() > 0);
-    this.redraw();
-    // "Plotted" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
-    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
-    await this.drawWindow(this.cursor);
     const mainWasm = (await engine).memory.buffer.byteLength;
     this.timing = {
       engine: ENGINE, workers: how.shards, split: result.split, replaySeconds: result.seconds, replayPhases: result.phases, plottedSeconds: (performance.now() - began) / 1000,
-      atMs: { modelLoaded: this.modelLoadedAt, began, replayed: replayedAt, ready: null },
+      atMs: { modelLoaded: this.modelLoadedAt, began, columns: at.columns, drawn: at.drawn, replayed: replayedAt, ready: null },
       memory: { ...result.memory, mainWasm, helpersWasm: helperWasm.reduce((a, b) => a + (b ?? 0), 0) },
     };
     // A link's moment (the full page's fragment, once per fragment; an embed's `start` / `view`).
@@ -224,16 +208,67 @@ class CountscopeReplay extends HTMLElement {
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, comparison: this.comparison, timing: this.timing } }));
   }
 
+  /** A replay's columns (`c`, the primary's `columns` message; `cB`, model B's) made into the plots and
+   *  drawn: every plot, the first window's heatmap and what the columns say without the report (the
+   *  sources line, the synthetic, real and unlabelled marks, the per-node lanes). Resolves with when the
+   *  columns arrived and when they were drawn (ms since navigation began). */
+  async showColumns(c, cB) {
+    const columnsAt = performance.now();
+    // The first window's heatmap is asked for now, while the plots are made and drawn.
+    this.windows.clear();
+    this.window(0);
+    await engine;
+    const plots = new Plots(c.columns);
+    if (cB) plots.compareWith(cB.columns);
+    this.plots?.free();
+    this.plots = plots;
+    this.columns = c.columns;
+    this.columnsB = cB?.columns ?? null;
+    this.recordingName = c.name;
+    this.transport.reset();
+    this.$('.scrub').max = String(plots.len() - 1);
+    this.$('.progress').hidden = true;
+    this.$('.messages').replaceChildren();
+    this.showComparing(Boolean(cB));
+    const models = cB ? `models A ${this.modelName} and B ${this.modelNameB}` : `model ${this.modelName}`;
+    this.$('.sources').textContent = `${c.name} · ${models} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
+    const synthetic = c.syntheticWindows > 0;
+    this.$('.synthetic').hidden = !synthetic;
+    // Measured (no simulator tag) and without labels: said, and the truth-based plots stay away.
+    const unlabelled = c.labelledWindows === 0;
+    this.$('.real').hidden = !(unlabelled && !synthetic);
+    this.$('.root').classList.toggle('unlabelled', unlabelled);
+    // Windows of two nodes or more (a raw ESP32 file): the per-node lanes.
+    this.$('.root').classList.toggle('has-nodes', plots.nodeLanes() > 0);
+    this.redraw();
+    // "Drawn" means drawn: wait for the frame that draws the cursor plots, and for the heatmap's window.
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+    await this.drawWindow(this.cursor);
+    return { columns: columnsAt, drawn: performance.now() };
+  }
+
+  /** The columns were drawn but their report did not come: the old report is not left beside them. */
+  dropReport() {
+    this.report = null;
+    this.reportText = null;
+    this.comparison = null;
+    this.comparisonText = null;
+    this.$('.report').replaceChildren();
+    this.$('.comparison').replaceChildren();
+  }
+
   /** The last recording again (a new model, layout, normalisation or hop). */
   replayLast() {
     return this.replay(this.lastSource, { url: this.lastUrl });
   }
 
-  /** One model's replay of `how.source`: the primary streams and merges, the helpers infer their shards. */
-  async runReplay(how, slot, name, helperWasm) {
+  /** One model's replay of `how.source`: the primary streams and merges, the helpers infer their shards.
+   *  The primary's columns go to `onColumns` before its report comes. */
+  async runReplay(how, slot, name, helperWasm, onColumns) {
     const primary = this.workers.ask({ replay: { ...how, slot, targets: this.$('.targets').value, crossRoom: this.$('.cross-room').checked } }, {
       onProgress: (p) => this.showProgress(
         `${name}: ${p.windows.toLocaleString()} windows · ${fmt.mbOf(p.bytes, p.total)} · ${p.skipped} skipped line(s)`, p.bytes, p.total),
+      onColumns,
     });
     // The helpers infer the other shards (byte ranges of a plain file, or batches); what they answer
     // goes to the primary as it came.

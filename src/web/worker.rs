@@ -262,10 +262,10 @@ pub struct Phases {
     pub waited: f64,
     /// Then putting the shares together (0 with one worker).
     pub merged: f64,
+    /// Then the columns for the page, sent at once (the page draws them while the report is made).
+    pub columns: f64,
     /// Then the report (metrics, the bootstrap's intervals, the gates) and its text.
     pub report: f64,
-    /// Then the columns for the page.
-    pub columns: f64,
 }
 
 /// Memory in use, in bytes, for the page's timing event.
@@ -276,7 +276,7 @@ pub struct Memory {
     /// This worker's wasm memory.
     pub wasm: f64,
     /// Its wasm memory at the end of each phase of [`Phases`] but `source` (read, waited, merged,
-    /// report, columns): wasm memory never shrinks, so the phase where it grows is the one that set the
+    /// columns, report): wasm memory never shrinks, so the phase where it grows is the one that set the
     /// peak.
     #[serde(rename = "wasmAfter")]
     pub wasm_after: [f64; 5],
@@ -310,12 +310,23 @@ pub enum Response<'a> {
         /// Windows per inference call.
         batch: usize,
     },
-    /// The primary's replay, merged.
-    Replayed {
+    /// The primary's replay, merged, as columns: sent before its report is computed (under the
+    /// replay's id, which stays open until `replayed`), so the page draws while the primary scores.
+    Columns {
         /// The recording's name.
         name: String,
         /// The columns ([`Series::to_js`]; their buffers are transferred).
         columns: Js<js_sys::Object>,
+        /// Windows with ground truth (the report's `labelled_windows`): without any, the page leaves
+        /// out the plots that need truth before the report arrives.
+        labelled_windows: usize,
+        /// Windows a simulator made (the report's `recording.synthetic_windows`).
+        synthetic_windows: u64,
+    },
+    /// The primary's replay, merged and scored (its columns came before, in `columns`).
+    Replayed {
+        /// The recording's name.
+        name: String,
         /// The report, as `countscope report --json` prints it.
         report: &'a Report,
         /// The report as `countscope report` prints it.
@@ -966,14 +977,28 @@ async fn replay(
     if let Some(message) = replayed.outcome.no_window_message(&name) {
         return Err(WorkerError::NoWindow(message));
     }
+    // The targets are checked before the columns go, so once the page has them only the answer's own
+    // encoding can fail.
+    gate_set(r.targets.as_deref(), r.cross_room)?;
+    let (columns, transfer) = replayed.series().to_js();
+    let columns = encode(&Response::Columns {
+        name: name.clone(),
+        columns: Js(columns),
+        labelled_windows: replayed
+            .outcome
+            .predictions
+            .iter()
+            .filter(|p| p.truth.is_some())
+            .count(),
+        synthetic_windows: replayed.outcome.diagnostics.synthetic_windows,
+    })?;
+    out.send(columns, &transfer);
+    lap(&mut phases.columns, 3);
     let report = replayed.report(r.targets.as_deref(), r.cross_room)?;
     let report_text = report.to_text();
-    lap(&mut phases.report, 3);
-    let (columns, transfer) = replayed.series().to_js();
-    lap(&mut phases.columns, 4);
+    lap(&mut phases.report, 4);
     let message = encode(&Response::Replayed {
         name,
-        columns: Js(columns),
         report_text,
         report: &report,
         seconds: (now_ms() - started) / 1000.0,
@@ -994,7 +1019,7 @@ async fn replay(
         },
     })?;
     state.borrow_mut().replayed[r.slot.index()] = Some(replayed);
-    Ok((message, transfer))
+    Ok((message, js_sys::Array::new()))
 }
 
 async fn shard(

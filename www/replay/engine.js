@@ -30,11 +30,12 @@ export class Workers {
     );
   }
 
-  /** Send `request` ({name: fields} or a bare name); resolves with the answer, rejects with its error. */
-  ask(request, { onProgress, worker = this.primary } = {}) {
+  /** Send `request` ({name: fields} or a bare name); resolves with the answer, rejects with its error.
+   *  Before it, a replay posts progress (`onProgress`) and its columns (`onColumns`). */
+  ask(request, { onProgress, onColumns, worker = this.primary } = {}) {
     const id = this.nextId++;
     const answer = new Promise((resolve, reject) => {
-      this.requests.set(id, { resolve, reject, onProgress });
+      this.requests.set(id, { resolve, reject, onProgress, onColumns });
       worker.postMessage({ id, request });
     });
     answer.id = id;
@@ -65,6 +66,7 @@ export class Workers {
     const r = this.requests.get(data.id);
     if (!r) return;
     if (data.type === 'progress') return r.onProgress?.(data);
+    if (data.type === 'columns') return r.onColumns?.(data);
     this.requests.delete(data.id);
     if (data.type === 'error') r.reject(Object.assign(new Error(data.message), { stopped: data.stopped }));
     else r.resolve(data);

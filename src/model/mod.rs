@@ -355,7 +355,10 @@ fn typed_model(proto: &ModelProto) -> Result<TypedModel, ModelError> {
 /// The checked model optimised into the plan every batch runs.
 #[inline(never)] // a load's step: see [`CountModel::load_with`]
 fn plan_of(model: TypedModel) -> Result<Arc<TypedRunnableModel>, ModelError> {
-    // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`).
+    // The wasm builds run the 1-D convolutions with countscope's own kernel (see `kernel`), which
+    // replaces them in the decluttered graph. Then only codegen: it declutters again as one of its own
+    // passes, and `into_optimized` would first run a whole declutter session more, which on the page's
+    // first open is cold code run twice in every worker.
     #[cfg(all(
         feature = "wasm-kernel",
         target_arch = "wasm32",
@@ -364,13 +367,16 @@ fn plan_of(model: TypedModel) -> Result<Arc<TypedRunnableModel>, ModelError> {
     let model = {
         let mut model = model.into_decluttered().map_err(tract_err("optimise"))?;
         kernel::direct_convs(&mut model).map_err(tract_err("optimise"))?;
+        model.optimize().map_err(tract_err("optimise"))?;
         model
     };
-    model
-        .into_optimized()
-        .map_err(tract_err("optimise"))?
-        .into_runnable()
-        .map_err(tract_err("plan"))
+    #[cfg(not(all(
+        feature = "wasm-kernel",
+        target_arch = "wasm32",
+        target_feature = "simd128"
+    )))]
+    let model = model.into_optimized().map_err(tract_err("optimise"))?;
+    model.into_runnable().map_err(tract_err("plan"))
 }
 
 /// Whether this is the page's build, which parses with [`ops::page_framework`] and refuses models using

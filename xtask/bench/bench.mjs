@@ -108,7 +108,12 @@ async function measure(name, long) {
       const page = await browser.newPage();
       await page.goto(new URL('bench/page.html', BASE).href);
       await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120_000 });
-      out.relaxed = await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, module: 'countscope_relaxed_bg.wasm', peers: false });
+      // A browser without relaxed SIMD (Firefox ESR 140, Safari) cannot compile this build: its rows say
+      // so instead of a figure.
+      const valid = await page.evaluate(async () => WebAssembly.validate(await (await fetch('/pkg/countscope_relaxed_bg.wasm')).arrayBuffer()));
+      out.relaxed = valid
+        ? await page.evaluate((o) => window.bench(o), { batches: BATCHES, repeat: REPEAT, module: 'countscope_relaxed_bg.wasm', peers: false })
+        : { unsupported: `${name} ${browser.version} does not validate relaxed SIMD` };
       out.relaxed_simd_supported = await page.evaluate(async () => (await import('/countscope-replay.js')).ENGINE === 'relaxed-simd');
       await page.close();
     }

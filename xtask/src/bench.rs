@@ -620,7 +620,11 @@ fn table(all: &Value) -> Result<String> {
     ];
     for (name, o) in &others {
         let inf = |engine: &str, i: usize| o["inference"][i][engine].clone();
-        let rel = |i: usize| o["relaxed"]["inference"][i]["countscope"].clone();
+        // A browser that cannot compile the relaxed build: the reason, in place of its figures.
+        let rel = |i: usize| match o["relaxed"]["unsupported"].as_str() {
+            Some(why) => Value::String(why.into()),
+            None => o["relaxed"]["inference"][i]["countscope"].clone(),
+        };
         rows.push((
             format!("countscope wasm (simd128), {name}"),
             inf("countscope", 0),
@@ -667,6 +671,10 @@ fn table(all: &Value) -> Result<String> {
     line("| engine | batch 1 | batch 16 | windows/s at 16 | speed vs onnxruntime-web | speed vs countscope native |".into());
     line("|---|---|---|---|---|---|".into());
     for (name, b1, b16) in &rows {
+        if let Some(why) = b1.as_str() {
+            line(format!("| {name} | not run: {why} | – | – | – | – |"));
+            continue;
+        }
         let us = median(b16);
         line(format!(
             "| {name} | {} | {} | {:.0} | {:.2}× | {:.2}× |",
@@ -687,10 +695,16 @@ fn table(all: &Value) -> Result<String> {
         b["e2e_30min"]["engine"].as_str().unwrap_or("?")
     ));
     for (name, o) in &others {
+        let relaxed = match o["relaxed"]["unsupported"].as_str() {
+            Some(_) => "not run".to_string(),
+            None => format!(
+                "{:.1e}",
+                agree(&o["relaxed"]["inference"][1]["max_abs_diff_vs_native"]["countscope"])
+            ),
+        };
         line(format!(
-            "In {name}: {:.1e} (simd128), {:.1e} (relaxed-simd), {:.1e} (onnxruntime-web); the page loads the {} build there.\n",
+            "In {name}: {:.1e} (simd128), {relaxed} (relaxed-simd), {:.1e} (onnxruntime-web); the page loads the {} build there.\n",
             agree(&o["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
-            agree(&o["relaxed"]["inference"][1]["max_abs_diff_vs_native"]["countscope"]),
             agree(&o["inference"][1]["max_abs_diff_vs_native"]["ort"]),
             o["e2e_30min"]["engine"].as_str().unwrap_or("?")
         ));
@@ -1075,6 +1089,20 @@ mod tests {
         );
         assert!(t.contains("In Firefox: 1.0e-6 (simd128), 1.0e-6 (relaxed-simd), 2.0e-6 (onnxruntime-web); the page loads the relaxed-simd build there."), "{t}");
         assert!(!t.contains("24 h"), "no long run, no long row: {t}");
+        assert!(!t.contains("NaN"), "{t}");
+
+        // A Firefox without relaxed SIMD (ESR 140): its relaxed row says why there is no figure.
+        let mut older = all.clone();
+        older["browser"]["firefox"]["relaxed"] =
+            json!({ "unsupported": "firefox 140.10.2esr does not validate relaxed SIMD" });
+        let t = table(&older).unwrap();
+        assert!(t.contains("| countscope wasm (relaxed-simd), Firefox | not run: firefox 140.10.2esr does not validate relaxed SIMD | – | – | – | – |"), "{t}");
+        assert!(
+            t.contains(
+                "In Firefox: 1.0e-6 (simd128), not run (relaxed-simd), 2.0e-6 (onnxruntime-web)"
+            ),
+            "{t}"
+        );
         assert!(!t.contains("NaN"), "{t}");
 
         // With the long runs: a row per worker count, and each against the ideal split of its work:

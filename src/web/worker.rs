@@ -323,10 +323,8 @@ pub enum Response<'a> {
         /// Windows a simulator made (the report's `recording.synthetic_windows`).
         synthetic_windows: u64,
     },
-    /// The primary's replay, merged and scored (its columns came before, in `columns`).
+    /// The primary's replay, merged and scored (its columns and name came before, in `columns`).
     Replayed {
-        /// The recording's name.
-        name: String,
         /// The report, as `countscope report --json` prints it.
         report: &'a Report,
         /// The report as `countscope report` prints it.
@@ -982,7 +980,7 @@ async fn replay(
     gate_set(r.targets.as_deref(), r.cross_room)?;
     let (columns, transfer) = replayed.series().to_js();
     let columns = encode(&Response::Columns {
-        name: name.clone(),
+        name,
         columns: Js(columns),
         labelled_windows: replayed
             .outcome
@@ -998,7 +996,6 @@ async fn replay(
     let report_text = report.to_text();
     lap(&mut phases.report, 4);
     let message = encode(&Response::Replayed {
-        name,
         report_text,
         report: &report,
         seconds: (now_ms() - started) / 1000.0,

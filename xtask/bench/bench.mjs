@@ -85,7 +85,7 @@ async function thirtyMinutes(page) {
 
 /** The primary worker's replay phases (`timing.replayPhases`, seconds) over `runs`, in ms. */
 function phases(runs) {
-  return Object.fromEntries(['read', 'source', 'waited', 'merged', 'report', 'columns']
+  return Object.fromEntries(['read', 'source', 'waited', 'merged', 'columns', 'report']
     .map((k) => [k, stats(runs.map((r) => (r.timing.replayPhases?.[k] ?? NaN) * 1000))]));
 }
 

@@ -13,6 +13,9 @@
 //   LONG        optional: a long recording on disk, opened through the page's file picker (end to end;
 //               Chromium only: it reads the JS heap through performance.memory)
 //   LONG_REPEAT repetitions of the long recording (default 1: each takes tens of seconds)
+//   BENCH_BROWSER_MINUTES  the bound on each browser other than Chromium (default 20): past it, or on an
+//               error, that browser's figures are replaced by the reason and the run goes on (Chromium's
+//               figures are the table's peer, so a Chromium failure still ends the run)
 import { launch } from '../../tests/e2e/driver.mjs';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,7 @@ const REPEAT = Number(process.env.REPEAT ?? 5);
 const BATCHES = (process.env.BATCHES ?? '1,16').split(',').map(Number);
 const LONG_REPEAT = Number(process.env.LONG_REPEAT ?? 1);
 const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
+const BROWSER_MINUTES = Number(process.env.BENCH_BROWSER_MINUTES ?? 20);
 const log = (m) => process.stderr.write(`bench: ${m}\n`);
 
 function stats(v) {
@@ -89,10 +93,16 @@ function phases(runs) {
     .map((k) => [k, stats(runs.map((r) => (r.timing.replayPhases?.[k] ?? NaN) * 1000))]));
 }
 
-/** Everything measured in one browser (`name`); the long recording only where `long` is set. */
-async function measure(name, long) {
+/** Everything measured in one browser (`name`); the long recording only where `long` is set. `state`
+ *  says, for `bounded`, which browser is open and which step it is in. */
+async function measure(name, long, state = {}) {
   const browser = await launch(name, { out: mkdtempSync(join(tmpdir(), 'countscope-bench-')), scriptSeconds: 900 });
+  Object.assign(state, { browser, version: browser.version });
   const out = { browser: name, version: browser.version };
+  const log = (m) => {
+    state.step = m.slice(m.indexOf(': ') + 2).split(' (')[0];
+    process.stderr.write(`bench: ${m}\n`);
+  };
   try {
     log(`${name}: inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)`);
     {
@@ -209,11 +219,33 @@ async function longRecording(page, query) {
   };
 }
 
+/** `measure` for a browser other than Chromium, within BROWSER_MINUTES: its figures, or `{ failed }` with
+ *  the reason (an error, or the step it was still in), so one browser that cannot finish (Firefox ESR
+ *  140.10.2 once ran this wasm about 19 times slower than ESR 153) does not cost the run everyone else's. */
+async function bounded(name) {
+  const state = {};
+  let timer;
+  const run = measure(name, false, state);
+  run.catch(() => {}); // past the bound it fails later, once its browser is closed: nothing to report then
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still in step "${state.step ?? 'launch'}" after ${BROWSER_MINUTES} min (BENCH_BROWSER_MINUTES)`)), BROWSER_MINUTES * 60_000);
+  });
+  try {
+    return await Promise.race([run, limit]);
+  } catch (e) {
+    log(`${name}: not measured: ${e.message}`);
+    await Promise.race([state.browser?.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+    return { failed: `${name} ${state.version ?? ''}: ${e.message}`.replace(/ +:/, ':'), errors: [] };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // Chromium's figures at the top level (as before Firefox joined), the others under their names.
 let out = {};
 const errors = [];
 for (const name of BROWSERS) {
-  const got = await measure(name, name === 'chromium' && !!process.env.LONG);
+  const got = name === 'chromium' ? await measure(name, !!process.env.LONG) : await bounded(name);
   errors.push(...got.errors.map((e) => `${name}: ${e}`));
   delete got.errors;
   if (name === 'chromium') out = { ...got, chromium: got.version, ...out };

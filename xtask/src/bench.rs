@@ -568,7 +568,13 @@ fn table(all: &Value) -> Result<String> {
     // Chromium's figures, then each other browser's measured in the same run (Firefox), by name.
     let others: Vec<(&str, &Value)> = [("Firefox", &b["firefox"])]
         .into_iter()
-        .filter(|(_, v)| v.is_object())
+        .filter(|(_, v)| v.is_object() && v["failed"].is_null())
+        .collect();
+    // A browser other than Chromium whose measurement failed or ran past its bound (bench.mjs): no rows,
+    // one sentence saying why, so the rest of the run is still reported.
+    let failed: Vec<(&str, &str)> = [("Firefox", &b["firefox"])]
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, v["failed"].as_str()?)))
         .collect();
     // µs per window per engine and batch (index 0 = batch 1, 1 = batch 16).
     let native = |v: &Value, i: usize| v["results"][i]["us_per_window"].clone();
@@ -667,6 +673,9 @@ fn table(all: &Value) -> Result<String> {
         "One thread everywhere; {} repetitions, median [min–max]; the same {} windows of the SYNTHETIC 30-minute sample for every engine.\n",
         all["repeat"], all["windows"]
     ));
+    for (name, why) in &failed {
+        line(format!("{name} was not measured in this run: {why}\n"));
+    }
     line("**Inference**, µs per window (lower is better); speed = windows/s relative to the peer (higher is better). The peer is onnxruntime-web in Chromium; each browser's own onnxruntime-web row is beside its countscope rows.\n".into());
     line("| engine | batch 1 | batch 16 | windows/s at 16 | speed vs onnxruntime-web | speed vs countscope native |".into());
     line("|---|---|---|---|---|---|".into());
@@ -1101,6 +1110,19 @@ mod tests {
             t.contains(
                 "In Firefox: 1.0e-6 (simd128), not run (relaxed-simd), 2.0e-6 (onnxruntime-web)"
             ),
+            "{t}"
+        );
+        assert!(!t.contains("NaN"), "{t}");
+
+        // A Firefox that stalled past the bench's bound: Chromium's figures stay, Firefox has no rows and
+        // one sentence saying why.
+        let mut stalled = all.clone();
+        stalled["browser"]["firefox"] = json!({ "failed": "firefox 140.10.2esr: still in step \"inference\" after 20 min (BENCH_BROWSER_MINUTES)" });
+        let t = table(&stalled).unwrap();
+        assert!(t.contains("Firefox was not measured in this run: firefox 140.10.2esr: still in step \"inference\" after 20 min (BENCH_BROWSER_MINUTES)"), "{t}");
+        assert!(!t.contains("Firefox |") && !t.contains("In Firefox"), "{t}");
+        assert!(
+            t.contains("| countscope wasm (relaxed-simd), Chromium |"),
             "{t}"
         );
         assert!(!t.contains("NaN"), "{t}");

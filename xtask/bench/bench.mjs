@@ -99,12 +99,13 @@ async function measure(name, long, state = {}) {
   const browser = await launch(name, { out: mkdtempSync(join(tmpdir(), 'countscope-bench-')), scriptSeconds: 900 });
   Object.assign(state, { browser, version: browser.version });
   const out = { browser: name, version: browser.version };
-  const log = (m) => {
+  // Each step's announcement, remembered (without the browser's name and the parenthesis) for `bounded`.
+  const announce = (m) => {
     state.step = m.slice(m.indexOf(': ') + 2).split(' (')[0];
-    process.stderr.write(`bench: ${m}\n`);
+    log(m);
   };
   try {
-    log(`${name}: inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)`);
+    announce(`${name}: inference, model load and readers (countscope wasm vs onnxruntime-web, countscope reader vs JSON.parse)`);
     {
       const page = await browser.newPage();
       await page.goto(new URL('bench/page.html', BASE).href);
@@ -113,7 +114,7 @@ async function measure(name, long, state = {}) {
       await page.close();
     }
 
-    log(`${name}: inference with the relaxed-SIMD build (the one the page loads where the browser has relaxed SIMD)`);
+    announce(`${name}: inference with the relaxed-SIMD build (the one the page loads where the browser has relaxed SIMD)`);
     {
       const page = await browser.newPage();
       await page.goto(new URL('bench/page.html', BASE).href);
@@ -128,7 +129,7 @@ async function measure(name, long, state = {}) {
       await page.close();
     }
 
-    log(`${name}: end to end: the 30-minute sample dropped on the page, to every plot drawn (one worker, then one per core), and first open (${REPEAT} fresh pages)`);
+    announce(`${name}: end to end: the 30-minute sample dropped on the page, to every plot drawn (one worker, then one per core), and first open (${REPEAT} fresh pages)`);
     {
       const single = await browser.newPage({ width: 1280, height: 1500 });
       await single.goto(new URL('?workers=1', BASE).href);
@@ -221,7 +222,8 @@ async function longRecording(page, query) {
 
 /** `measure` for a browser other than Chromium, within BROWSER_MINUTES: its figures, or `{ failed }` with
  *  the reason (an error, or the step it was still in), so one browser that cannot finish (Firefox ESR
- *  140.10.2 once ran this wasm about 19 times slower than ESR 153) does not cost the run everyone else's. */
+ *  140.10.2 once took 69.6 s over browser suite 1, which ESR 153 runs in 3–4 s) does not cost the run
+ *  everyone else's. */
 async function bounded(name) {
   const state = {};
   let timer;
@@ -235,7 +237,7 @@ async function bounded(name) {
   } catch (e) {
     log(`${name}: not measured: ${e.message}`);
     await Promise.race([state.browser?.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
-    return { failed: `${name} ${state.version ?? ''}: ${e.message}`.replace(/ +:/, ':'), errors: [] };
+    return { failed: `${[name, state.version].filter(Boolean).join(' ')}: ${e.message}`, errors: [] };
   } finally {
     clearTimeout(timer);
   }

@@ -566,13 +566,14 @@ fn table(all: &Value) -> Result<String> {
     let m = &all["machine"];
     let b = &all["browser"];
     // Chromium's figures, then each other browser's measured in the same run (Firefox), by name.
-    let others: Vec<(&str, &Value)> = [("Firefox", &b["firefox"])]
+    // A browser whose measurement failed or ran past its bound (bench.mjs) has no rows, only one
+    // sentence saying why, so the rest of the run is still reported.
+    let measured = [("Firefox", &b["firefox"])];
+    let others: Vec<(&str, &Value)> = measured
         .into_iter()
         .filter(|(_, v)| v.is_object() && v["failed"].is_null())
         .collect();
-    // A browser other than Chromium whose measurement failed or ran past its bound (bench.mjs): no rows,
-    // one sentence saying why, so the rest of the run is still reported.
-    let failed: Vec<(&str, &str)> = [("Firefox", &b["firefox"])]
+    let failed: Vec<(&str, &str)> = measured
         .into_iter()
         .filter_map(|(name, v)| Some((name, v["failed"].as_str()?)))
         .collect();

@@ -54,9 +54,12 @@ export class Workers {
   /** Load a model request (`{ model: { …, slot } }`) in every worker started, and keep it for those that
    *  start later (slot `a` replaces both: it unloads `b`); the primary's answer. */
   async load(request) {
+    const asked = this.all.length;
     const answer = await this.askAll(request);
     if (request.model.slot === 'b') this.models = [...this.models.filter((r) => r.model.slot !== 'b'), request];
     else this.models = [request];
+    // A worker started while this loaded was given the models kept before it: this one follows.
+    this.all.slice(asked).forEach((w) => this.ask(request, { worker: w }).catch((e) => this.onError(`a replay worker cannot load the model: ${e.message}`)));
     return answer;
   }
 

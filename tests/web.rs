@@ -603,6 +603,14 @@ async fn the_worker_protocol_replays_merges_and_names_what_is_wrong() {
         .as_f64()
     );
     assert!(get(&sent, "syntheticWindows").as_f64() > Some(0.0));
+    // And window 0, for the first heatmap, as the model was fed it.
+    assert_eq!(
+        get(&sent, "firstWindow")
+            .dyn_into::<js_sys::Float32Array>()
+            .unwrap()
+            .to_vec(),
+        direct.window(0).unwrap()
+    );
     assert_eq!(&merged, direct.series(), "two shards merged = one replay");
     assert_eq!(
         get(&get(&replayed, "report"), "windows").as_f64(),

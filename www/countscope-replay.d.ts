@@ -40,6 +40,8 @@ export type CountscopeColumns = Columns;
 /** How long a replay took and what it holds, in the `replayed` event. */
 export interface CountscopeTiming {
   engine: 'relaxed-simd' | 'simd128';
+  /** Workers this replay ran on (on 2 cores or fewer, a page's first replay runs on one unless `workers`
+   *  was set). */
   workers: number;
   /** How the workers shared the file: each a byte range of a dropped file of window lines (for gzip, of its
    *  decoded text; a `?recording=` URL is downloaded once, as a file), each its share of the batches (CSI frame
@@ -80,7 +82,8 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
  * - `normalise`: `model` (default) | `recording` (z-score with the recording's own statistics);
  * - `hop`: for a CSI frame file, frames between window starts: `20` (default, no overlap), `10`, `5` or
  *   `1` (RuView's sliding cog);
- * - `workers`: replay workers (default one per core, at most 4);
+ * - `workers`: replay workers (default one per core, at most 4; on 2 cores or fewer the first replay runs
+ *   on one and the rest start after it, unless this is set);
  * - `start`: the window to open at, a window number (`1234`) or a time from the first window (`754s`,
  *   `12:34`); `view`: the range to zoom onto, `A-B` in the same forms (`1000-1400`, `10:00-12:30`);
  * - `full`: the whole app (drop zone, report panel, exports; reads `?model=`, `?recording=`, `?workers=`,

@@ -12,7 +12,7 @@
 // export.js, template.js, link.js (links to a moment).
 
 import { Plots, drawHeatmap } from './pkg/countscope.js';
-import { ENGINE, Workers, buffers, engine, here } from './replay/engine.js';
+import { ENGINE, Workers, buffers, engine, firstWorkers, here } from './replay/engine.js';
 import { exportAs } from './replay/export.js';
 import { copyLink, openMoment, pendingMoment } from './replay/link.js';
 import { classify, modelFromFiles, modelFromUrl, recordingFromUrl, sameOrigin } from './replay/load.js';
@@ -47,7 +47,9 @@ class CountscopeReplay extends HTMLElement {
     if (this.workers) return;
     // One worker per core (at most 4; the `workers` attribute or, for the full page, `?workers=` sets it).
     const asked = Number((this.hasAttribute('full') && new URLSearchParams(location.search).get('workers')) || this.getAttribute('workers'));
-    this.workers = new Workers(Math.max(1, Math.min(4, Math.floor(asked) || navigator.hardwareConcurrency || 1)), (text) => this.message('error', text));
+    const cores = navigator.hardwareConcurrency || 1;
+    const count = Math.max(1, Math.min(4, Math.floor(asked) || cores));
+    this.workers = new Workers(count, (text) => this.message('error', text), firstWorkers(count, Math.floor(asked) > 0, cores));
     this.bindControls();
     this.resize = new ResizeObserver(() => this.redraw());
     this.resize.observe(this.$('.plots'));
@@ -109,13 +111,16 @@ class CountscopeReplay extends HTMLElement {
       if (!e.stopped) this.message('error', e.message);
       // A model or recording that failed before its replay began: what was loaded before stays.
       if (run === this.startRun && this.state === 'loading') this.settle();
+    } finally {
+      // Helpers not started for the first replay start now, for the next.
+      this.workers?.grow();
     }
   }
 
   /** Load a model request in every worker (each keeps it for its replays): slot `a` (which unloads `b`:
    *  one model again) or `b` (the model compared with `a`). */
   async loadModel(request, slot = 'a') {
-    const info = await this.workers.askAll({ model: { ...request.model, slot } });
+    const info = await this.workers.load({ model: { ...request.model, slot } });
     this.modelLoadedAt = performance.now();
     if (slot === 'a') {
       this.modelInfo = info;
@@ -154,6 +159,7 @@ class CountscopeReplay extends HTMLElement {
     const began = performance.now();
     const hop = Number(this.option('hop')) || null;
     const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, hop, shards: this.workers.all.length };
+    this.replayWorkers = how.shards;
     const helperWasm = [];
     let result, resultB = null, comparison = null, columns = null, columnsB = null, drawn = null;
     try {
@@ -214,8 +220,10 @@ class CountscopeReplay extends HTMLElement {
    *  columns arrived and when they were drawn (ms since navigation began). */
   async showColumns(c, cB) {
     const columnsAt = performance.now();
-    // The first window's heatmap is asked for now, while the plots are made and drawn.
+    // The first window's heatmap: the columns carry it (asked for, it would wait behind the report the
+    // primary makes next); else it is asked for now, while the plots are made and drawn.
     this.windows.clear();
+    if (c.firstWindow) this.windows.set(0, Promise.resolve(c.firstWindow));
     this.window(0);
     await engine;
     const plots = new Plots(c.columns);
@@ -231,7 +239,7 @@ class CountscopeReplay extends HTMLElement {
     this.$('.messages').replaceChildren();
     this.showComparing(Boolean(cB));
     const models = cB ? `models A ${this.modelName} and B ${this.modelNameB}` : `model ${this.modelName}`;
-    this.$('.sources').textContent = `${c.name} · ${models} · engine: wasm ${ENGINE} × ${this.workers.all.length} worker(s)`;
+    this.$('.sources').textContent = `${c.name} · ${models} · engine: wasm ${ENGINE} × ${this.replayWorkers} worker(s)`;
     const synthetic = c.syntheticWindows > 0;
     this.$('.synthetic').hidden = !synthetic;
     // Measured (no simulator tag) and without labels: said, and the truth-based plots stay away.
@@ -272,7 +280,7 @@ class CountscopeReplay extends HTMLElement {
     });
     // The helpers infer the other shards (byte ranges of a plain file, or batches); what they answer
     // goes to the primary as it came.
-    this.workers.helpers.forEach((worker, k) => {
+    this.workers.all.slice(1, how.shards).forEach((worker, k) => {
       this.workers.ask({ shard: { ...how, slot, shard: k + 1 } }, { worker }).then(
         ({ columns, wasm, tail }) => {
           helperWasm[k] = wasm;

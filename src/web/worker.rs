@@ -322,6 +322,9 @@ pub enum Response<'a> {
         labelled_windows: usize,
         /// Windows a simulator made (the report's `recording.synthetic_windows`).
         synthetic_windows: u64,
+        /// Window 0 as the model was fed it (its buffer transferred), for the heatmap the page draws
+        /// first: asked for with `window`, it would wait behind the report this worker makes next.
+        first_window: Option<Js<js_sys::Float32Array>>,
     },
     /// The primary's replay, merged and scored (its columns and name came before, in `columns`).
     Replayed {
@@ -979,6 +982,13 @@ async fn replay(
     // encoding can fail.
     gate_set(r.targets.as_deref(), r.cross_room)?;
     let (columns, transfer) = replayed.series().to_js();
+    let first_window = match replayed.window_at(0) {
+        WindowAt::Here(w) => Some(js_sys::Float32Array::from(&w[..])),
+        WindowAt::Elsewhere(_) | WindowAt::Nowhere => None,
+    };
+    if let Some(w) = &first_window {
+        transfer.push(&w.buffer());
+    }
     let columns = encode(&Response::Columns {
         name,
         columns: Js(columns),
@@ -989,6 +999,7 @@ async fn replay(
             .filter(|p| p.truth.is_some())
             .count(),
         synthetic_windows: replayed.outcome.diagnostics.synthetic_windows,
+        first_window: first_window.map(Js),
     })?;
     out.send(columns, &transfer);
     lap(&mut phases.columns, 3);

@@ -143,8 +143,18 @@ await check('first open replays the default model and sample recording', async (
   const report = await page.evaluate(() => document.querySelector('countscope-replay').report);
   sameAsCli(report, cliReport(SAMPLE, SAMPLE_MODEL));
   // The sample's URL is downloaded once and shared like a dropped gzip file: split by its decoded text.
+  // On two cores or fewer the first replay runs on the primary alone (the helpers start after it).
   const { split, workers } = await page.evaluate(() => document.querySelector('countscope-replay').timing);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.equal(workers, cores > 2 ? Math.min(4, cores) : 1, `${cores} cores`);
   assert.equal(split, workers > 1 ? 'bytes' : 'none', `${workers} workers`);
+  // The heatmap drew window 0, which came with the columns: the same numbers the worker keeps.
+  const [carried, asked] = await page.evaluate(async () => {
+    const el = document.querySelector('countscope-replay');
+    return [Array.from(await el.window(0)), Array.from(await el.workers.window(0))];
+  });
+  assert.equal(carried.length, 56 * 20);
+  assert.deepEqual(carried, asked);
   assert.equal(await shadow(page, '.synthetic'), 'SYNTHETIC');
   assert.equal(await messages(page), '');
 });

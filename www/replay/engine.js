@@ -12,22 +12,55 @@ export const here = (path) => new URL(path, import.meta.url).href;
 export const engine = compiled.then((module) => init({ module_or_path: module }));
 
 /** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others
- *  (helpers) read their byte range, or infer their share of the batches. */
+ *  (helpers) read their byte range, or infer their share of the batches. `now` of them start at once and
+ *  the rest at `grow()`: a page on two cores or fewer replays its first recording on the primary alone
+ *  (see `firstWorkers`). Every model loaded (`load`) is kept, so a helper that starts later loads the
+ *  same models, in the same order, before anything else it is asked. */
 export class Workers {
-  constructor(count, onError) {
+  constructor(count, onError, now = count) {
     this.requests = new Map();
     this.nextId = 1;
-    this.all = Array.from({ length: count }, () => {
+    this.count = count;
+    this.onError = onError;
+    this.models = [];
+    this.all = [];
+    this.spawn(now);
+  }
+
+  /** Start workers up to `n`, each given the compiled module and then every model loaded so far. */
+  spawn(n) {
+    while (this.all.length < Math.min(n, this.count)) {
       const w = new Worker(here('../replay-worker.js'), { type: 'module' });
       w.onmessage = ({ data }) => this.answer(data);
-      w.onerror = (e) => onError(`a replay worker failed: ${e.message ?? e}`);
-      return w;
-    });
-    [this.primary, ...this.helpers] = this.all;
-    compiled.then(
-      (module) => this.all.forEach((w) => w.postMessage({ init: module })),
-      (e) => onError(`cannot load the engine (${ENGINE} build): ${e.message}`),
-    );
+      w.onerror = (e) => this.onError(`a replay worker failed: ${e.message ?? e}`);
+      this.all.push(w);
+      const models = [...this.models];
+      compiled.then(
+        (module) => {
+          w.postMessage({ init: module });
+          models.forEach((request) => this.ask(request, { worker: w }).catch((e) => this.onError(`a replay worker cannot load the model: ${e.message}`)));
+        },
+        (e) => this.onError(`cannot load the engine (${ENGINE} build): ${e.message}`),
+      );
+    }
+    [this.primary] = this.all;
+  }
+
+  /** Every worker started (after a page's first replay). */
+  grow() {
+    this.spawn(this.count);
+  }
+
+  /** Load a model request (`{ model: { …, slot } }`) in every worker started, and keep it for those that
+   *  start later (slot `a` replaces both: it unloads `b`); the primary's answer. */
+  async load(request) {
+    const asked = this.all.length;
+    const answer = await this.askAll(request);
+    if (request.model.slot === 'b') this.models = [...this.models.filter((r) => r.model.slot !== 'b'), request];
+    else this.models = [request];
+    // A worker started while this loaded was given the models kept before it: this one follows.
+    this.all.slice(asked).forEach((w) => this.ask(request, { worker: w }).catch((e) => this.onError(`a replay worker cannot load the model: ${e.message}`)));
+    return answer;
   }
 
   /** Send `request` ({name: fields} or a bare name); resolves with the answer, rejects with its error.
@@ -42,7 +75,7 @@ export class Workers {
     return answer;
   }
 
-  /** The same request to every worker; the primary's answer. */
+  /** The same request to every worker started; the primary's answer. */
   async askAll(request) {
     const [answer] = await Promise.all(this.all.map((worker) => this.ask(request, { worker })));
     return answer;
@@ -88,4 +121,13 @@ export function buffers(...values) {
   };
   values.forEach(walk);
   return [...found];
+}
+
+/** How many of `count` workers a page starts before its first replay: all of them, but on a machine of
+ *  two cores or fewer, where the worker count was not asked for, the primary alone. A first open there is
+ *  CPU-bound (the wasm compiler's threads, the page and the workers share the two cores): a helper's own
+ *  model load and its inflate of the whole gzip file cost more than half the replay saves (measured:
+ *  docs/performance.md, issue 16's seventh step). The helpers start once that replay is done. */
+export function firstWorkers(count, asked, cores) {
+  return asked || cores > 2 ? count : 1;
 }

@@ -209,6 +209,9 @@ class CountscopeReplay extends HTMLElement {
       this.openedMoment = moment;
       openMoment(this, moment);
     }
+    // `ready` means what is shown is the moment: the cursor's draw, scheduled for the next frame by the
+    // moment, is made now (readout and plots), and its heatmap is waited for.
+    await this.flushDraw();
     this.timing.atMs.ready = performance.now();
     this.setState('ready');
     this.dispatchEvent(new CustomEvent('replayed', { detail: { report: this.report, comparison: this.comparison, timing: this.timing } }));
@@ -423,10 +426,19 @@ class CountscopeReplay extends HTMLElement {
     });
   }
 
-  /** Draw what follows the cursor now (the bench times this: one redraw after a cursor move). */
+  /** The cursor's draw, when one waits for the next frame, made now; resolves once its heatmap is drawn. */
+  flushDraw() {
+    if (!this.pendingDraw) return Promise.resolve();
+    cancelAnimationFrame(this.pendingDraw);
+    this.pendingDraw = 0;
+    return this.drawCursor();
+  }
+
+  /** Draw what follows the cursor now (the bench times this: one redraw after a cursor move). Resolves
+   *  once the cursor's heatmap is drawn (its window may be asked of a worker). */
   drawCursor() {
     const p = this.plots;
-    if (!p) return;
+    if (!p) return Promise.resolve();
     const [dark, scale] = this.style();
     const i = this.cursor;
     const [a, b] = this.transport.viewRange();
@@ -441,7 +453,7 @@ class CountscopeReplay extends HTMLElement {
       p.drawProbabilities(this.canvas('probs'), i, dark, scale);
     });
     renderReadout(this.$('.readout'), i, p.len(), p.frame(i), p.elapsed(i), p.frameB(i));
-    this.drawWindow(i);
+    return this.drawWindow(i);
   }
 
   /** Kept window `i` (a Float32Array, or null), asked of the workers once: the answer, or the request

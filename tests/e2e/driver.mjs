@@ -9,7 +9,7 @@
 // source, so they must not close over test variables (pass those as the one `arg`).
 
 import { readFileSync, readdirSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The browsers the suite knows, by the name `BROWSER` takes. */
 export const BROWSERS = ['chromium', 'firefox'];
@@ -82,7 +82,8 @@ async function launchFirefox(out, scriptSeconds) {
   const firefox = await import('selenium-webdriver/firefox.js');
   const geckodriver = process.env.GECKODRIVER;
   if (!geckodriver) throw new Error('GECKODRIVER must name the geckodriver binary (cargo xtask test sets it)');
-  const downloads = join(out, 'downloads-firefox');
+  // Absolute: Firefox ignores a relative download directory and saves to ~/Downloads instead.
+  const downloads = resolve(out, 'downloads-firefox');
   rmSync(downloads, { recursive: true, force: true });
   mkdirSync(downloads, { recursive: true });
 

@@ -192,24 +192,36 @@ await check('a copied link restores the moment (window, zoom, model, recording) 
   assert.equal(await page.evaluate(() => location.href), link, 'and in the address bar');
   assert.match(link, /#t=451&view=401-600&model=count_v1\.onnx&recording=room0-30min\.paired\.jsonl\.gz$/);
   const other = await browser.newPage({ width: 1280, height: 1200 });
-  await other.goto(link);
-  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  const at = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); return { cursor: e.cursor, zoom: e.transport.zoom, readout: e.shadowRoot.querySelector('.readout b').innerText, messages: e.shadowRoot.querySelector('.messages').innerText }; });
-  assert.deepEqual(at, { cursor: 450, zoom: [400, 600], readout: 'window 451 / 2240', messages: '' });
-  // A link made with another model says so, and still opens at its moment.
-  await other.goto(new URL('#t=12:00&model=other.onnx', BASE).href);
-  await other.reload();
-  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  const said = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); const ts = e.columns.tsStart; let i = 0; while (i + 1 < ts.length && ts[i + 1] <= ts[0] + 720) i++; return { cursor: e.cursor, expected: i, messages: e.shadowRoot.querySelector('.messages').innerText }; });
-  assert.equal(said.cursor, said.expected, '12:00 is the last window started by then');
-  assert.match(said.messages, /other\.onnx/);
-  // A malformed moment is named, and the replay stays.
-  await other.goto(new URL('#t=soon', BASE).href);
-  await other.reload();
-  await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
-  assert.match(await other.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText), /t="soon"/);
-  await other.close();
-  await page.evaluate(() => history.replaceState(null, '', location.pathname));
+  // A failure here must not leave the fragment behind: the next replay on this page would open at it.
+  try {
+    await other.goto(link);
+    await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+    const at = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); return { cursor: e.cursor, zoom: e.transport.zoom, readout: e.shadowRoot.querySelector('.readout b').innerText, messages: e.shadowRoot.querySelector('.messages').innerText }; });
+    assert.deepEqual(at, { cursor: 450, zoom: [400, 600], readout: 'window 451 / 2240', messages: '' });
+    // A link made with another model says so, and still opens at its moment.
+    await other.goto(new URL('#t=12:00&model=other.onnx', BASE).href);
+    await other.reload();
+    await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+    const said = await other.evaluate(() => { const e = document.querySelector('countscope-replay'); const ts = e.columns.tsStart; let i = 0; while (i + 1 < ts.length && ts[i + 1] <= ts[0] + 720) i++; return { cursor: e.cursor, expected: i, messages: e.shadowRoot.querySelector('.messages').innerText }; });
+    assert.equal(said.cursor, said.expected, '12:00 is the last window started by then');
+    assert.match(said.messages, /other\.onnx/);
+    // A malformed moment is named, and the replay stays.
+    await other.goto(new URL('#t=soon', BASE).href);
+    await other.reload();
+    await other.waitForSelector('countscope-replay[state=ready]', { timeout: 120_000 });
+    assert.match(await other.evaluate(() => document.querySelector('countscope-replay').shadowRoot.querySelector('.messages').innerText), /t="soon"/);
+    // `ready` comes once the moment is drawn: the readout, read as the replay says it is done, is the moment's.
+    const readyShows = await other.evaluate(() => new Promise((resolve) => {
+      const e = document.querySelector('countscope-replay');
+      history.replaceState(null, '', '#t=301');
+      e.addEventListener('replayed', () => resolve(e.shadowRoot.querySelector('.readout b').innerText), { once: true });
+      e.replayLast();
+    }));
+    assert.equal(readyShows, 'window 301 / 2240');
+  } finally {
+    await other.close();
+    await page.evaluate(() => history.replaceState(null, '', location.pathname));
+  }
 });
 
 await check('a dropped recording + model (+ .onnx.data, sorted by content) gives the CLI report', async () => {

@@ -57,7 +57,7 @@ export interface CountscopeTiming {
   plottedSeconds: number;
   /** `performance.now()` when the model last loaded in every worker, when this replay began, when its
    *  columns arrived and when they were drawn (the primary makes the report meanwhile), when its report
-   *  arrived, and when all of it was shown (`state` became `ready`): milliseconds since the page's
+   *  arrived, and when all of it was shown, a link's moment included (`state` became `ready`): milliseconds since the page's
    *  navigation began. The page's first replay's `ready` is how long the page took to open (what
    *  `cargo xtask bench` reports as first open). */
   atMs: { modelLoaded: number; began: number; columns: number; drawn: number; replayed: number; ready: number };
@@ -88,7 +88,8 @@ export interface CountscopeReplayEventMap extends HTMLElementEventMap {
  *   `12:34`); `view`: the range to zoom onto, `A-B` in the same forms (`1000-1400`, `10:00-12:30`);
  * - `full`: the whole app (drop zone, report panel, exports; reads `?model=`, `?recording=`, `?workers=`,
  *   and a moment from the fragment: `#t=…&view=…&model=…&recording=…`, as "Copy link" writes it);
- * - `state` (set by the element): `idle` | `loading` | `ready` | `error`.
+ * - `state` (set by the element): `idle` | `loading` | `ready` | `error`; `ready` (and the `replayed`
+ *   event) come once everything is drawn at the moment opened, readout and heatmap included.
  */
 export declare class CountscopeReplayElement extends HTMLElement {
   /** The current window. */

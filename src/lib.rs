@@ -19,6 +19,7 @@ pub mod input;
 pub mod model;
 pub mod moment;
 pub mod plot;
+pub mod pool;
 pub mod recording;
 pub mod replay;
 pub mod report;

@@ -12,7 +12,7 @@
 // export.js, template.js, link.js (links to a moment).
 
 import { Plots, drawHeatmap } from './pkg/countscope.js';
-import { ENGINE, Workers, buffers, engine, firstWorkers, here } from './replay/engine.js';
+import { ENGINE, Workers, buffers, engine, here } from './replay/engine.js';
 import { exportAs } from './replay/export.js';
 import { copyLink, openMoment, pendingMoment } from './replay/link.js';
 import { classify, modelFromFiles, modelFromUrl, recordingFromUrl, sameOrigin } from './replay/load.js';
@@ -45,11 +45,10 @@ class CountscopeReplay extends HTMLElement {
 
   connectedCallback() {
     if (this.workers) return;
-    // One worker per core (at most 4; the `workers` attribute or, for the full page, `?workers=` sets it).
-    const asked = Number((this.hasAttribute('full') && new URLSearchParams(location.search).get('workers')) || this.getAttribute('workers'));
-    const cores = navigator.hardwareConcurrency || 1;
-    const count = Math.max(1, Math.min(4, Math.floor(asked) || cores));
-    this.workers = new Workers(count, (text) => this.message('error', text), firstWorkers(count, Math.floor(asked) > 0, cores));
+    // How many workers, and when, is the core's plan (WorkerPlan) from the cores and the count asked for:
+    // the `workers` attribute or, for the full page, `?workers=`.
+    const asked = (this.hasAttribute('full') && new URLSearchParams(location.search).get('workers')) || this.getAttribute('workers');
+    this.workers = new Workers(navigator.hardwareConcurrency || 0, asked, (text) => this.message('error', text));
     this.bindControls();
     this.resize = new ResizeObserver(() => this.redraw());
     this.resize.observe(this.$('.plots'));
@@ -158,7 +157,7 @@ class CountscopeReplay extends HTMLElement {
     this.setBusy(`reading ${name}…`);
     const began = performance.now();
     const hop = Number(this.option('hop')) || null;
-    const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, hop, shards: this.workers.all.length };
+    const how = { source, layout: this.option('layout') || null, normalise: this.option('normalise') || null, hop, shards: await this.workers.started() };
     this.replayWorkers = how.shards;
     const helperWasm = [];
     let result, resultB = null, comparison = null, columns = null, columnsB = null, drawn = null;

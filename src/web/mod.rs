@@ -11,7 +11,8 @@
 //!   thread).
 //!
 //! [`Model`] (load and check, with one options object), [`FileKind`]'s sniffing of dropped files and the
-//! companion names the page fetches are shared by both. Nothing here parses, scores or plots by itself:
+//! companion names the page fetches are shared by both; the core's [`WorkerPlan`] says how many workers
+//! the main thread starts, and when (`workerPlan`). Nothing here parses, scores or plots by itself:
 //! every number comes from the same core the CLI uses.
 
 pub mod plots;
@@ -24,6 +25,7 @@ use crate::model::{
     parse_temperature, sidecar_names, weights_name, CountModel, ExternalData, LoadOptions,
     ModelError, SafeTensors, Source, TemperatureSources, Weights,
 };
+use crate::pool::WorkerPlan;
 use crate::recording::{LayoutPolicy, LineError, Reader, Record};
 use crate::sim::{SimConfig, Simulator};
 use crate::sniff::FileKind;
@@ -263,6 +265,14 @@ impl Model {
 #[wasm_bindgen(js_name = fileKind)]
 pub fn file_kind(head: &[u8], name: &str, size: f64) -> String {
     FileKind::sniff(head, name, size as u64).as_str().into()
+}
+
+/// How many replay workers the page runs and how many start before its first replay (`{count, first}`),
+/// from `navigator.hardwareConcurrency` (0 when unknown) and the count the page was given, as written
+/// (the `workers` attribute or `?workers=`; null when none): [`WorkerPlan::for_page`].
+#[wasm_bindgen(js_name = workerPlan)]
+pub fn worker_plan(cores: u32, asked: Option<String>) -> Result<JsValue, JsError> {
+    to_js(&WorkerPlan::for_page(cores, asked.as_deref()))
 }
 
 /// The recording reader alone, without a model: push chunks, count windows. It exists so

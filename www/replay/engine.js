@@ -1,7 +1,7 @@
 // The engine: the build build.js picked and compiled, instantiated on the main thread, and the replay
 // workers that speak the Rust-owned worker protocol (src/web/worker.rs: requests `{id, request}`, answers
 // by `type`).
-import init from '../pkg/countscope.js';
+import init, { workerPlan } from '../pkg/countscope.js';
 import { ENGINE, compiled } from './build.js';
 
 export { ENGINE };
@@ -11,20 +11,29 @@ export const here = (path) => new URL(path, import.meta.url).href;
 // The main thread's instance, for drawing.
 export const engine = compiled.then((module) => init({ module_or_path: module }));
 
-/** `count` replay workers: the first (primary) streams, merges and keeps the replay; the others
- *  (helpers) read their byte range, or infer their share of the batches. `now` of them start at once and
- *  the rest at `grow()`: a page on two cores or fewer replays its first recording on the primary alone
- *  (see `firstWorkers`). Every model loaded (`load`) is kept, so a helper that starts later loads the
- *  same models, in the same order, before anything else it is asked. */
+/** The page's replay workers: the first (primary) streams, merges and keeps the replay; the others
+ *  (helpers) read their byte range, or infer their share of the batches. The primary starts at once;
+ *  how many workers there are, and how many start before the first replay, is the core's `WorkerPlan`
+ *  (src/pool.rs), asked once the main thread's instance is up (the helpers are sent the compiled
+ *  module then anyway). The rest start at `grow()`. Every model loaded (`load`) is kept, so a helper
+ *  that starts later loads the same models, in the same order, before anything else it is asked. */
 export class Workers {
-  constructor(count, onError, now = count) {
+  /** `cores`: `navigator.hardwareConcurrency`; `asked`: the worker count as the page was given it (the
+   *  `workers` attribute or `?workers=`), or null. */
+  constructor(cores, asked, onError) {
     this.requests = new Map();
     this.nextId = 1;
-    this.count = count;
+    this.count = 1;
     this.onError = onError;
     this.models = [];
     this.all = [];
-    this.spawn(now);
+    this.spawn(1);
+    this.planned = engine.then(() => {
+      const plan = workerPlan(cores, asked);
+      this.count = plan.count;
+      this.spawn(plan.first);
+    });
+    this.planned.catch(() => {}); // (a failed engine is reported by each worker's start, in spawn)
   }
 
   /** Start workers up to `n`, each given the compiled module and then every model loaded so far. */
@@ -46,9 +55,16 @@ export class Workers {
     [this.primary] = this.all;
   }
 
-  /** Every worker started (after a page's first replay). */
+  /** How many workers a replay beginning now shares its work between: those started, once the plan has
+   *  started its first ones. */
+  async started() {
+    await this.planned.catch(() => {});
+    return this.all.length;
+  }
+
+  /** Every worker of the plan started (after a page's first replay). */
   grow() {
-    this.spawn(this.count);
+    this.planned.then(() => this.spawn(this.count), () => {});
   }
 
   /** Load a model request (`{ model: { …, slot } }`) in every worker started, and keep it for those that
@@ -121,13 +137,4 @@ export function buffers(...values) {
   };
   values.forEach(walk);
   return [...found];
-}
-
-/** How many of `count` workers a page starts before its first replay: all of them, but on a machine of
- *  two cores or fewer, where the worker count was not asked for, the primary alone. A first open there is
- *  CPU-bound (the wasm compiler's threads, the page and the workers share the two cores): a helper's own
- *  model load and its inflate of the whole gzip file cost more than half the replay saves (measured:
- *  docs/performance.md, issue 16's seventh step). The helpers start once that replay is done. */
-export function firstWorkers(count, asked, cores) {
-  return asked || cores > 2 ? count : 1;
 }

@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-/// The most workers a page starts, whatever the machine: beyond four, a 30-minute recording's shares
-/// are too small to pay for another model load and another wasm instance's memory.
+/// The most workers a page starts, whatever the machine: each is one more model load and one more wasm
+/// instance's memory. (Only 1 and 2 workers have been measured, on 2 cores; the cap is the page's
+/// long-standing one, not a measured optimum.)
 pub const MAX_WORKERS: u32 = 4;
 
 /// A page's replay workers: `count` in all (the primary and its helpers), `first` of them started

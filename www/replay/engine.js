@@ -28,12 +28,12 @@ export class Workers {
     this.models = [];
     this.all = [];
     this.spawn(1);
+    // A failed engine leaves the primary alone (each worker's start, in spawn, reports it).
     this.planned = engine.then(() => {
       const plan = workerPlan(cores, asked);
       this.count = plan.count;
       this.spawn(plan.first);
-    });
-    this.planned.catch(() => {}); // (a failed engine is reported by each worker's start, in spawn)
+    }, () => {});
   }
 
   /** Start workers up to `n`, each given the compiled module and then every model loaded so far. */
@@ -58,13 +58,13 @@ export class Workers {
   /** How many workers a replay beginning now shares its work between: those started, once the plan has
    *  started its first ones. */
   async started() {
-    await this.planned.catch(() => {});
+    await this.planned;
     return this.all.length;
   }
 
   /** Every worker of the plan started (after a page's first replay). */
   grow() {
-    this.planned.then(() => this.spawn(this.count), () => {});
+    this.planned.then(() => this.spawn(this.count));
   }
 
   /** Load a model request (`{ model: { …, slot } }`) in every worker started, and keep it for those that
